@@ -54,11 +54,11 @@ type Env struct {
 
 // StandIn describes one stand-in image and how to build it.
 type StandIn struct {
-	Name     string   // short name, e.g. "kind-node"
-	Ref      string   // the tag it is built under, e.g. devenv.local/kind-node:v1.37.2
-	For      string   // the real repository it replaces, e.g. "kindest/node"
-	Needs    []string // names of stand-ins that must be built first
-	Prereqs  []Prereq
+	Name    string   // short name, e.g. "kind-node"
+	Ref     string   // the tag it is built under, e.g. devenv.local/kind-node:v1.37.2
+	For     string   // the real repository it replaces, e.g. "kindest/node"
+	Needs   []string // names of stand-ins that must be built first
+	Prereqs []Prereq
 	// Recipe lists every input of the build (versions, embedded files' contents,
 	// the builder's own revision); its hash is the image's LabelRecipe.
 	Recipe func() ([]string, error)
