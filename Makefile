@@ -1,0 +1,52 @@
+# devenv's Makefile. `make setup up` on a new machine, `make test` for the tests.
+GO        ?= go
+BIN       := bin/devenv
+PKGS      := ./...
+# Integration tests create kind clusters and containers: one package at a time on small machines.
+IT_FLAGS  ?= -p 1 -count=1 -timeout 75m
+export DEVENV_REQUIRE_IMAGES ?= 1
+
+.PHONY: all build setup up down status render test unit integration lint fmt bench clean
+
+all: build
+
+build: ## build bin/devenv
+	$(GO) build -o $(BIN) ./cmd/devenv
+
+setup: ## install packages, start Docker, build missing stand-in images
+	scripts/setup.sh
+
+up: build ## bring the example environment up (devenv.yaml)
+	$(BIN) up
+
+down: build ## tear the example environment down
+	$(BIN) down
+
+status: build
+	$(BIN) status
+
+render: build ## print the example's manifests
+	$(BIN) render
+
+test: unit integration ## all tests
+
+unit: ## unit tests (no Docker needed)
+	$(GO) vet $(PKGS)
+	$(GO) test -race -short -count=1 $(PKGS)
+
+integration: ## integration tests against real Docker and kind (needs `make setup`)
+	$(GO) test $(IT_FLAGS) -run 'TestIntegration' $(PKGS)
+
+lint: ## go vet, gofmt, and golangci-lint when installed
+	$(GO) vet $(PKGS)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	@command -v golangci-lint >/dev/null && golangci-lint run || echo "golangci-lint not installed; skipped"
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+bench: ## benchmarks (see bench/)
+	$(GO) test -run '^$$' -bench . -benchtime 1x $(PKGS)
+
+clean:
+	rm -rf bin
