@@ -59,6 +59,10 @@ type StandIn struct {
 	For     string   // the real repository it replaces, e.g. "kindest/node"
 	Needs   []string // names of stand-ins that must be built first
 	Prereqs []Prereq
+	// Matches, when set, says which image references the stand-in replaces
+	// (for example several repositories, or only some tags). When nil, a
+	// reference matches if its repository equals For.
+	Matches func(ref string) bool
 	// Recipe lists every input of the build (versions, embedded files' contents,
 	// the builder's own revision); its hash is the image's LabelRecipe.
 	Recipe func() ([]string, error)
