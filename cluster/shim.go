@@ -1,0 +1,230 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/devenv-tool/devenv/internal/log"
+)
+
+// shimScript is the docker shim kind runs instead of the real CLI when the
+// engine refuses --privileged. It rewrites --privileged into the nearest set of
+// options this kind of kernel accepts for run/create, drops it for exec, and
+// passes everything else through to the first other docker in PATH.
+const shimScript = `#!/bin/sh
+# devenv docker shim (generated; safe to delete).
+# Docker 20.10 refuses "--privileged" on kernels whose capability bounding set
+# lacks CAP_SYS_RESOURCE (moby#42906). kind hard-codes "docker run --privileged"
+# and "docker exec --privileged", so devenv puts this script first in PATH.
+self=$(readlink -f "$0")
+real=
+oldifs=$IFS
+IFS=:
+for d in $PATH; do
+  [ -n "$d" ] || continue
+  c="$d/docker"
+  [ -f "$c" ] && [ -x "$c" ] || continue
+  [ "$(readlink -f "$c")" = "$self" ] && continue
+  real=$c
+  break
+done
+IFS=$oldifs
+if [ -z "$real" ]; then
+  echo "devenv docker shim: no docker CLI found in PATH besides $self: install docker" >&2
+  exit 127
+fi
+case "$1" in
+  run|create|exec)
+    sub=$1
+    shift
+    n=$#
+    i=0
+    while [ "$i" -lt "$n" ]; do
+      a=$1
+      shift
+      i=$((i + 1))
+      case "$a" in
+        --privileged|--privileged=true)
+          if [ "$sub" != exec ]; then
+            set -- "$@" --cap-add=ALL --cap-drop=SYS_RESOURCE --security-opt=systempaths=unconfined "--device-cgroup-rule=a *:* rwm" --device=/dev/kmsg
+          fi
+          ;;
+        *)
+          set -- "$@" "$a"
+          ;;
+      esac
+    done
+    exec "$real" "$sub" "$@"
+    ;;
+esac
+exec "$real" "$@"
+`
+
+// PrivilegedWorkaround describes what devenv did about --privileged.
+type PrivilegedWorkaround struct {
+	Supported bool   // the engine runs --privileged containers
+	ShimDir   string // when not supported: the directory holding the docker shim, now first in PATH
+}
+
+// privilegedCache remembers, per Docker host, whether --privileged works, so
+// the probe container runs once per process (the answer only changes when the
+// engine is upgraded).
+var privilegedCache sync.Map // docker host -> bool
+
+// shimPathMu serialises the PATH edit.
+var shimPathMu sync.Mutex
+
+// EnsurePrivileged makes kind work on this engine. It probes (once per process
+// and Docker host) whether a privileged container of image starts; if not, it
+// writes the docker shim to the devenv cache directory and prepends that
+// directory to the process's PATH.
+//
+// The PATH change is process-wide and stays in place for the rest of the
+// process: every docker CLI the process starts afterwards (kind's node
+// containers, `docker exec` into nodes, and anything else) goes through the
+// shim, which only rewrites --privileged and passes all else through.
+func EnsurePrivileged(ctx context.Context, docker *client.Client, image string, lg *log.Logger) (PrivilegedWorkaround, error) {
+	if lg == nil {
+		lg = log.Nop()
+	}
+	host := docker.DaemonHost()
+	supported, known := privilegedCache.Load(host)
+	if !known {
+		ok, err := probePrivileged(ctx, docker, image)
+		if err != nil {
+			return PrivilegedWorkaround{}, err
+		}
+		privilegedCache.Store(host, ok)
+		supported = ok
+		if !ok {
+			lg.Infof("this Docker engine refuses --privileged containers (moby#42906); using devenv's docker shim for kind")
+		}
+	}
+	if supported.(bool) {
+		return PrivilegedWorkaround{Supported: true}, nil
+	}
+	dir, err := shimDir()
+	if err != nil {
+		return PrivilegedWorkaround{}, err
+	}
+	if err := installShim(dir); err != nil {
+		return PrivilegedWorkaround{}, err
+	}
+	prependPath(dir)
+	lg.Debugf("docker shim %s is first in PATH", filepath.Join(dir, "docker"))
+	return PrivilegedWorkaround{ShimDir: dir}, nil
+}
+
+// probePrivileged starts a short privileged container of image with entrypoint
+// "true". An error about capabilities or "operation not permitted" means the
+// engine cannot run privileged containers.
+func probePrivileged(ctx context.Context, docker *client.Client, image string) (bool, error) {
+	created, err := docker.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{
+			Image:      image,
+			Entrypoint: []string{"true"},
+			Labels:     map[string]string{"devenv.dev/probe": "privileged"},
+		},
+		HostConfig: &container.HostConfig{Privileged: true},
+	})
+	if err != nil {
+		return false, fmt.Errorf("probing --privileged with image %s: %w", image, err)
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_, _ = docker.ContainerRemove(rctx, created.ID, client.ContainerRemoveOptions{Force: true})
+	}()
+	if _, err := docker.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+		if privilegedRefused(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("probing --privileged with image %s: %w", image, err)
+	}
+	return true, nil
+}
+
+// privilegedRefused reports whether a container start error is the engine
+// refusing the capability set of a privileged container.
+func privilegedRefused(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "caps") || strings.Contains(msg, "operation not permitted")
+}
+
+// shimDir is $DEVENV_CACHE/docker-shim, or the user cache dir's devenv/docker-shim.
+func shimDir() (string, error) {
+	base := os.Getenv("DEVENV_CACHE")
+	if base == "" {
+		uc, err := os.UserCacheDir()
+		if err != nil {
+			return "", fmt.Errorf("finding a cache directory for the docker shim (set DEVENV_CACHE): %w", err)
+		}
+		base = filepath.Join(uc, "devenv")
+	}
+	return filepath.Join(base, "docker-shim"), nil
+}
+
+// installShim writes the shim as dir/docker unless it is already there unchanged.
+func installShim(dir string) error {
+	path := filepath.Join(dir, "docker")
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, []byte(shimScript)) {
+		if st, err := os.Stat(path); err == nil && st.Mode()&0o111 != 0 {
+			return nil
+		}
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("reading docker shim %s: %w", path, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating docker shim directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".docker-*")
+	if err != nil {
+		return fmt.Errorf("writing docker shim: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(shimScript); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing docker shim: %w", err)
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing docker shim: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing docker shim: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("installing docker shim %s: %w", path, err)
+	}
+	return nil
+}
+
+// prependPath puts dir first in PATH (once).
+func prependPath(dir string) {
+	shimPathMu.Lock()
+	defer shimPathMu.Unlock()
+	old := os.Getenv("PATH")
+	if first, _, _ := strings.Cut(old, string(os.PathListSeparator)); first == dir {
+		return
+	}
+	var keep []string
+	for _, d := range filepath.SplitList(old) {
+		if d != dir {
+			keep = append(keep, d)
+		}
+	}
+	_ = os.Setenv("PATH", strings.Join(append([]string{dir}, keep...), string(os.PathListSeparator)))
+}
