@@ -1,5 +1,10 @@
 package cli
 
+import (
+	"errors"
+
+	"github.com/devenv-tool/devenv/internal/config"
+)
+
 // isConfigError reports whether err comes from reading devenv.yaml (exit code 2).
-// It is replaced by a check against the config package's error type.
-func isConfigError(err error) bool { return false }
+func isConfigError(err error) bool { return errors.Is(err, config.ErrInvalid) }

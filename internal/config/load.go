@@ -1,0 +1,687 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// maxErrors bounds how many problems one Load reports.
+const maxErrors = 20
+
+// Load reads, merges, defaults and checks the config files. Later files
+// override earlier ones: mappings merge key by key, lists and plain values are
+// replaced whole, and a relative path is relative to the file that sets it.
+// A service (or kafka) with enabled: false is dropped after merging.
+//
+// Every error about the files' content matches errors.Is(err, ErrInvalid);
+// several are reported at once, joined with errors.Join.
+func Load(files ...string) (*Config, error) {
+	if len(files) == 0 {
+		files = []string{"devenv.yaml"}
+	}
+	d := &decoder{file: map[*yaml.Node]string{}, dir: map[string]string{}}
+	var merged *yaml.Node
+	for _, f := range files {
+		root, err := d.parse(f)
+		if err != nil {
+			return nil, err
+		}
+		if merged == nil {
+			merged = root
+		} else {
+			merged = d.merge(merged, root)
+		}
+	}
+	if len(d.errs) > 0 {
+		return nil, errors.Join(d.errs...)
+	}
+	cfg := d.config(merged, files)
+	if len(d.errs) > 0 {
+		return nil, errors.Join(d.errs...)
+	}
+	return cfg, nil
+}
+
+// decoder walks yaml nodes, remembering which file each node came from.
+type decoder struct {
+	file map[*yaml.Node]string // node -> file as the user named it
+	dir  map[string]string     // file -> its absolute folder
+	errs []error
+}
+
+func (d *decoder) errorf(n *yaml.Node, field, format string, args ...any) {
+	if len(d.errs) == maxErrors {
+		d.errs = append(d.errs, &Error{File: d.file[n], Field: field, Msg: "too many errors; fix the ones above first"})
+	}
+	if len(d.errs) > maxErrors {
+		return
+	}
+	d.errs = append(d.errs, Errorf(d.file[n], n.Line, field, format, args...))
+}
+
+func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file[n], Line: n.Line} }
+
+// parse reads one file, registers its nodes and reports duplicate keys.
+func (d *decoder) parse(file string) (*yaml.Node, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, &Error{File: file, Msg: "file not found; create it (devenv schema prints what it may hold) or name another with -f"}
+		}
+		return nil, &Error{File: file, Msg: fmt.Sprintf("cannot read: %v", err)}
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, fmt.Errorf("finding the folder of %s: %w", file, err)
+	}
+	d.dir[file] = filepath.Dir(abs)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, syntaxError(file, err)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, &Error{File: file, Msg: "the file is empty; it needs at least a services: section"}
+	}
+	root := doc.Content[0]
+	d.register(root, file, "")
+	if root.Kind != yaml.MappingNode {
+		return nil, Errorf(file, root.Line, "", "expected a mapping of settings (name:, services:, ...), got %s", describe(root))
+	}
+	return root, nil
+}
+
+// register records the file of every node below n and reports duplicate keys.
+func (d *decoder) register(n *yaml.Node, file, path string) {
+	if n == nil {
+		return
+	}
+	if _, seen := d.file[n]; seen {
+		return // an anchor reached again through an alias
+	}
+	d.file[n] = file
+	switch n.Kind {
+	case yaml.MappingNode:
+		first := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			d.file[k] = file
+			field := join(path, k.Value)
+			if line, dup := first[k.Value]; dup {
+				d.errorf(k, field, "duplicate key (first set on line %d); keep one", line)
+			} else {
+				first[k.Value] = k.Line
+			}
+			d.register(n.Content[i+1], file, field)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			d.register(c, file, fmt.Sprintf("%s[%d]", path, i))
+		}
+	case yaml.AliasNode:
+		d.register(n.Alias, file, path)
+	}
+}
+
+// merge returns dst overridden by src: mappings merge key by key (keeping the
+// key node of the first file, so defaults stay relative to it), anything else
+// is replaced. A null src keeps dst.
+func (d *decoder) merge(dst, src *yaml.Node) *yaml.Node {
+	dst, src = deref(dst), deref(src)
+	if isNull(src) {
+		return dst
+	}
+	if dst.Kind != yaml.MappingNode || src.Kind != yaml.MappingNode {
+		return src
+	}
+	out := &yaml.Node{Kind: yaml.MappingNode, Tag: dst.Tag, Line: dst.Line, Column: dst.Column}
+	d.file[out] = d.file[dst]
+	out.Content = append(out.Content, dst.Content...)
+	for i := 0; i+1 < len(src.Content); i += 2 {
+		k, v := src.Content[i], src.Content[i+1]
+		found := false
+		for j := 0; j+1 < len(out.Content); j += 2 {
+			if out.Content[j].Value == k.Value {
+				out.Content[j+1] = d.merge(out.Content[j+1], v)
+				found = true
+				break
+			}
+		}
+		if !found {
+			out.Content = append(out.Content, k, v)
+		}
+	}
+	return out
+}
+
+func deref(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null")
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "nothing"
+		}
+		return strconv.Quote(n.Value)
+	}
+	return "something else"
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// object walks a mapping whose valid keys are the properties of s, reporting
+// unknown keys with the closest valid one. A null node is an empty mapping.
+func (d *decoder) object(n *yaml.Node, path string, s *schemaNode, fn func(key string, k, v *yaml.Node)) {
+	n = deref(n)
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, "expected a mapping with fields %s; got %s", strings.Join(s.fieldNames(), ", "), describe(n))
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], deref(n.Content[i+1])
+		if _, ok := s.Properties[k.Value]; !ok {
+			if c := closest(k.Value, s.fieldNames()); c != "" {
+				d.errorf(k, join(path, k.Value), "unknown field; did you mean %q?", c)
+			} else {
+				d.errorf(k, join(path, k.Value), "unknown field; valid fields are %s", strings.Join(s.fieldNames(), ", "))
+			}
+			continue
+		}
+		fn(k.Value, k, v)
+	}
+}
+
+// entries walks a mapping of user-chosen keys.
+func (d *decoder) entries(n *yaml.Node, path, what string, fn func(k, v *yaml.Node)) {
+	n = deref(n)
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, "expected a mapping of %s; got %s", what, describe(n))
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		fn(n.Content[i], deref(n.Content[i+1]))
+	}
+}
+
+// str reads any scalar as a string ("" for null).
+func (d *decoder) str(n *yaml.Node, path string) string {
+	if isNull(n) {
+		return ""
+	}
+	if n.Kind != yaml.ScalarNode {
+		d.errorf(n, path, "expected a string; got %s", describe(n))
+		return ""
+	}
+	return n.Value
+}
+
+func (d *decoder) integer(n *yaml.Node, path string, lo, hi int, what string) int {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+		d.errorf(n, path, "expected %s (a whole number from %d to %d); got %s", what, lo, hi, describe(n))
+		return 0
+	}
+	v, err := strconv.Atoi(n.Value)
+	if err != nil || v < lo || v > hi {
+		d.errorf(n, path, "%s %s is out of range; expected %d-%d", what, n.Value, lo, hi)
+		return 0
+	}
+	return v
+}
+
+func (d *decoder) port(n *yaml.Node, path string) int { return d.integer(n, path, 1, 65535, "port") }
+
+func (d *decoder) boolean(n *yaml.Node, path string) bool {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+		d.errorf(n, path, "expected true or false; got %s", describe(n))
+		return false
+	}
+	return n.Value == "true" || n.Value == "True" || n.Value == "TRUE"
+}
+
+func (d *decoder) strList(n *yaml.Node, path, example string) []string {
+	if isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.errorf(n, path, "expected a list, e.g. %s; got %s", example, describe(n))
+		return nil
+	}
+	out := make([]string, 0, len(n.Content))
+	for i, c := range n.Content {
+		c = deref(c)
+		if c.Kind != yaml.ScalarNode || isNull(c) {
+			d.errorf(c, fmt.Sprintf("%s[%d]", path, i), "expected a string; got %s", describe(c))
+			continue
+		}
+		out = append(out, c.Value)
+	}
+	return out
+}
+
+// values reads a mapping of names to plain values.
+func (d *decoder) values(n *yaml.Node, path string) map[string]Value {
+	out := map[string]Value{}
+	d.entries(n, path, "names to values", func(k, v *yaml.Node) {
+		field := join(path, k.Value)
+		if v.Kind != yaml.ScalarNode {
+			d.errorf(k, field, "expected a plain value (string, number or boolean); got %s. Nested settings are not supported: write the key with dots, e.g. spring.profile", describe(v))
+			return
+		}
+		if k.Value == "" {
+			d.errorf(k, field, "empty key")
+			return
+		}
+		val := v.Value
+		if isNull(v) {
+			val = ""
+		}
+		out[k.Value] = Value{Value: val, Pos: d.pos(v)}
+	})
+	return out
+}
+
+func (d *decoder) strMap(n *yaml.Node, path string) map[string]string {
+	out := map[string]string{}
+	for k, v := range d.values(n, path) {
+		out[k] = v.Value
+	}
+	return out
+}
+
+// filePath resolves a path value relative to the folder of the file that set it.
+func (d *decoder) filePath(n *yaml.Node, path string) string {
+	p := d.str(n, path)
+	if p == "" {
+		return ""
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(d.dir[d.file[n]], p)
+	}
+	return filepath.Clean(p)
+}
+
+func (d *decoder) resources(n *yaml.Node, path string, s *schemaNode) Resources {
+	var r Resources
+	d.object(n, path, s, func(key string, k, v *yaml.Node) {
+		field := join(path, key)
+		q := d.str(v, field)
+		if _, err := resource.ParseQuantity(q); err != nil {
+			d.errorf(v, field, "%q is not a Kubernetes quantity; expected e.g. 500m or \"1\" for cpu, 256Mi or 1Gi for memory", q)
+			return
+		}
+		switch key {
+		case "cpu":
+			r.CPU = q
+		case "memory":
+			r.Memory = q
+		}
+	})
+	return r
+}
+
+func (d *decoder) dnsLabel(n *yaml.Node, path, value, what string) {
+	if msgs := validation.IsDNS1123Label(value); len(msgs) > 0 {
+		d.errorf(n, path, "%q is not a valid %s: %s", value, what, strings.Join(msgs, "; "))
+	}
+}
+
+func (d *decoder) serviceName(n *yaml.Node, path, value string) {
+	if msgs := validation.IsDNS1035Label(value); len(msgs) > 0 {
+		d.errorf(n, path, "%q is not a valid service name: %s", value, strings.Join(msgs, "; "))
+	}
+}
+
+var topicNameRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+
+// config decodes the merged root into a Config with defaults applied.
+func (d *decoder) config(root *yaml.Node, files []string) *Config {
+	rs := rootSchema()
+	cfg := &Config{Files: files, Dir: d.dir[files[0]]}
+	var nameNode, nsNode *yaml.Node
+	var kafkaKey, kafkaVal, h2Key, h2Val, servicesVal *yaml.Node
+	d.object(root, "", rs, func(key string, k, v *yaml.Node) {
+		switch key {
+		case "name":
+			cfg.Name, nameNode = d.str(v, key), v
+		case "namespace":
+			cfg.Namespace, nsNode = d.str(v, key), v
+		case "templates":
+			cfg.Templates = d.filePath(v, key)
+			if cfg.Templates != "" {
+				if st, err := os.Stat(cfg.Templates); err != nil || !st.IsDir() {
+					d.errorf(v, key, "folder %s does not exist; create it or remove templates:", cfg.Templates)
+				}
+			}
+		case "cluster":
+			d.object(v, key, rs.Properties[key], func(ck string, _, cv *yaml.Node) {
+				switch ck {
+				case "name":
+					cfg.Cluster.Name = d.str(cv, "cluster.name")
+					d.dnsLabel(cv, "cluster.name", cfg.Cluster.Name, "cluster name")
+				case "image":
+					cfg.Cluster.Image = d.str(cv, "cluster.image")
+				}
+			})
+		case "kafka":
+			kafkaKey, kafkaVal = k, v
+		case "h2":
+			h2Key, h2Val = k, v
+		case "services":
+			servicesVal = v
+		}
+	})
+
+	if cfg.Name == "" {
+		cfg.Name = filepath.Base(cfg.Dir)
+		if msgs := validation.IsDNS1123Label(cfg.Name); len(msgs) > 0 {
+			d.errs = append(d.errs, Errorf(files[0], 1, "name", "not set, and the folder name %q is not a valid project name (%s); add name: <lowercase-name>", cfg.Name, strings.Join(msgs, "; ")))
+		}
+	} else {
+		d.dnsLabel(nameNode, "name", cfg.Name, "project name")
+	}
+	if cfg.Namespace == "" {
+		cfg.Namespace = cfg.Name
+	} else {
+		d.dnsLabel(nsNode, "namespace", cfg.Namespace, "namespace")
+	}
+	if cfg.Cluster.Name == "" {
+		cfg.Cluster.Name = cfg.Name
+	}
+	if cfg.Cluster.Image == "" {
+		cfg.Cluster.Image = DefaultNodeImage()
+	}
+
+	if kafkaKey != nil {
+		cfg.Kafka = d.kafka(kafkaKey, kafkaVal, rs.Properties["kafka"])
+	}
+	cfg.H2 = H2{Mode: H2Memory, Image: DefaultH2Image, Service: DefaultH2Service, Port: DefaultH2Port}
+	if h2Key != nil {
+		cfg.H2.Pos = d.pos(h2Key)
+		d.object(h2Val, "h2", rs.Properties["h2"], func(key string, _, v *yaml.Node) {
+			field := "h2." + key
+			switch key {
+			case "mode":
+				cfg.H2.Mode = d.str(v, field)
+				if cfg.H2.Mode != H2Memory && cfg.H2.Mode != H2Server {
+					d.errorf(v, field, "unknown mode %q; expected memory or server", cfg.H2.Mode)
+				}
+			case "image":
+				cfg.H2.Image = d.str(v, field)
+			case "service":
+				cfg.H2.Service = d.str(v, field)
+				d.serviceName(v, field, cfg.H2.Service)
+			case "port":
+				cfg.H2.Port = d.port(v, field)
+			}
+		})
+	}
+
+	services := map[string]*Service{}
+	ss := rs.Properties["services"].AdditionalProperties.(*schemaNode)
+	d.entries(servicesVal, "services", "service names to services", func(k, v *yaml.Node) {
+		if s := d.service(k, v, ss); s != nil {
+			services[s.Name] = s
+		}
+	})
+	for _, name := range SortedKeys(services) {
+		cfg.Services = append(cfg.Services, services[name])
+	}
+	reserved := map[string]string{}
+	if cfg.Kafka != nil {
+		reserved[cfg.Kafka.Service] = "kafka.service"
+	}
+	if cfg.H2.Mode == H2Server {
+		reserved[cfg.H2.Service] = "h2.service"
+	}
+	for _, s := range cfg.Services {
+		if owner, taken := reserved[s.Name]; taken {
+			d.errs = append(d.errs, s.Pos.Errorf("services."+s.Name, "the name is already used by %s; rename the service or set %s", owner, owner))
+		}
+	}
+	return cfg
+}
+
+func (d *decoder) kafka(key, n *yaml.Node, s *schemaNode) *Kafka {
+	k := &Kafka{Image: DefaultKafkaImage, Service: DefaultKafkaService, Port: DefaultKafkaPort,
+		Endpoints: EndpointsSlice, Env: map[string]string{}, Pos: d.pos(key)}
+	enabled := true
+	d.object(n, "kafka", s, func(name string, _, v *yaml.Node) {
+		field := "kafka." + name
+		switch name {
+		case "enabled":
+			enabled = d.boolean(v, field)
+		case "image":
+			k.Image = d.str(v, field)
+		case "service":
+			k.Service = d.str(v, field)
+			d.serviceName(v, field, k.Service)
+		case "port":
+			k.Port = d.port(v, field)
+		case "hostPort":
+			k.HostPort = d.integer(v, field, 0, 65535, "port")
+		case "endpoints":
+			k.Endpoints = d.str(v, field)
+			if k.Endpoints != EndpointsSlice && k.Endpoints != EndpointsClassic {
+				d.errorf(v, field, "unknown value %q; expected slice (an EndpointSlice) or classic (also a v1 Endpoints object)", k.Endpoints)
+			}
+		case "topics":
+			k.Topics = d.topics(v, field, s.Properties["topics"].Items.OneOf[1])
+		case "env":
+			k.Env = d.strMap(v, field)
+		case "resources":
+			k.Resources = d.resources(v, field, s.Properties[name])
+		}
+	})
+	if !enabled {
+		return nil
+	}
+	return k
+}
+
+func (d *decoder) topics(n *yaml.Node, path string, long *schemaNode) []Topic {
+	if isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.errorf(n, path, "expected a list of topics, e.g. [transfers] or [{name: transfers, partitions: 3}]; got %s", describe(n))
+		return nil
+	}
+	var out []Topic
+	seen := map[string]int{}
+	for i, c := range n.Content {
+		c = deref(c)
+		field := fmt.Sprintf("%s[%d]", path, i)
+		t := Topic{Partitions: 1, Config: map[string]string{}, Pos: d.pos(c)}
+		switch c.Kind {
+		case yaml.ScalarNode:
+			t.Name = d.str(c, field)
+		case yaml.MappingNode:
+			d.object(c, field, long, func(key string, _, v *yaml.Node) {
+				switch key {
+				case "name":
+					t.Name = d.str(v, field+".name")
+				case "partitions":
+					t.Partitions = d.integer(v, field+".partitions", 1, 10000, "partition count")
+				case "config":
+					t.Config = d.strMap(v, field+".config")
+				}
+			})
+		default:
+			d.errorf(c, field, "expected a topic name or {name: ..., partitions: ...}; got %s", describe(c))
+			continue
+		}
+		if !topicNameRE.MatchString(t.Name) {
+			d.errorf(c, field, "topic name %q is not valid; use 1-249 letters, digits, '.', '_' or '-'", t.Name)
+			continue
+		}
+		if line, dup := seen[t.Name]; dup {
+			d.errorf(c, field, "topic %q is already listed on line %d", t.Name, line)
+			continue
+		}
+		seen[t.Name] = c.Line
+		out = append(out, t)
+	}
+	return out
+}
+
+// service decodes one service; nil when it is disabled or unusable.
+func (d *decoder) service(key, n *yaml.Node, s *schemaNode) *Service {
+	name := key.Value
+	path := "services." + name
+	svc := &Service{Name: name, Replicas: 1, Config: map[string]Value{}, Secrets: map[string]Secret{},
+		Env: map[string]string{}, Args: map[string]string{}, Pos: d.pos(key)}
+	// enabled first: a disabled service is dropped without further checks,
+	// so an override file can switch off a service whose folder is missing.
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "enabled" && !d.boolean(deref(n.Content[i+1]), path+".enabled") {
+				return nil
+			}
+		}
+	}
+	d.serviceName(key, path, name)
+	var contextNode, dockerfileNode *yaml.Node
+	portSet := false
+	d.object(n, path, s, func(k string, _, v *yaml.Node) {
+		field := path + "." + k
+		switch k {
+		case "context":
+			svc.Context, contextNode = d.filePath(v, field), v
+		case "dockerfile":
+			svc.Dockerfile, dockerfileNode = d.str(v, field), v
+		case "prebuild":
+			svc.Prebuild = d.strList(v, field, `["./build.sh"]`)
+		case "port":
+			svc.Port, portSet = d.port(v, field), true
+		case "replicas":
+			svc.Replicas = d.integer(v, field, 0, 100, "replica count")
+		case "config":
+			svc.Config = d.values(v, field)
+		case "secrets":
+			d.entries(v, field, "setting names to {env: ...} or {file: ...}", func(sk, sv *yaml.Node) {
+				if sec, ok := d.secret(sk, sv, field+"."+sk.Value, s.Properties["secrets"].AdditionalProperties.(*schemaNode)); ok {
+					svc.Secrets[sk.Value] = sec
+				}
+			})
+		case "env":
+			svc.Env = d.strMap(v, field)
+			for name := range svc.Env {
+				if msgs := validation.IsEnvVarName(name); len(msgs) > 0 {
+					d.errorf(v, field+"."+name, "not a valid environment variable name: %s", strings.Join(msgs, "; "))
+				}
+			}
+		case "args":
+			svc.Args = d.strMap(v, field)
+		case "watch":
+			svc.Watch = d.strList(v, field, `["src/**"]`)
+		case "ignore":
+			svc.Ignore = d.strList(v, field, `["target/**"]`)
+		case "resources":
+			svc.Resources = d.resources(v, field, s.Properties[k])
+		case "probe":
+			d.object(v, field, s.Properties[k], func(_ string, _, pv *yaml.Node) {
+				svc.ProbePath = d.str(pv, field+".path")
+				if !strings.HasPrefix(svc.ProbePath, "/") {
+					d.errorf(pv, field+".path", "expected an absolute HTTP path such as /health; got %q", svc.ProbePath)
+				}
+			})
+		case "enabled":
+		}
+	})
+	if !portSet {
+		d.errorf(key, path+".port", "missing; every service needs the port it listens on, e.g. port: 8080")
+	}
+	for k, sec := range svc.Secrets {
+		if _, dup := svc.Config[k]; dup {
+			d.errs = append(d.errs, sec.Pos.Errorf(sec.Field, "also set under config; a setting is either config or a secret"))
+		}
+	}
+
+	// The context defaults to ./<name> next to the file that first defined the service.
+	ctxPos := key
+	if contextNode != nil {
+		ctxPos = contextNode
+	}
+	if svc.Context == "" {
+		svc.Context = filepath.Join(d.dir[d.file[key]], name)
+	}
+	if st, err := os.Stat(svc.Context); err != nil || !st.IsDir() {
+		d.errorf(ctxPos, path+".context", "build context folder %s does not exist; create it or set context: to the service's folder", svc.Context)
+		return svc
+	}
+	dfPos := ctxPos
+	df := DefaultDockerfile
+	if dockerfileNode != nil {
+		dfPos, df = dockerfileNode, svc.Dockerfile
+	}
+	svc.Dockerfile = filepath.Clean(filepath.Join(svc.Context, df))
+	if filepath.IsAbs(df) {
+		svc.Dockerfile = df
+	}
+	if st, err := os.Stat(svc.Dockerfile); err != nil || st.IsDir() {
+		d.errorf(dfPos, path+".dockerfile", "%s does not exist; write a Dockerfile there or set dockerfile: (relative to the context)", svc.Dockerfile)
+	}
+	sort.Strings(svc.Watch)
+	return svc
+}
+
+func (d *decoder) secret(key, n *yaml.Node, field string, s *schemaNode) (Secret, bool) {
+	sec := Secret{Field: field, Pos: d.pos(key)}
+	d.object(n, field, s, func(k string, _, v *yaml.Node) {
+		switch k {
+		case "env":
+			sec.Env = d.str(v, field+".env")
+			if msgs := validation.IsEnvVarName(sec.Env); len(msgs) > 0 {
+				d.errorf(v, field+".env", "%q is not a valid environment variable name", sec.Env)
+			}
+		case "file":
+			sec.File = d.filePath(v, field+".file")
+		case "default":
+			sec.Default, sec.HasDefault = d.str(v, field+".default"), true
+		}
+	})
+	switch {
+	case isNull(n) || n.Kind == yaml.MappingNode && sec.Env == "" && sec.File == "":
+		d.errorf(key, field, "say where the value comes from: {env: VAR} or {file: ./path}, optionally with default:")
+		return sec, false
+	case sec.Env != "" && sec.File != "":
+		d.errorf(key, field, "env and file are both set; keep one")
+		return sec, false
+	}
+	return sec, n.Kind == yaml.MappingNode
+}
