@@ -1,0 +1,17 @@
+package images
+
+import (
+	"github.com/devenv-tool/devenv/internal/images/debian"
+	"github.com/devenv-tool/devenv/internal/images/java"
+	"github.com/devenv-tool/devenv/internal/images/standin"
+)
+
+// All returns every stand-in devenv knows, in dependency order (each one
+// after the stand-ins it Needs).
+func All() []standin.StandIn {
+	return []standin.StandIn{
+		debian.StandIn(),
+		java.JRE(),
+		java.H2(),
+	}
+}

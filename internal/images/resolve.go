@@ -1,0 +1,246 @@
+package images
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+
+	"github.com/devenv-tool/devenv/internal/images/standin"
+	"github.com/devenv-tool/devenv/internal/log"
+)
+
+// ErrNoImage is returned (wrapped) when an image is neither present, nor
+// pullable, nor replaceable by a built stand-in.
+var ErrNoImage = errors.New("image not available")
+
+// DefaultPullTimeout bounds one pull attempt. On a machine without a
+// registry a pull fails fast or hangs on the network; either way it must not
+// hold devenv up for long.
+const DefaultPullTimeout = 15 * time.Second
+
+// Resolved is the image to use for a reference.
+type Resolved struct {
+	Ref     string // the image to use: the reference itself or a stand-in
+	StandIn bool   // Ref is a stand-in for the requested reference
+	Note    string // one line for the user when a stand-in is used
+}
+
+// Resolver applies the stand-in rule. It remembers, for as long as it lives,
+// which references could not be pulled, so keep one per process.
+type Resolver struct {
+	Docker *client.Client
+	Log    *log.Logger
+	// PullTimeout bounds each pull attempt; zero means DefaultPullTimeout.
+	PullTimeout time.Duration
+	// StandIns is the catalogue; nil means All().
+	StandIns []standin.StandIn
+
+	mu       sync.Mutex
+	cantPull map[string]error
+}
+
+// NewResolver returns a Resolver using All() and DefaultPullTimeout.
+func NewResolver(cli *client.Client, lg *log.Logger) *Resolver {
+	return &Resolver{Docker: cli, Log: lg}
+}
+
+// Resolve applies the stand-in rule once, with a Resolver of its own. Callers
+// resolving several references should keep one Resolver instead, so an
+// unpullable reference is tried only once.
+func Resolve(ctx context.Context, cli *client.Client, ref string, lg *log.Logger) (Resolved, error) {
+	return NewResolver(cli, lg).Resolve(ctx, ref)
+}
+
+// Resolve returns the image to use for ref: ref itself when it is present or
+// can be pulled, else a stand-in that is present (logging one line), else an
+// error wrapping ErrNoImage that says how to build one.
+func (r *Resolver) Resolve(ctx context.Context, ref string) (Resolved, error) {
+	ref = strings.TrimSpace(ref)
+	if ref == "" {
+		return Resolved{}, fmt.Errorf("%w: empty image reference", ErrNoImage)
+	}
+	present, err := r.present(ctx, ref)
+	if err != nil {
+		return Resolved{}, err
+	}
+	if present {
+		return Resolved{Ref: ref}, nil
+	}
+	pullErr := r.pull(ctx, ref)
+	if pullErr == nil {
+		return Resolved{Ref: ref}, nil
+	}
+	if ctx.Err() != nil {
+		return Resolved{}, ctx.Err()
+	}
+	r.log().Debugf("pulling %s failed: %v", ref, pullErr)
+
+	s, ok, err := r.findStandIn(ctx, ref)
+	if err != nil {
+		return Resolved{}, err
+	}
+	if ok {
+		note := fmt.Sprintf("%s cannot be pulled; using stand-in %s", ref, s)
+		r.log().Infof("%s", note)
+		return Resolved{Ref: s, StandIn: true, Note: note}, nil
+	}
+	if name := r.standInName(ref); name != "" {
+		return Resolved{}, fmt.Errorf("%w: %s is not present and cannot be pulled (%v); build its stand-in with `devenv images build %s`", ErrNoImage, ref, pullErr, name)
+	}
+	return Resolved{}, fmt.Errorf("%w: %s is not present and cannot be pulled (%v), and devenv has no stand-in for it; load it with `docker load` or `devenv images load FILE`, or use an image devenv can stand in for (see `devenv images list`, build with `devenv images build`)", ErrNoImage, ref, pullErr)
+}
+
+// Func returns Resolve as a plain function of a reference, for RewriteDockerfile.
+func (r *Resolver) Func(ctx context.Context) func(ref string) (string, error) {
+	return func(ref string) (string, error) {
+		res, err := r.Resolve(ctx, ref)
+		return res.Ref, err
+	}
+}
+
+func (r *Resolver) log() *log.Logger {
+	if r.Log == nil {
+		return log.Nop()
+	}
+	return r.Log
+}
+
+func (r *Resolver) catalogue() []standin.StandIn {
+	if r.StandIns != nil {
+		return r.StandIns
+	}
+	return All()
+}
+
+func (r *Resolver) present(ctx context.Context, ref string) (bool, error) {
+	_, err := r.Docker.ImageInspect(ctx, ref)
+	switch {
+	case err == nil:
+		return true, nil
+	case cerrdefs.IsNotFound(err):
+		return false, nil
+	default:
+		return false, fmt.Errorf("inspecting %s: %w", ref, err)
+	}
+}
+
+// pull tries once per Resolver to pull ref, bounded by PullTimeout.
+func (r *Resolver) pull(ctx context.Context, ref string) error {
+	r.mu.Lock()
+	if err, ok := r.cantPull[ref]; ok {
+		r.mu.Unlock()
+		return err
+	}
+	r.mu.Unlock()
+
+	var err error
+	if repo, _ := splitRef(ref); strings.HasPrefix(repo, standin.Registry+"/") {
+		err = fmt.Errorf("%s images are built locally, never pulled", standin.Registry)
+	} else {
+		timeout := r.PullTimeout
+		if timeout == 0 {
+			timeout = DefaultPullTimeout
+		}
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		r.log().Debugf("trying to pull %s (up to %s)", ref, timeout)
+		var res client.ImagePullResponse
+		res, err = r.Docker.ImagePull(pctx, ref, client.ImagePullOptions{})
+		if err == nil {
+			err = res.Wait(pctx)
+			_ = res.Close()
+		}
+		if err != nil && pctx.Err() != nil && ctx.Err() == nil {
+			err = fmt.Errorf("no answer from the registry within %s", timeout)
+		}
+		if err == nil {
+			// A pull that "succeeds" without producing the image is still a failure.
+			if ok, perr := r.present(ctx, ref); perr != nil || !ok {
+				err = fmt.Errorf("pull finished but %s is not present", ref)
+			}
+		}
+	}
+	if err != nil && ctx.Err() == nil {
+		r.mu.Lock()
+		if r.cantPull == nil {
+			r.cantPull = map[string]error{}
+		}
+		r.cantPull[ref] = err
+		r.mu.Unlock()
+	}
+	return err
+}
+
+// standInName returns the name of the catalogue stand-in that replaces ref, if any.
+func (r *Resolver) standInName(ref string) string {
+	for _, s := range r.catalogue() {
+		if standsInFor(s, ref) {
+			return s.Name
+		}
+	}
+	return ""
+}
+
+// findStandIn returns a present stand-in image for ref: first the catalogue's
+// (by Matches or For), then any image labelled as standing in for ref's repository.
+func (r *Resolver) findStandIn(ctx context.Context, ref string) (string, bool, error) {
+	for _, s := range r.catalogue() {
+		if !standsInFor(s, ref) {
+			continue
+		}
+		ok, err := r.present(ctx, s.Ref)
+		if err != nil {
+			return "", false, err
+		}
+		if ok {
+			return s.Ref, true, nil
+		}
+	}
+	repo, _ := splitRef(ref)
+	list, err := r.Docker.ImageList(ctx, client.ImageListOptions{
+		Filters: client.Filters{}.Add("label", standin.LabelFor+"="+repo),
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("listing stand-in images for %s: %w", repo, err)
+	}
+	for _, img := range list.Items {
+		for _, tag := range img.RepoTags {
+			if strings.HasPrefix(tag, standin.Registry+"/") {
+				return tag, true, nil
+			}
+		}
+	}
+	return "", false, nil
+}
+
+// standsInFor reports whether stand-in s replaces ref.
+func standsInFor(s standin.StandIn, ref string) bool {
+	if s.Matches != nil {
+		return s.Matches(ref)
+	}
+	if s.For == "" {
+		return false
+	}
+	repo, _ := splitRef(ref)
+	return repo == s.For
+}
+
+// splitRef returns ref's repository (without docker.io/ and library/) and its tag.
+func splitRef(ref string) (repo, tag string) {
+	if i := strings.Index(ref, "@"); i >= 0 {
+		ref = ref[:i]
+	}
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		ref, tag = ref[:i], ref[i+1:]
+	}
+	ref = strings.TrimPrefix(ref, "docker.io/")
+	ref = strings.TrimPrefix(ref, "index.docker.io/")
+	ref = strings.TrimPrefix(ref, "library/")
+	return ref, tag
+}
