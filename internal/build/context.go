@@ -1,0 +1,200 @@
+package build
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
+)
+
+// ContextOptions change what Context sends.
+type ContextOptions struct {
+	// Dockerfile, when set, replaces the Dockerfile's bytes in the tar (the
+	// user's file is never touched). The Dockerfile then need not exist.
+	Dockerfile []byte
+}
+
+// outsideDockerfile is the tar name of a Dockerfile that lies outside the context.
+const outsideDockerfile = ".devenv.Dockerfile"
+
+// Context returns the build context as a tar and its digest ("sha256:..."),
+// a hash of the content: the tar is deterministic (sorted entries, zero
+// modification times, owner 0:0), so the same files give the same digest.
+// Files excluded by the context's .dockerignore are left out; the Dockerfile
+// and the .dockerignore itself are always sent (the engine drops them from
+// what COPY sees when they are excluded, as with `docker build`). The tar is
+// held in memory.
+func Context(spec Spec, opts ContextOptions) (io.Reader, string, error) {
+	data, _, digest, err := buildContext(spec, opts)
+	if err != nil {
+		return nil, "", err
+	}
+	return bytes.NewReader(data), digest, nil
+}
+
+// buildContext returns the tar, the Dockerfile's name inside it and the digest.
+func buildContext(spec Spec, opts ContextOptions) ([]byte, string, string, error) {
+	if err := spec.checkContext(); err != nil {
+		return nil, "", "", err
+	}
+	dfPath := spec.dockerfile()
+	dfBytes := opts.Dockerfile
+	if dfBytes == nil {
+		b, err := os.ReadFile(dfPath)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, "", "", fmt.Errorf("service %q: Dockerfile %s not found: create it or set the service's dockerfile in devenv.yaml", spec.Service, dfPath)
+		}
+		if err != nil {
+			return nil, "", "", fmt.Errorf("service %q: reading Dockerfile: %w", spec.Service, err)
+		}
+		dfBytes = b
+	}
+	dfName := outsideDockerfile
+	if rel, err := filepath.Rel(spec.Context, dfPath); err == nil && filepath.IsLocal(rel) {
+		dfName = filepath.ToSlash(rel)
+	}
+
+	pm, err := dockerignore(spec.Context)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("service %q: %w", spec.Service, err)
+	}
+
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dfWritten := false
+	err = filepath.WalkDir(spec.Context, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(spec.Context, p)
+		if err != nil {
+			return err
+		}
+		if rel == "." {
+			return nil
+		}
+		rel = filepath.ToSlash(rel)
+		switch {
+		case rel == dfName:
+			dfWritten = true
+			return writeEntry(tw, rel, 0o644, dfBytes)
+		case rel == ".dockerignore":
+			// always sent, like docker build does
+		case pm != nil:
+			excluded, err := pm.MatchesOrParentMatches(rel)
+			if err != nil {
+				return fmt.Errorf(".dockerignore: %w", err)
+			}
+			if excluded {
+				if d.IsDir() && !pm.Exclusions() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+		}
+		return addPath(tw, p, rel, d)
+	})
+	if err != nil {
+		return nil, "", "", fmt.Errorf("service %q: packing build context %s: %w", spec.Service, spec.Context, err)
+	}
+	if !dfWritten {
+		// Ignored by .dockerignore, inside an ignored folder, outside the
+		// context, or a replacement for a file that does not exist.
+		if err := writeEntry(tw, dfName, 0o644, dfBytes); err != nil {
+			return nil, "", "", fmt.Errorf("service %q: packing Dockerfile: %w", spec.Service, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, "", "", fmt.Errorf("service %q: packing build context: %w", spec.Service, err)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	return buf.Bytes(), dfName, "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+func dockerignore(dir string) (*patternmatcher.PatternMatcher, error) {
+	f, err := os.Open(filepath.Join(dir, ".dockerignore"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading .dockerignore: %w", err)
+	}
+	defer f.Close()
+	pats, err := ignorefile.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", f.Name(), err)
+	}
+	if len(pats) == 0 {
+		return nil, nil
+	}
+	pm, err := patternmatcher.New(pats)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	return pm, nil
+}
+
+var epoch = time.Unix(0, 0)
+
+func header(name string, mode fs.FileMode) *tar.Header {
+	return &tar.Header{Name: name, Mode: int64(mode.Perm()), ModTime: epoch, Format: tar.FormatPAX}
+}
+
+func writeEntry(tw *tar.Writer, name string, mode fs.FileMode, data []byte) error {
+	h := header(name, mode)
+	h.Typeflag = tar.TypeReg
+	h.Size = int64(len(data))
+	if err := tw.WriteHeader(h); err != nil {
+		return err
+	}
+	_, err := tw.Write(data)
+	return err
+}
+
+func addPath(tw *tar.Writer, p, rel string, d fs.DirEntry) error {
+	fi, err := d.Info()
+	if err != nil {
+		return err
+	}
+	switch {
+	case fi.IsDir():
+		h := header(rel+"/", fi.Mode())
+		h.Typeflag = tar.TypeDir
+		return tw.WriteHeader(h)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		target, err := os.Readlink(p)
+		if err != nil {
+			return err
+		}
+		h := header(rel, 0o777)
+		h.Typeflag, h.Linkname = tar.TypeSymlink, target
+		return tw.WriteHeader(h)
+	case fi.Mode().IsRegular():
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		h := header(rel, fi.Mode())
+		h.Typeflag, h.Size = tar.TypeReg, fi.Size()
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := io.CopyN(tw, f, fi.Size()); err != nil {
+			return fmt.Errorf("%s: %w", rel, err)
+		}
+		return nil
+	default:
+		return nil // sockets, devices, pipes: not part of a build context
+	}
+}

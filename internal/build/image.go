@@ -1,0 +1,208 @@
+package build
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/client"
+)
+
+// ImageOptions tune Image.
+type ImageOptions struct {
+	ContextOptions
+	// Output, when set, receives the build's output as it comes, each line
+	// prefixed with "[service] " (pass the logger's writer with -v).
+	Output io.Writer
+	// NoCache disables the engine's layer cache.
+	NoCache bool
+}
+
+// Result is a built image.
+type Result struct {
+	// Ref is devenv.local/<project>-<service>:<first 12 hex digits of ID>.
+	Ref string
+	// ID is the image ID ("sha256:...").
+	ID string
+	// Cached is set when Ref already named this image before the build:
+	// nothing changed, nothing to deploy.
+	Cached bool
+	// ContextDigest is the digest of the build context that was sent.
+	ContextDigest string
+	Duration      time.Duration
+}
+
+// Registry is the registry part of every service image's name.
+const Registry = "devenv.local"
+
+// tailLines is how many lines of output a build error carries.
+const tailLines = 20
+
+// Image builds the service's image through the Docker API (legacy builder)
+// and tags it from its content. A failed build returns an error naming the
+// service, with the last lines of the build output.
+func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOptions) (Result, error) {
+	start := time.Now()
+	repo, err := Repository(spec.Project, spec.Service)
+	if err != nil {
+		return Result{}, err
+	}
+	data, dfName, digest, err := buildContext(spec, opts.ContextOptions)
+	if err != nil {
+		return Result{}, err
+	}
+	args := make(map[string]*string, len(spec.Args))
+	for k, v := range spec.Args {
+		args[k] = &v
+	}
+	labels := map[string]string{LabelProject: spec.Project, LabelService: spec.Service}
+	for k, v := range spec.Labels {
+		labels[k] = v
+	}
+	resp, err := docker.ImageBuild(ctx, bytes.NewReader(data), client.ImageBuildOptions{
+		Dockerfile:  dfName,
+		BuildArgs:   args,
+		Labels:      labels,
+		Remove:      true,
+		ForceRemove: true,
+		NoCache:     opts.NoCache,
+		Version:     build.BuilderV1,
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("service %q: starting the image build: %w", spec.Service, err)
+	}
+	defer resp.Body.Close()
+	var out io.Writer = io.Discard
+	if opts.Output != nil {
+		pw := &prefixWriter{prefix: "[" + spec.Service + "] ", out: opts.Output}
+		defer pw.Flush()
+		out = pw
+	}
+	id, err := readBuildStream(resp.Body, out)
+	if err != nil {
+		return Result{}, fmt.Errorf("service %q: image build failed: %w", spec.Service, err)
+	}
+	ref := repo + ":" + strings.TrimPrefix(id, "sha256:")[:12]
+	res := Result{Ref: ref, ID: id, ContextDigest: digest}
+	existing, err := docker.ImageInspect(ctx, ref)
+	switch {
+	case err == nil && existing.ID == id:
+		res.Cached = true
+	case err == nil || cerrdefs.IsNotFound(err):
+		if _, err := docker.ImageTag(ctx, client.ImageTagOptions{Source: id, Target: ref}); err != nil {
+			return Result{}, fmt.Errorf("service %q: tagging %s: %w", spec.Service, ref, err)
+		}
+	default:
+		return Result{}, fmt.Errorf("service %q: inspecting %s: %w", spec.Service, ref, err)
+	}
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+var nameInvalid = regexp.MustCompile(`[^a-z0-9]+`)
+
+// Repository returns the image repository of a service,
+// devenv.local/<project>-<service>, lower-cased with other characters
+// replaced by "-".
+func Repository(project, service string) (string, error) {
+	clean := func(s string) string { return strings.Trim(nameInvalid.ReplaceAllString(strings.ToLower(s), "-"), "-") }
+	p, s := clean(project), clean(service)
+	if p == "" || s == "" {
+		return "", fmt.Errorf("image name needs a project and a service name (got project %q, service %q)", project, service)
+	}
+	return Registry + "/" + p + "-" + s, nil
+}
+
+// buildMessage is one line of the engine's JSON build stream.
+type buildMessage struct {
+	Stream      string `json:"stream"`
+	Status      string `json:"status"`
+	Error       string `json:"error"`
+	ErrorDetail *struct {
+		Message string `json:"message"`
+	} `json:"errorDetail"`
+	Aux json.RawMessage `json:"aux"`
+}
+
+// readBuildStream copies the build output to out and returns the image ID.
+// An error message in the stream becomes an error carrying the last lines.
+func readBuildStream(r io.Reader, out io.Writer) (string, error) {
+	var (
+		tail []string
+		id   string
+		rest string // an unterminated line
+	)
+	keep := func(text string) {
+		lines := strings.Split(rest+text, "\n")
+		rest = lines[len(lines)-1]
+		for _, l := range lines[:len(lines)-1] {
+			if strings.TrimSpace(l) == "" {
+				continue
+			}
+			tail = append(tail, l)
+			if len(tail) > tailLines {
+				tail = tail[1:]
+			}
+		}
+	}
+	dec := json.NewDecoder(r)
+	for {
+		var m buildMessage
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return "", fmt.Errorf("reading the build output: %w", err)
+		}
+		if m.Stream != "" {
+			_, _ = io.WriteString(out, m.Stream)
+			keep(m.Stream)
+		}
+		if m.Status != "" {
+			_, _ = io.WriteString(out, m.Status+"\n")
+			keep(m.Status + "\n")
+		}
+		if msg := m.Error; msg != "" || m.ErrorDetail != nil {
+			if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
+				msg = m.ErrorDetail.Message
+			}
+			keep("\n")
+			return "", fmt.Errorf("%s\n%s", strings.TrimSpace(msg), indent(tail))
+		}
+		if len(m.Aux) > 0 {
+			var aux struct {
+				ID string `json:"ID"`
+			}
+			if json.Unmarshal(m.Aux, &aux) == nil && aux.ID != "" {
+				id = aux.ID
+			}
+		}
+	}
+	if id == "" {
+		// Very old engines only print it.
+		for _, l := range tail {
+			if after, ok := strings.CutPrefix(strings.TrimSpace(l), "Successfully built "); ok {
+				id = "sha256:" + after
+			}
+		}
+	}
+	if id == "" || len(strings.TrimPrefix(id, "sha256:")) < 12 {
+		return "", fmt.Errorf("the engine did not report an image ID\n%s", indent(tail))
+	}
+	return id, nil
+}
+
+func indent(lines []string) string {
+	if len(lines) == 0 {
+		return "  (no output)"
+	}
+	return "  " + strings.Join(lines, "\n  ")
+}
