@@ -1,0 +1,257 @@
+// Package kfake describes the offline Kafka broker stand-in,
+// devenv.local/kafka:kfake: devenv's kafka/fakebroker package compiled into a
+// static binary in a FROM scratch image. It stands in for apache/kafka and
+// carries the label standin.LabelBroker=kfake, which tells the kafka package
+// to configure it through DEVENV_KAFKA_* variables instead of Kafka's own.
+//
+// The build writes a small module (fakebroker's embedded sources plus a
+// main.go), resolves it with `go mod tidy` at the franz-go versions pinned
+// below (the ones devenv's go.mod uses), compiles it with CGO_ENABLED=0 and
+// sends the binary to the engine's builder (ImageBuild).
+package kfake
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/client"
+
+	"github.com/devenv-tool/devenv/internal/execx"
+	"github.com/devenv-tool/devenv/internal/images/standin"
+	"github.com/devenv-tool/devenv/kafka/fakebroker"
+)
+
+// Name and reference of the stand-in, and the broker kind its label announces.
+const (
+	Name = "kafka"
+	// Ref is fixed: the recipe hash lives in the image's LabelRecipe, and the
+	// kafka package can default to this name.
+	Ref = standin.Registry + "/kafka:kfake"
+	// For is the image repository the stand-in replaces.
+	For = "apache/kafka"
+	// Broker is the value of standin.LabelBroker on the image.
+	Broker = "kfake"
+	// DataDir is the image's data volume; the broker persists there.
+	DataDir = "/data"
+	// InternalPort and ExternalPort are the ports the image exposes.
+	InternalPort = 9092
+	ExternalPort = 19092
+)
+
+// Module versions the broker is built with. They must equal the versions in
+// devenv's go.mod (a unit test checks), so the image runs the code devenv's
+// own tests ran.
+const (
+	FranzGoVersion = "v1.22.3"
+	KfakeVersion   = "v0.0.0-20260918054303-01f206a7e32c"
+	KmsgVersion    = "v1.15.1"
+)
+
+// revision changes whenever this builder changes what it produces.
+const revision = "1"
+
+var (
+	//go:embed files/main.go.txt
+	mainGo []byte
+	//go:embed files/Dockerfile
+	dockerfile []byte
+)
+
+// StandIn describes the kfake broker stand-in.
+func StandIn() standin.StandIn {
+	return standin.StandIn{
+		Name:    Name,
+		Ref:     Ref,
+		For:     For,
+		Prereqs: []standin.Prereq{{Command: "go", Package: "golang-go"}},
+		Recipe:  recipe,
+		Build:   build,
+	}
+}
+
+func recipe() ([]string, error) {
+	src, err := brokerSources()
+	if err != nil {
+		return nil, err
+	}
+	parts := []string{Name, revision, FranzGoVersion, KfakeVersion, KmsgVersion, string(mainGo), string(dockerfile)}
+	return append(parts, standin.HashFiles(src)...), nil
+}
+
+// brokerSources returns fakebroker's non-test Go files by name.
+func brokerSources() (map[string][]byte, error) {
+	files := map[string][]byte{}
+	err := fs.WalkDir(fakebroker.Source, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		b, err := fs.ReadFile(fakebroker.Source, path)
+		files[path] = b
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the embedded broker sources: %w", err)
+	}
+	if len(files) == 0 {
+		return nil, errors.New("the embedded broker sources are empty")
+	}
+	return files, nil
+}
+
+// goMod is the go.mod of the broker's build module.
+func goMod() []byte {
+	return []byte("module devenvbroker\n\ngo 1.24\n\nrequire (\n" +
+		"\tgithub.com/twmb/franz-go " + FranzGoVersion + "\n" +
+		"\tgithub.com/twmb/franz-go/pkg/kfake " + KfakeVersion + "\n" +
+		"\tgithub.com/twmb/franz-go/pkg/kmsg " + KmsgVersion + "\n)\n")
+}
+
+func build(ctx context.Context, env *standin.Env, labels map[string]string) error {
+	step := func(s string) {
+		if env.Step != nil {
+			env.Step(s)
+		}
+	}
+	dir, err := os.MkdirTemp(env.CacheDir, "kfake-build-")
+	if err != nil {
+		return fmt.Errorf("creating the build folder: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	src, err := brokerSources()
+	if err != nil {
+		return err
+	}
+	files := map[string][]byte{"go.mod": goMod(), "main.go": mainGo}
+	for name, b := range src {
+		files[filepath.Join("fakebroker", name)] = b
+	}
+	for name, b := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("writing %s: %w", p, err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", p, err)
+		}
+	}
+
+	goEnv := []string{"CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-mod=mod", "GOWORK=off"}
+	step("go mod tidy (franz-go " + FranzGoVersion + ")")
+	if err := execx.Run(ctx, execx.Cmd{Args: []string{"go", "mod", "tidy"}, Dir: dir, Env: goEnv, Stream: env.Output}); err != nil {
+		return fmt.Errorf("resolving the broker's modules: %w", err)
+	}
+	step("go build devenv-kafka")
+	bin := filepath.Join(dir, "devenv-kafka")
+	if err := execx.Run(ctx, execx.Cmd{
+		Args: []string{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "."},
+		Dir:  dir, Env: goEnv, Stream: env.Output,
+	}); err != nil {
+		return fmt.Errorf("compiling the broker: %w", err)
+	}
+	binary, err := os.ReadFile(bin)
+	if err != nil {
+		return fmt.Errorf("reading the broker binary: %w", err)
+	}
+
+	step("docker build " + Ref)
+	tarball, err := buildContext(binary)
+	if err != nil {
+		return err
+	}
+	all := maps.Clone(labels)
+	if all == nil {
+		all = map[string]string{}
+	}
+	all[standin.LabelBroker] = Broker
+	res, err := env.Docker.ImageBuild(ctx, bytes.NewReader(tarball), client.ImageBuildOptions{
+		Tags:        []string{Ref},
+		Dockerfile:  "Dockerfile",
+		Labels:      all,
+		Remove:      true,
+		ForceRemove: true,
+	})
+	if err != nil {
+		return fmt.Errorf("building %s: %w", Ref, err)
+	}
+	defer res.Body.Close()
+	if err := readBuildStream(res.Body, env.Output); err != nil {
+		return fmt.Errorf("building %s: %w", Ref, err)
+	}
+	return nil
+}
+
+// buildContext is the tar the engine builds from: the Dockerfile, the
+// executable broker and an empty data folder (scratch has no mkdir).
+func buildContext(binary []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	epoch := time.Unix(0, 0)
+	entries := []struct {
+		hdr  tar.Header
+		body []byte
+	}{
+		{tar.Header{Name: "Dockerfile", Mode: 0o644, Typeflag: tar.TypeReg}, dockerfile},
+		{tar.Header{Name: "devenv-kafka", Mode: 0o755, Typeflag: tar.TypeReg}, binary},
+		{tar.Header{Name: "data/", Mode: 0o777, Typeflag: tar.TypeDir}, nil},
+	}
+	for _, e := range entries {
+		hdr := e.hdr
+		hdr.Size = int64(len(e.body))
+		hdr.ModTime = epoch
+		if err := tw.WriteHeader(&hdr); err != nil {
+			return nil, fmt.Errorf("packing %s: %w", hdr.Name, err)
+		}
+		if _, err := tw.Write(e.body); err != nil {
+			return nil, fmt.Errorf("packing %s: %w", hdr.Name, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("packing the build context: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// readBuildStream consumes the engine's build output and returns its error,
+// with the last lines of output, if the build failed.
+func readBuildStream(r io.Reader, out io.Writer) error {
+	var tail []string
+	dec := json.NewDecoder(r)
+	for {
+		var m jsonstream.Message
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("reading build output: %w", err)
+		}
+		if m.Error != nil {
+			return fmt.Errorf("%s\nlast build output:\n%s", m.Error.Message, strings.Join(tail, "\n"))
+		}
+		if m.Stream == "" {
+			continue
+		}
+		if out != nil {
+			_, _ = io.WriteString(out, m.Stream)
+		}
+		if line := strings.TrimSpace(m.Stream); line != "" {
+			tail = append(tail, line)
+			if len(tail) > 20 {
+				tail = tail[1:]
+			}
+		}
+	}
+}
