@@ -1,15 +1,21 @@
 package cli
 
 import (
+	"context"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/moby/moby/client"
+
 	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/internal/dockerx"
+	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/internal/render"
 )
 
@@ -19,6 +25,7 @@ type renderFlags struct {
 	showSecrets bool
 	externalIPs []string // component=IPv4
 	images      []string // service=image
+	docker      bool     // ask Docker for the addresses of running devenv containers
 }
 
 func newRenderCmd(g *globals) *cobra.Command {
@@ -32,22 +39,25 @@ server), and each service's Service and Deployment, in the order they are applie
 
 Secret values are masked unless --show-secrets is given. The address of a
 container outside the cluster is written by devenv up; without --external-ip it
-is the placeholder 0.0.0.0, marked with the annotation devenv.dev/placeholder.`,
+is taken from the running devenv container when Docker answers, and otherwise is
+the placeholder 0.0.0.0, marked with the annotation devenv.dev/placeholder.`,
 		Example: `  devenv render
   devenv render --show-secrets --external-ip kafka=172.18.0.250
   devenv render --image account=devenv.local/cosmos-account:1a2b3c | kubectl diff -f -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runRender(g.configFiles(), f, g.streams.Out)
+			return runRender(cmd.Context(), g, f)
 		},
 	}
 	cmd.Flags().BoolVar(&f.showSecrets, "show-secrets", false, "print the real Secret values instead of a mask")
 	cmd.Flags().StringArrayVar(&f.externalIPs, "external-ip", nil, "address of an external container, COMPONENT=IPv4 (kafka, h2; repeatable)")
+	cmd.Flags().BoolVar(&f.docker, "docker", true, "ask Docker for the addresses of running devenv containers not given by --external-ip")
 	cmd.Flags().StringArrayVar(&f.images, "image", nil, "image of a service, SERVICE=REF (repeatable; default devenv.local/<project>-<service>:dev)")
 	return cmd
 }
 
-func runRender(files []string, f *renderFlags, out io.Writer) error {
+func runRender(ctx context.Context, g *globals, f *renderFlags) error {
+	files, out, logger := g.configFiles(), g.streams.Out, g.logger()
 	ips, err := parsePairs("--external-ip", f.externalIPs, func(k, v string) error {
 		if k != render.ComponentKafka && k != render.ComponentH2 {
 			return fmt.Errorf("unknown component %q; expected kafka or h2", k)
@@ -73,6 +83,30 @@ func runRender(files []string, f *renderFlags, out io.Writer) error {
 			return fmt.Errorf("%w: --image %s: there is no enabled service %q", ErrUsage, name, name)
 		}
 	}
+	var need []string // external components whose address render must write
+	if cfg.Kafka != nil {
+		need = append(need, render.ComponentKafka)
+	}
+	if cfg.H2.Mode == config.H2Server {
+		need = append(need, render.ComponentH2)
+	}
+	var missing []string
+	for _, c := range need {
+		if ips[c] == "" {
+			missing = append(missing, c)
+		}
+	}
+	if f.docker && len(missing) > 0 {
+		found := containerIPs(ctx, cfg.Name, missing, logger)
+		missing = slices.DeleteFunc(missing, func(c string) bool {
+			if ip, ok := found[c]; ok {
+				ips[c] = ip
+				logger.Debugf("%s: using the address %s of its running container", c, ip)
+				return true
+			}
+			return false
+		})
+	}
 	objs, err := render.Objects(cfg, render.Options{ExternalIPs: ips, Images: images, ShowSecrets: f.showSecrets,
 		LookupEnv: os.LookupEnv, ReadFile: os.ReadFile})
 	if err != nil {
@@ -81,13 +115,6 @@ func runRender(files []string, f *renderFlags, out io.Writer) error {
 	text, err := render.YAML(objs)
 	if err != nil {
 		return err
-	}
-	var missing []string
-	if cfg.Kafka != nil && ips[render.ComponentKafka] == "" {
-		missing = append(missing, render.ComponentKafka)
-	}
-	if cfg.H2.Mode == config.H2Server && ips[render.ComponentH2] == "" {
-		missing = append(missing, render.ComponentH2)
 	}
 	for _, c := range missing {
 		fmt.Fprintf(out, "# %s: address not known here; %s is a placeholder that devenv up replaces with the container's IP (or pass --external-ip %s=IP)\n", c, render.PlaceholderIP, c)
@@ -113,4 +140,47 @@ func parsePairs(flag string, values []string, check func(k, v string) error) (ma
 		out[k] = v
 	}
 	return out, nil
+}
+
+// Labels devenv puts on the containers it runs beside the cluster.
+const (
+	labelProject   = "devenv.dev/project"
+	labelComponent = "devenv.dev/component"
+)
+
+// containerIPs asks Docker, briefly, for the IPs of the project's running
+// containers of the given components (preferring the kind network). Any
+// failure just leaves the address unknown: render works without Docker.
+func containerIPs(ctx context.Context, project string, components []string, logger *log.Logger) map[string]string {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	found := map[string]string{}
+	cli, err := dockerx.Connect(ctx)
+	if err != nil {
+		logger.Debugf("not asking Docker for container addresses: %v", err)
+		return found
+	}
+	defer cli.Close()
+	res, err := cli.ContainerList(ctx, client.ContainerListOptions{Filters: client.Filters{}.Add("label", labelProject+"="+project)})
+	if err != nil {
+		logger.Debugf("listing containers: %v", err)
+		return found
+	}
+	for _, c := range res.Items {
+		comp := c.Labels[labelComponent]
+		if c.State != "running" || !slices.Contains(components, comp) || c.NetworkSettings == nil {
+			continue
+		}
+		if es := c.NetworkSettings.Networks["kind"]; es != nil && es.IPAddress.Is4() {
+			found[comp] = es.IPAddress.String()
+			continue
+		}
+		for _, es := range c.NetworkSettings.Networks {
+			if es != nil && es.IPAddress.Is4() {
+				found[comp] = es.IPAddress.String()
+				break
+			}
+		}
+	}
+	return found
 }

@@ -155,7 +155,7 @@ func keys(m map[string]map[string]any) []string {
 func TestRenderHidesSecrets(t *testing.T) {
 	t.Setenv("ACCOUNT_DB_USER", "alice-from-env")
 	t.Setenv("ACCOUNT_DB_PASSWORD", "p4ssw0rd-from-env")
-	code, out, errOut := run(t, "render", "-f", rootConfig, "-v")
+	code, out, errOut := run(t, "render", "-f", rootConfig, "-v", "--docker=false")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/devenv-tool/devenv/internal/dockerx"
+)
+
+// TestIntegrationRenderAsksDocker runs a labelled container standing in for
+// Kafka and checks that render writes its address instead of the placeholder.
+func TestIntegrationRenderAsksDocker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Docker")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cli, err := dockerx.Connect(ctx)
+	if err != nil {
+		t.Skipf("no Docker: %v", err)
+	}
+	defer cli.Close()
+	image := ""
+	for _, ref := range []string{"devenv.local/debian-base:bookworm", "debian:bookworm-slim", "busybox:latest"} {
+		if _, err := cli.ImageInspect(ctx, ref); err == nil {
+			image = ref
+			break
+		}
+	}
+	if image == "" {
+		t.Skip("no local image with sleep to run (build one with devenv images build)")
+	}
+	project := fmt.Sprintf("rendertest%d", time.Now().UnixNano()%1_000_000)
+	created, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name: "devenv-" + project + "-kafka",
+		Config: &container.Config{Image: image, Cmd: []string{"sleep", "300"},
+			Labels: map[string]string{labelProject: project, labelComponent: "kafka"}},
+		HostConfig: &container.HostConfig{AutoRemove: false},
+	})
+	if err != nil {
+		t.Fatalf("creating container: %v", err)
+	}
+	t.Cleanup(func() {
+		_, _ = cli.ContainerRemove(context.Background(), created.ID, client.ContainerRemoveOptions{Force: true})
+	})
+	if _, err := cli.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+		t.Fatalf("starting container: %v", err)
+	}
+	insp, err := cli.ContainerInspect(ctx, created.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ip string
+	for _, es := range insp.Container.NetworkSettings.Networks {
+		if es != nil && es.IPAddress.Is4() {
+			ip = es.IPAddress.String()
+		}
+	}
+	if ip == "" {
+		t.Fatal("container has no IPv4 address")
+	}
+
+	dir := t.TempDir()
+	f := filepath.Join(dir, "devenv.yaml")
+	if err := os.WriteFile(f, []byte("name: "+project+"\nkafka: {}\nservices: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	code, out, errOut := run(t, "render", "-f", f)
+	t.Logf("render with a Docker lookup took %v", time.Since(start))
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "- "+ip+"\n") || strings.Contains(out, "placeholder") {
+		t.Errorf("render did not use the container's address %s:\n%s", ip, out)
+	}
+	_, out, _ = run(t, "render", "-f", f, "--docker=false")
+	if strings.Contains(out, ip) || !strings.Contains(out, "devenv.dev/placeholder") {
+		t.Errorf("--docker=false still asked Docker:\n%s", out)
+	}
+}
