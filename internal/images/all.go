@@ -3,6 +3,7 @@ package images
 import (
 	"github.com/devenv-tool/devenv/internal/images/debian"
 	"github.com/devenv-tool/devenv/internal/images/java"
+	"github.com/devenv-tool/devenv/internal/images/kindnode"
 	"github.com/devenv-tool/devenv/internal/images/standin"
 )
 
@@ -11,6 +12,8 @@ import (
 func All() []standin.StandIn {
 	return []standin.StandIn{
 		debian.StandIn(),
+		kindnode.StandIn(),
+		// TODO(kfake): add kfake.StandIn() here once internal/images/kfake lands.
 		java.JRE(),
 		java.H2(),
 	}

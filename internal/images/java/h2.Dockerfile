@@ -3,6 +3,7 @@
 ARG BASE
 FROM ${BASE}
 RUN set -eux; \
+    mkdir -p /usr/share/man/man1; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libh2-java; \
     apt-get clean; \

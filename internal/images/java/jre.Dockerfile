@@ -3,7 +3,9 @@
 # Laid out like eclipse-temurin: JAVA_HOME=/opt/java/openjdk, java on PATH.
 ARG BASE
 FROM ${BASE}
+# The base has no /usr/share/man; openjdk's postinst links its man pages there.
 RUN set -eux; \
+    mkdir -p /usr/share/man/man1; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends default-jre-headless; \
     apt-get clean; \
@@ -14,4 +16,4 @@ RUN set -eux; \
     java -version
 ENV JAVA_HOME=/opt/java/openjdk \
     LANG=C.UTF-8
-CMD ["jshell"]
+CMD ["bash"]

@@ -26,7 +26,10 @@ type DockerBuild struct {
 	Labels    map[string]string
 }
 
-var stepLine = regexp.MustCompile(`^Step (\d+/\d+) : (.*)$`)
+var (
+	stepLine = regexp.MustCompile(`^Step (\d+/\d+) : (.*)$`)
+	ansiSeq  = regexp.MustCompile("\x1b\\[[0-9;]*[A-Za-z]")
+)
 
 // BuildDockerfile builds b with the engine's builder (ImageBuild), reports
 // each Dockerfile step through env.Step, streams the build output to
@@ -88,7 +91,7 @@ func followBuild(r io.Reader, env *Env) error {
 			_, _ = io.WriteString(env.Output, m.Stream)
 		}
 		for _, line := range strings.Split(strings.TrimRight(m.Stream, "\n"), "\n") {
-			line = strings.TrimSpace(line)
+			line = strings.TrimSpace(ansiSeq.ReplaceAllString(line, ""))
 			if line == "" {
 				continue
 			}
