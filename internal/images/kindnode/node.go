@@ -350,9 +350,17 @@ func (b *builder) exec(ctx context.Context, id string, cmd ...string) (string, e
 	if _, err := stdcopy.StdCopy(w, w, att.Reader); err != nil {
 		return buf.String(), fmt.Errorf("reading exec output: %w", err)
 	}
-	ins, err := docker.ExecInspect(ctx, created.ID, client.ExecInspectOptions{})
-	if err != nil {
-		return buf.String(), fmt.Errorf("inspecting exec: %w", err)
+	// The output ends when the process exits; the engine may record the exit a moment later.
+	var ins client.ExecInspectResult
+	for i := 0; ; i++ {
+		ins, err = docker.ExecInspect(ctx, created.ID, client.ExecInspectOptions{})
+		if err != nil {
+			return buf.String(), fmt.Errorf("inspecting exec: %w", err)
+		}
+		if !ins.Running || i == 50 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if ins.ExitCode != 0 {
 		return buf.String(), &execx.RunError{Command: cmd, Output: buf.Bytes(), Err: fmt.Errorf("exit status %d", ins.ExitCode)}
