@@ -77,7 +77,7 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 		Version:     build.BuilderV1,
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("service %q: starting the image build: %w", spec.Service, err)
+		return Result{}, fmt.Errorf("service %q: the engine refused the build of %s: %w", spec.Service, spec.dockerfile(), err)
 	}
 	defer resp.Body.Close()
 	var out io.Writer = io.Discard
