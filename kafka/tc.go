@@ -1,0 +1,36 @@
+package kafka
+
+import (
+	"os"
+
+	"github.com/devenv-tool/devenv/internal/log"
+)
+
+// configureTestcontainers sets, when unset, the two environment variables
+// testcontainers-go must see for devenv's containers:
+//
+//   - TESTCONTAINERS_RYUK_DISABLED=true: devenv owns its containers and they
+//     must outlive the process (and the Ryuk image cannot be pulled offline);
+//   - TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1: inside a container (/.dockerenv)
+//     testcontainers would otherwise guess the host's address from the bridge
+//     gateway, which dockerd 20.10 does not report.
+//
+// testcontainers-go v0.45 reads its configuration once, lazily, on the first
+// call that needs it (internal/config.Read behind a sync.Once) and the host
+// override on every call, so setting them before the first call is enough.
+// A value the user set is left alone.
+func configureTestcontainers() {
+	for k, v := range map[string]string{
+		"TESTCONTAINERS_RYUK_DISABLED": "true",
+		"TESTCONTAINERS_HOST_OVERRIDE": "127.0.0.1",
+	} {
+		if _, ok := os.LookupEnv(k); !ok {
+			_ = os.Setenv(k, v)
+		}
+	}
+}
+
+// tcLogger sends testcontainers-go's progress lines to the debug level.
+type tcLogger struct{ l *log.Logger }
+
+func (t tcLogger) Printf(format string, args ...any) { t.l.Debugf("testcontainers: "+format, args...) }
