@@ -42,8 +42,20 @@ func randomName(t *testing.T) string {
 // tinyStandIn is a FROM scratch stand-in whose recipe is *content.
 func tinyStandIn(t *testing.T, name, forRepo string, content *string, builds *int) standin.StandIn {
 	ref := standin.Registry + "/" + name + ":1"
+	var ids []string // every image built, so replaced ones do not linger untagged
 	t.Cleanup(func() {
-		_, _ = dockerForTest(t).ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+		cli := dockerForTest(t)
+		_, _ = cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+		for _, id := range ids {
+			_, _ = cli.ImageRemove(context.Background(), id, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+		}
+		// The builder's intermediate images (one per LABEL) carry the name too.
+		left, err := cli.ImageList(context.Background(), client.ImageListOptions{All: true, Filters: client.Filters{}.Add("label", standin.LabelName+"="+name)})
+		if err == nil {
+			for _, img := range left.Items {
+				_, _ = cli.ImageRemove(context.Background(), img.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+			}
+		}
 	})
 	return standin.StandIn{
 		Name: name,
@@ -55,11 +67,15 @@ func tinyStandIn(t *testing.T, name, forRepo string, content *string, builds *in
 		Build: func(ctx context.Context, env *standin.Env, labels map[string]string) error {
 			*builds++
 			env.Step("packing one file")
-			return standin.BuildDockerfile(ctx, env, standin.DockerBuild{
+			err := standin.BuildDockerfile(ctx, env, standin.DockerBuild{
 				Ref:    ref,
 				Files:  map[string][]byte{"Dockerfile": []byte("FROM scratch\nCOPY hello.txt /hello.txt\n"), "hello.txt": []byte(*content)},
 				Labels: labels,
 			})
+			if img, ierr := env.Docker.ImageInspect(ctx, ref); ierr == nil {
+				ids = append(ids, img.ID)
+			}
+			return err
 		},
 	}
 }
@@ -250,7 +266,7 @@ func TestIntegrationBuildOnStandIn(t *testing.T) {
 		t.Fatalf("rewritten:\n%s\nnotes %q", newDF, notes)
 	}
 	ref := standin.Registry + "/test-service-" + randomName(t) + ":1"
-	t.Cleanup(func() { _, _ = cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true}) })
+	t.Cleanup(func() { _, _ = cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true}) })
 	env := &standin.Env{Docker: cli, Log: log.Nop()}
 	if err := standin.BuildDockerfile(ctx, env, standin.DockerBuild{Ref: ref, Files: map[string][]byte{"Dockerfile": newDF}, BuildArgs: args}); err != nil {
 		t.Fatal(err)
