@@ -1,0 +1,281 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+)
+
+// DefaultFieldManager is the server-side apply field manager devenv uses.
+const DefaultFieldManager = "devenv"
+
+// ApplyOptions tunes Apply.
+type ApplyOptions struct {
+	FieldManager string // "" means DefaultFieldManager
+	// Selector is the set of ownership labels (e.g. devenv.dev/project=cosmos).
+	// Apply adds them to every object; Prune only considers objects carrying
+	// all of them.
+	Selector map[string]string
+	// Prune deletes objects of the kinds devenv manages (see ManagedKinds)
+	// that carry the Selector labels and were applied by FieldManager, but are
+	// not in the applied list. It needs a non-empty Selector.
+	Prune bool
+}
+
+// ApplyResult lists objects as "Kind/namespace/name" (or "Kind/name").
+type ApplyResult struct {
+	Created, Changed, Unchanged, Pruned []string
+	// Warnings are the API server's warnings for the applied objects
+	// (deprecated APIs, unknown fields...).
+	Warnings []string
+}
+
+// ManagedKinds are the kinds Prune and DeleteOwned act on, in deletion order.
+// Namespaces are never deleted.
+var ManagedKinds = []schema.GroupVersionResource{
+	{Group: "apps", Version: "v1", Resource: "deployments"},
+	{Version: "v1", Resource: "services"},
+	{Group: "discovery.k8s.io", Version: "v1", Resource: "endpointslices"},
+	{Version: "v1", Resource: "endpoints"},
+	{Version: "v1", Resource: "configmaps"},
+	{Version: "v1", Resource: "secrets"},
+}
+
+// Apply server-side applies objs (with Force, so devenv wins field conflicts)
+// in the given order, except that Namespaces go first and are waited for
+// until Active. An object whose resourceVersion did not move is reported
+// unchanged, so applying the same list twice reports everything unchanged.
+func (c *Cluster) Apply(ctx context.Context, objs []*unstructured.Unstructured, opts ApplyOptions) (ApplyResult, error) {
+	var res ApplyResult
+	if opts.FieldManager == "" {
+		opts.FieldManager = DefaultFieldManager
+	}
+	if opts.Prune && len(opts.Selector) == 0 {
+		return res, errors.New("applying: pruning needs ownership labels (ApplyOptions.Selector), or it would delete everything")
+	}
+	ordered := make([]*unstructured.Unstructured, 0, len(objs))
+	for i, o := range objs {
+		if o == nil || o.GetKind() == "" || o.GetAPIVersion() == "" || o.GetName() == "" {
+			return res, fmt.Errorf("applying object %d: apiVersion, kind and metadata.name are required", i+1)
+		}
+		if o.GetKind() == "Namespace" {
+			ordered = append(ordered, o)
+		}
+	}
+	for _, o := range objs {
+		if o.GetKind() != "Namespace" {
+			ordered = append(ordered, o)
+		}
+	}
+
+	warnings := &warningCollector{log: c.log}
+	cfg := rest.CopyConfig(c.REST)
+	cfg.WarningHandler = warnings
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return res, fmt.Errorf("creating Kubernetes client: %w", err)
+	}
+
+	applied := map[string]bool{}
+	for _, o := range ordered {
+		o = o.DeepCopy()
+		if len(opts.Selector) > 0 {
+			l := o.GetLabels()
+			if l == nil {
+				l = map[string]string{}
+			}
+			maps.Copy(l, opts.Selector)
+			o.SetLabels(l)
+		}
+		ri, gvr, err := c.resourceFor(dyn, o)
+		if err != nil {
+			return res, err
+		}
+		id := objectID(o)
+		applied[gvr.String()+"|"+o.GetNamespace()+"|"+o.GetName()] = true
+
+		before := ""
+		cur, err := ri.Get(ctx, o.GetName(), metav1.GetOptions{})
+		switch {
+		case err == nil:
+			before = cur.GetResourceVersion()
+			if o.GetKind() == "Namespace" && cur.GetDeletionTimestamp() != nil {
+				if err := c.waitNamespaceGone(ctx, ri, o.GetName()); err != nil {
+					return res, err
+				}
+				before = ""
+			}
+		case apierrors.IsNotFound(err):
+		default:
+			return res, fmt.Errorf("reading %s: %w", id, err)
+		}
+		out, err := ri.Apply(ctx, o.GetName(), o, metav1.ApplyOptions{FieldManager: opts.FieldManager, Force: true})
+		if err != nil {
+			return res, fmt.Errorf("applying %s: %w", id, err)
+		}
+		switch {
+		case before == "":
+			res.Created = append(res.Created, id)
+		case before == out.GetResourceVersion():
+			res.Unchanged = append(res.Unchanged, id)
+		default:
+			res.Changed = append(res.Changed, id)
+		}
+		c.log.Debugf("applied %s", id)
+		if o.GetKind() == "Namespace" {
+			if err := c.waitNamespaceActive(ctx, ri, o.GetName()); err != nil {
+				return res, err
+			}
+		}
+	}
+	res.Warnings = warnings.warnings()
+
+	if opts.Prune {
+		pruned, err := c.deleteOwned(ctx, opts.Selector, opts.FieldManager, applied)
+		res.Pruned = pruned
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// DeleteOwned deletes every object of ManagedKinds, in every namespace, that
+// carries all the selector labels and was applied by devenv (for `down
+// --keep-cluster`). Namespaces are left in place. It returns what it deleted.
+func (c *Cluster) DeleteOwned(ctx context.Context, selector map[string]string) ([]string, error) {
+	if len(selector) == 0 {
+		return nil, errors.New("deleting owned objects: no ownership labels given")
+	}
+	return c.deleteOwned(ctx, selector, DefaultFieldManager, nil)
+}
+
+// deleteOwned deletes labelled objects applied by manager that are not in keep.
+// Objects only copied the labels (EndpointSlices and Endpoints a controller
+// made for a Service) have no apply entry by manager and are left alone.
+func (c *Cluster) deleteOwned(ctx context.Context, selector map[string]string, manager string, keep map[string]bool) ([]string, error) {
+	cfg := rest.CopyConfig(c.REST)
+	cfg.WarningHandler = rest.NoWarnings{} // listing v1 Endpoints always warns about its deprecation
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating Kubernetes client: %w", err)
+	}
+	sel := labels.SelectorFromSet(selector).String()
+	var deleted []string
+	for _, gvr := range ManagedKinds {
+		list, err := dyn.Resource(gvr).Namespace(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return deleted, fmt.Errorf("listing %s labelled %s: %w", gvr.Resource, sel, err)
+		}
+		for i := range list.Items {
+			o := &list.Items[i]
+			if keep[gvr.String()+"|"+o.GetNamespace()+"|"+o.GetName()] || !appliedBy(o, manager) || o.GetDeletionTimestamp() != nil {
+				continue
+			}
+			id := objectID(o)
+			prop := metav1.DeletePropagationBackground
+			err := dyn.Resource(gvr).Namespace(o.GetNamespace()).Delete(ctx, o.GetName(), metav1.DeleteOptions{PropagationPolicy: &prop})
+			if err != nil && !apierrors.IsNotFound(err) {
+				return deleted, fmt.Errorf("deleting %s: %w", id, err)
+			}
+			c.log.Debugf("deleted %s", id)
+			deleted = append(deleted, id)
+		}
+	}
+	return deleted, nil
+}
+
+// appliedBy reports whether manager server-side applied some of o's fields.
+func appliedBy(o *unstructured.Unstructured, manager string) bool {
+	for _, mf := range o.GetManagedFields() {
+		if mf.Manager == manager && mf.Operation == metav1.ManagedFieldsOperationApply {
+			return true
+		}
+	}
+	return false
+}
+
+// resourceFor maps o's kind to a resource client, refreshing discovery once
+// for kinds it has not seen.
+func (c *Cluster) resourceFor(dyn dynamic.Interface, o *unstructured.Unstructured) (dynamic.ResourceInterface, schema.GroupVersionResource, error) {
+	gvk := o.GroupVersionKind()
+	m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if meta.IsNoMatchError(err) {
+		if r, ok := c.Mapper.(meta.ResettableRESTMapper); ok {
+			r.Reset()
+			m, err = c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		}
+	}
+	if err != nil {
+		return nil, schema.GroupVersionResource{}, fmt.Errorf("applying %s: the cluster does not know kind %s in %s: %w", objectID(o), gvk.Kind, gvk.GroupVersion(), err)
+	}
+	if m.Scope.Name() != meta.RESTScopeNameNamespace {
+		return dyn.Resource(m.Resource), m.Resource, nil
+	}
+	if o.GetNamespace() == "" {
+		return nil, m.Resource, fmt.Errorf("applying %s: metadata.namespace is required for a namespaced kind", objectID(o))
+	}
+	return dyn.Resource(m.Resource).Namespace(o.GetNamespace()), m.Resource, nil
+}
+
+func (c *Cluster) waitNamespaceActive(ctx context.Context, ri dynamic.ResourceInterface, name string) error {
+	return poll(ctx, time.Minute, 250*time.Millisecond, func() (bool, error) {
+		ns, err := ri.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		phase, _, _ := unstructured.NestedString(ns.Object, "status", "phase")
+		return phase == "Active", fmt.Errorf("namespace %s is %q", name, phase)
+	})
+}
+
+func (c *Cluster) waitNamespaceGone(ctx context.Context, ri dynamic.ResourceInterface, name string) error {
+	const wait = 2 * time.Minute
+	c.log.Infof("namespace %s is being deleted; waiting up to %s for it to go before creating it again", name, wait)
+	return poll(ctx, wait, 500*time.Millisecond, func() (bool, error) {
+		_, err := ri.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, fmt.Errorf("namespace %s is still terminating", name)
+	})
+}
+
+// poll calls check until it returns true, ctx ends, or timeout passes; on
+// timeout it returns check's last error.
+func poll(ctx context.Context, timeout, every time.Duration, check func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		done, err := check()
+		if done {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s: %w", timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(every):
+		}
+	}
+}
+
+// objectID is "Kind/namespace/name", or "Kind/name" for cluster-scoped objects.
+func objectID(o *unstructured.Unstructured) string {
+	if o.GetNamespace() == "" {
+		return o.GetKind() + "/" + o.GetName()
+	}
+	return o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
+}

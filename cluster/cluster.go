@@ -1,0 +1,312 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/moby/moby/client"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+
+	"github.com/devenv-tool/devenv/internal/dockerx"
+	"github.com/devenv-tool/devenv/internal/log"
+)
+
+// DefaultWait is how long Ensure waits for the control plane when Spec.Wait is 0.
+const DefaultWait = 3 * time.Minute
+
+// kindClusterLabel is the label kind puts on node containers.
+const kindClusterLabel = "io.x-k8s.kind.cluster"
+
+// ErrNoCluster is returned (wrapped) by Connect when the cluster does not exist
+// or the kubeconfig has no context for it.
+var ErrNoCluster = errors.New("no such cluster")
+
+// Spec describes the cluster devenv wants.
+type Spec struct {
+	Name  string // kind cluster name; the kubeconfig context is kind-<Name>
+	Image string // node image, e.g. devenv.local/kind-node:v1.37.2
+	// Kubeconfig is the file the context is merged into; "" means the default
+	// one, chosen as kind does ($KUBECONFIG, else ~/.kube/config).
+	Kubeconfig string
+	Wait       time.Duration // control plane readiness wait; 0 means DefaultWait
+	Retain     bool          // keep the node containers of a failed create for debugging
+	Log        *log.Logger   // nil means silent
+}
+
+// Result says what Ensure did.
+type Result string
+
+// The outcomes of Ensure.
+const (
+	Created   Result = "created"
+	Reused    Result = "reused"
+	Recreated Result = "recreated"
+)
+
+// Cluster is a connection to a running kind cluster.
+type Cluster struct {
+	Name       string
+	Kubeconfig string // the kubeconfig file given by the caller; "" for the default
+	Context    string // kind-<Name>
+	REST       *rest.Config
+	Client     kubernetes.Interface
+	Dynamic    dynamic.Interface
+	Mapper     meta.RESTMapper
+
+	log      *log.Logger
+	provider *kindcluster.Provider
+}
+
+// Ensure makes the cluster exist and answer: it creates it if missing, reuses
+// it if its node containers run and its API server answers /readyz, and
+// deletes and recreates it when it is broken (nodes stopped or gone, or the
+// API server silent). A cluster whose nodes are healthy but whose kubeconfig
+// entry is missing gets the entry written again instead of being recreated.
+//
+// kind's calls cannot be cancelled: ctx is checked between steps.
+func Ensure(ctx context.Context, spec Spec) (*Cluster, Result, error) {
+	lg := spec.Log
+	if lg == nil {
+		lg = log.Nop()
+	}
+	if spec.Name == "" {
+		return nil, "", errors.New("ensuring cluster: the cluster name is empty")
+	}
+	if spec.Image == "" {
+		return nil, "", fmt.Errorf("ensuring cluster %q: no node image given", spec.Name)
+	}
+	docker, err := dockerx.Connect(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	defer docker.Close()
+	provider := newProvider(lg)
+
+	state, err := inspectState(ctx, docker, spec)
+	if err != nil {
+		return nil, "", err
+	}
+	result := Created
+	switch {
+	case state.nodes == 0 && !state.contextExists:
+		// nothing there
+	case state.nodes == 0:
+		lg.Infof("cluster %q is in the kubeconfig but its node containers are gone: recreating it", spec.Name)
+		result = Recreated
+	case state.stopped > 0:
+		lg.Infof("cluster %q has %d stopped node container(s): recreating it", spec.Name, state.stopped)
+		result = Recreated
+	default:
+		if !state.contextExists {
+			lg.Infof("cluster %q has no kubeconfig entry: writing it again", spec.Name)
+			if err := provider.ExportKubeConfig(spec.Name, spec.Kubeconfig, false); err != nil {
+				return nil, "", fmt.Errorf("exporting kubeconfig of cluster %q: %w", spec.Name, err)
+			}
+		}
+		c, err := connect(spec.Name, spec.Kubeconfig, lg, provider)
+		if err == nil {
+			if err = c.ready(ctx, 10*time.Second); err == nil {
+				lg.Infof("reusing cluster %q (context %s)", spec.Name, c.Context)
+				return c, Reused, nil
+			}
+		}
+		lg.Infof("cluster %q does not answer (%v): recreating it", spec.Name, err)
+		result = Recreated
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	if result == Recreated {
+		if err := provider.Delete(spec.Name, spec.Kubeconfig); err != nil {
+			return nil, "", fmt.Errorf("deleting broken cluster %q: %w", spec.Name, err)
+		}
+	}
+
+	if _, err := docker.ImageInspect(ctx, spec.Image); err != nil {
+		return nil, "", fmt.Errorf("node image %s is not in Docker (%v): build it first (devenv builds its stand-in images with `devenv images build`); it cannot be pulled on an offline machine", spec.Image, err)
+	}
+	if _, err := EnsureNetwork(ctx, docker, lg); err != nil {
+		return nil, "", err
+	}
+	if _, err := EnsurePrivileged(ctx, docker, spec.Image, lg); err != nil {
+		return nil, "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	wait := spec.Wait
+	if wait == 0 {
+		wait = DefaultWait
+	}
+	lg.Infof("creating cluster %q from %s (waiting up to %s for the control plane)", spec.Name, spec.Image, wait)
+	start := time.Now()
+	err = provider.Create(spec.Name,
+		kindcluster.CreateWithV1Alpha4Config(singleNodeConfig()),
+		kindcluster.CreateWithNodeImage(spec.Image),
+		kindcluster.CreateWithRetain(spec.Retain),
+		kindcluster.CreateWithWaitForReady(wait),
+		kindcluster.CreateWithKubeconfigPath(spec.Kubeconfig),
+		kindcluster.CreateWithDisplayUsage(false),
+		kindcluster.CreateWithDisplaySalutation(false),
+	)
+	if err != nil {
+		hint := "the node containers were removed; set Retain (--retain) to keep them for debugging"
+		if spec.Retain {
+			hint = fmt.Sprintf("the node containers were kept: inspect them with `docker logs %s-control-plane`, delete with `devenv down`", spec.Name)
+		}
+		return nil, "", fmt.Errorf("creating cluster %q: %w (%s)", spec.Name, err, hint)
+	}
+	c, err := connect(spec.Name, spec.Kubeconfig, lg, provider)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := c.ready(ctx, 30*time.Second); err != nil {
+		return nil, "", fmt.Errorf("cluster %q was created but its API server does not answer: %w", spec.Name, err)
+	}
+	lg.Infof("cluster %q %s in %s (context %s)", spec.Name, result, time.Since(start).Round(100*time.Millisecond), c.Context)
+	return c, result, nil
+}
+
+// Delete removes the cluster's node containers and its kubeconfig entry. It
+// leaves the kind Docker network alone (other containers use it). Deleting a
+// cluster that does not exist is not an error.
+func Delete(ctx context.Context, name, kubeconfig string, lg *log.Logger) error {
+	if lg == nil {
+		lg = log.Nop()
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	lg.Infof("deleting cluster %q", name)
+	if err := newProvider(lg).Delete(name, kubeconfig); err != nil {
+		return fmt.Errorf("deleting cluster %q: %w", name, err)
+	}
+	return nil
+}
+
+// Connect returns a connection to an existing cluster without creating
+// anything. It fails with ErrNoCluster when kind knows no such cluster or the
+// kubeconfig has no kind-<name> context.
+func Connect(ctx context.Context, name, kubeconfig string) (*Cluster, error) {
+	lg := log.Nop()
+	provider := newProvider(lg)
+	names, err := provider.List()
+	if err != nil {
+		return nil, fmt.Errorf("listing kind clusters: %w", err)
+	}
+	if !slices.Contains(names, name) {
+		return nil, fmt.Errorf("%w %q: create it with `devenv up`", ErrNoCluster, name)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return connect(name, kubeconfig, lg, provider)
+}
+
+// connect builds the clients from the kubeconfig context kind-<name>.
+func connect(name, kubeconfig string, lg *log.Logger, provider *kindcluster.Provider) (*Cluster, error) {
+	contextName := "kind-" + name
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if kubeconfig != "" {
+		rules.ExplicitPath = kubeconfig
+	}
+	raw, err := rules.Load()
+	if err != nil {
+		return nil, fmt.Errorf("reading kubeconfig: %w", err)
+	}
+	if _, ok := raw.Contexts[contextName]; !ok {
+		return nil, fmt.Errorf("%w %q: the kubeconfig has no context %s", ErrNoCluster, name, contextName)
+	}
+	cfg, err := clientcmd.NewDefaultClientConfig(*raw, &clientcmd.ConfigOverrides{CurrentContext: contextName}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig context %s: %w", contextName, err)
+	}
+	cfg.WarningHandler = debugWarnings{log: lg}
+	cfg.QPS, cfg.Burst = 50, 100
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating Kubernetes client: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating Kubernetes dynamic client: %w", err)
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cs.Discovery()))
+	return &Cluster{
+		Name: name, Kubeconfig: kubeconfig, Context: contextName,
+		REST: cfg, Client: cs, Dynamic: dyn, Mapper: mapper,
+		log: lg, provider: provider,
+	}, nil
+}
+
+// ready asks the API server's /readyz, for up to timeout.
+func (c *Cluster) ready(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		body, err := c.Client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		if err == nil {
+			return nil
+		}
+		last = fmt.Errorf("%w %s", err, body)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("API server /readyz: %w", last)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+type clusterState struct {
+	nodes, stopped int
+	contextExists  bool
+}
+
+// inspectState counts the node containers and checks the kubeconfig context.
+func inspectState(ctx context.Context, docker *client.Client, spec Spec) (clusterState, error) {
+	var st clusterState
+	res, err := docker.ContainerList(ctx, client.ContainerListOptions{
+		All:     true,
+		Filters: client.Filters{}.Add("label", kindClusterLabel+"="+spec.Name),
+	})
+	if err != nil {
+		return st, fmt.Errorf("listing node containers of cluster %q: %w", spec.Name, err)
+	}
+	for _, c := range res.Items {
+		st.nodes++
+		if c.State != "running" {
+			st.stopped++
+		}
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if spec.Kubeconfig != "" {
+		rules.ExplicitPath = spec.Kubeconfig
+	}
+	if raw, err := rules.Load(); err == nil {
+		_, st.contextExists = raw.Contexts["kind-"+spec.Name]
+	}
+	return st, nil
+}
+
+// singleNodeConfig is the kind config devenv uses: one control-plane node
+// (the offline node image ships a static bridge CNI that only works on one node).
+func singleNodeConfig() *v1alpha4.Cluster {
+	cfg := &v1alpha4.Cluster{
+		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
+		Nodes:    []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole}},
+	}
+	v1alpha4.SetDefaultsCluster(cfg)
+	return cfg
+}

@@ -1,0 +1,285 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+)
+
+// logTail is how many log lines a crash report shows.
+const logTail = 10
+
+// WaitRollout waits until the deployment's latest generation is observed and
+// all its replicas are updated, available and Ready. On timeout it returns a
+// plain-words reason taken from the pods: an image that is not in the
+// cluster, a crash loop (with the last log lines), an unschedulable pod (with
+// the scheduler's message) or a failing readiness probe (with the event).
+func (c *Cluster) WaitRollout(ctx context.Context, namespace, name string, timeout time.Duration) error {
+	c.log.Infof("waiting up to %s for deployment/%s", timeout, name)
+	deadline := time.Now().Add(timeout)
+	var d *appsv1.Deployment
+	last := "not checked yet"
+	for {
+		var err error
+		d, err = c.Client.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			d, last = nil, fmt.Sprintf("deployment %s/%s does not exist", namespace, name)
+		case err != nil:
+			last = err.Error()
+		default:
+			done, msg := rolloutDone(d)
+			last = msg
+			if done {
+				ready, msg, err := c.podsReady(ctx, d)
+				if err != nil {
+					last = err.Error()
+				} else if ready {
+					c.log.Debugf("deployment/%s is rolled out", name)
+					return nil
+				} else {
+					last = msg
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for deployment/%s: %w (last state: %s)", name, ctx.Err(), last)
+		case <-time.After(time.Second):
+		}
+	}
+	if d != nil {
+		if reason := c.diagnose(ctx, d); reason != "" {
+			last = reason
+		}
+	}
+	return fmt.Errorf("deployment/%s in namespace %s is not ready after %s: %s", name, namespace, timeout, last)
+}
+
+// rolloutDone is the deployment-level check kubectl rollout status makes.
+func rolloutDone(d *appsv1.Deployment) (bool, string) {
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	st := d.Status
+	for _, c := range st.Conditions {
+		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {
+			return false, fmt.Sprintf("rollout exceeded its progress deadline: %s", c.Message)
+		}
+		if c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue {
+			return false, fmt.Sprintf("cannot create pods: %s", c.Message)
+		}
+	}
+	switch {
+	case d.Generation > st.ObservedGeneration:
+		return false, "the deployment controller has not seen the latest change yet"
+	case st.UpdatedReplicas < want:
+		return false, fmt.Sprintf("%d of %d replicas updated", st.UpdatedReplicas, want)
+	case st.Replicas > st.UpdatedReplicas:
+		return false, fmt.Sprintf("%d old replicas are still terminating", st.Replicas-st.UpdatedReplicas)
+	case st.AvailableReplicas < want:
+		return false, fmt.Sprintf("%d of %d updated replicas available", st.AvailableReplicas, want)
+	}
+	return true, ""
+}
+
+// podsReady checks that enough of the deployment's pods are Ready.
+func (c *Cluster) podsReady(ctx context.Context, d *appsv1.Deployment) (bool, string, error) {
+	pods, err := c.pods(ctx, d)
+	if err != nil {
+		return false, "", err
+	}
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	var ready int32
+	for _, p := range pods {
+		if p.DeletionTimestamp == nil && podReady(&p) {
+			ready++
+		}
+	}
+	if ready < want {
+		return false, fmt.Sprintf("%d of %d pods Ready", ready, want), nil
+	}
+	return true, "", nil
+}
+
+func (c *Cluster) pods(ctx context.Context, d *appsv1.Deployment) ([]corev1.Pod, error) {
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return nil, fmt.Errorf("deployment/%s has a bad selector: %w", d.Name, err)
+	}
+	list, err := c.Client.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return nil, fmt.Errorf("listing pods of deployment/%s: %w", d.Name, err)
+	}
+	return list.Items, nil
+}
+
+// diagnose explains, from the pods, why the deployment is not ready.
+func (c *Cluster) diagnose(ctx context.Context, d *appsv1.Deployment) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if done, msg := rolloutDone(d); !done && strings.HasPrefix(msg, "cannot create pods") {
+		return msg
+	}
+	pods, err := c.pods(ctx, d)
+	if err != nil {
+		return ""
+	}
+	if len(pods) == 0 {
+		return "no pods were created for it"
+	}
+	events := func(pod string) []corev1.Event {
+		list, err := c.Client.CoreV1().Events(d.Namespace).List(ctx, metav1.ListOptions{
+			FieldSelector: fields.OneTermEqualSelector("involvedObject.name", pod).String(),
+		})
+		if err != nil {
+			return nil
+		}
+		return list.Items
+	}
+	logs := func(pod, container string, previous bool) string {
+		n := int64(logTail)
+		b, err := c.Client.CoreV1().Pods(d.Namespace).GetLogs(pod, &corev1.PodLogOptions{
+			Container: container, Previous: previous, TailLines: &n,
+		}).DoRaw(ctx)
+		if err != nil {
+			return ""
+		}
+		return string(b)
+	}
+	return explainPods(pods, events, logs)
+}
+
+// explainPods turns pod states into one plain-words reason. The newest
+// not-ready pod is described first; events and logs are fetched on demand.
+func explainPods(pods []corev1.Pod, events func(pod string) []corev1.Event, logs func(pod, container string, previous bool) string) string {
+	sort.SliceStable(pods, func(i, j int) bool {
+		return pods[j].CreationTimestamp.Before(&pods[i].CreationTimestamp)
+	})
+	var reasons []string
+	for i := range pods {
+		p := &pods[i]
+		if p.DeletionTimestamp != nil || podReady(p) {
+			continue
+		}
+		if r := explainPod(p, events, logs); r != "" {
+			reasons = append(reasons, r)
+		}
+	}
+	if len(reasons) == 0 {
+		return ""
+	}
+	// Several replicas usually fail the same way: say it once.
+	out := []string{reasons[0]}
+	for _, r := range reasons[1:] {
+		if len(out) < 3 && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+func explainPod(p *corev1.Pod, events func(string) []corev1.Event, logs func(string, string, bool) string) string {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			return fmt.Sprintf("pod %s cannot be scheduled: %s", p.Name, c.Message)
+		}
+	}
+	images := map[string]string{}
+	for _, c := range append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...) {
+		images[c.Name] = c.Image
+	}
+	statuses := append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...)
+	for _, cs := range statuses {
+		w := cs.State.Waiting
+		if w == nil {
+			continue
+		}
+		image := images[cs.Name]
+		if image == "" {
+			image = cs.Image
+		}
+		switch w.Reason {
+		case "ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull":
+			return fmt.Sprintf("image %s is not in the cluster: load it (devenv loads the images it builds; check the image name of container %s) [%s]", image, cs.Name, w.Reason)
+		case "InvalidImageName":
+			return fmt.Sprintf("image name %q of container %s is invalid: %s", image, cs.Name, w.Message)
+		case "CrashLoopBackOff":
+			msg := fmt.Sprintf("container %s of pod %s keeps crashing (restarts: %d", cs.Name, p.Name, cs.RestartCount)
+			if t := cs.LastTerminationState.Terminated; t != nil {
+				msg += fmt.Sprintf(", last exit code %d", t.ExitCode)
+				if t.Reason != "" && t.Reason != "Error" {
+					msg += ", " + t.Reason
+				}
+			}
+			msg += ")"
+			tail := strings.TrimSpace(logs(p.Name, cs.Name, true))
+			if tail == "" {
+				tail = strings.TrimSpace(logs(p.Name, cs.Name, false))
+			}
+			if tail != "" {
+				msg += fmt.Sprintf("; last %d log lines:\n%s", logTail, lastLines(tail, logTail))
+			} else {
+				msg += "; it printed no logs"
+			}
+			return msg
+		case "ContainerCreating", "PodInitializing", "":
+		default:
+			return fmt.Sprintf("container %s of pod %s is waiting: %s: %s", cs.Name, p.Name, w.Reason, w.Message)
+		}
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.State.Running == nil || cs.Ready {
+			continue
+		}
+		var probe string
+		for _, e := range events(p.Name) {
+			if e.Reason == "Unhealthy" && strings.Contains(e.Message, "Readiness") {
+				probe = e.Message
+			}
+		}
+		if probe != "" {
+			return fmt.Sprintf("the readiness probe of container %s in pod %s fails: %s", cs.Name, p.Name, strings.TrimSpace(probe))
+		}
+		return fmt.Sprintf("container %s of pod %s runs but is not Ready yet", cs.Name, p.Name)
+	}
+	for _, e := range events(p.Name) {
+		if e.Type == corev1.EventTypeWarning {
+			return fmt.Sprintf("pod %s: %s: %s", p.Name, e.Reason, strings.TrimSpace(e.Message))
+		}
+	}
+	return fmt.Sprintf("pod %s is %s", p.Name, p.Status.Phase)
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

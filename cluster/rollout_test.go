@@ -1,0 +1,157 @@
+package cluster
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/devenv-tool/devenv/internal/log"
+)
+
+func pod(name string, ready bool, mutate func(*corev1.Pod)) corev1.Pod {
+	st := corev1.ConditionFalse
+	if ready {
+		st = corev1.ConditionTrue
+	}
+	p := corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Labels: map[string]string{"app": "web"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "cosmos/web:1"}}},
+		Status: corev1.PodStatus{
+			Phase:      corev1.PodPending,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: st}},
+		},
+	}
+	if mutate != nil {
+		mutate(&p)
+	}
+	return p
+}
+
+func waiting(reason string) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "web", RestartCount: 4,
+			State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: "msg of " + reason}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3}},
+		}}
+	}
+}
+
+func TestExplainPods(t *testing.T) {
+	manyLines := ""
+	for i := 1; i <= 15; i++ {
+		manyLines += "line " + string(rune('a'+i)) + "\n"
+	}
+	tests := []struct {
+		name   string
+		pods   []corev1.Pod
+		events []corev1.Event
+		want   []string
+		absent []string
+	}{
+		{"image pull", []corev1.Pod{pod("p1", false, waiting("ImagePullBackOff"))}, nil,
+			[]string{"image cosmos/web:1 is not in the cluster: load it"}, nil},
+		{"err image pull", []corev1.Pod{pod("p1", false, waiting("ErrImagePull"))}, nil,
+			[]string{"image cosmos/web:1", "ErrImagePull"}, nil},
+		{"crash loop with last 10 lines", []corev1.Pod{pod("p1", false, waiting("CrashLoopBackOff"))}, nil,
+			[]string{"keeps crashing", "restarts: 4", "exit code 3", "line p", "line g"}, []string{"line f"}},
+		{"unschedulable", []corev1.Pod{pod("p1", false, func(p *corev1.Pod) {
+			p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+				Reason: corev1.PodReasonUnschedulable, Message: "0/1 nodes are available: 1 Insufficient memory."})
+		})}, nil, []string{"cannot be scheduled: 0/1 nodes are available: 1 Insufficient memory."}, nil},
+		{"readiness probe", []corev1.Pod{pod("p1", false, func(p *corev1.Pod) {
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "web", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+		})}, []corev1.Event{{Reason: "Unhealthy", Type: "Warning", Message: "Readiness probe failed: HTTP probe failed with statuscode: 503"}},
+			[]string{"readiness probe of container web in pod p1 fails: Readiness probe failed: HTTP probe failed with statuscode: 503"}, nil},
+		{"config error", []corev1.Pod{pod("p1", false, waiting("CreateContainerConfigError"))}, nil,
+			[]string{"CreateContainerConfigError: msg of CreateContainerConfigError"}, nil},
+		{"ready pods are skipped", []corev1.Pod{pod("ok", true, nil)}, nil, nil, []string{"ok"}},
+		{"same reason said once", []corev1.Pod{pod("p1", false, waiting("ErrImagePull")), pod("p2", false, waiting("ErrImagePull"))}, nil,
+			[]string{"image cosmos/web:1"}, []string{"; image"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			events := func(string) []corev1.Event { return tt.events }
+			logs := func(_, _ string, previous bool) string {
+				if previous {
+					return manyLines
+				}
+				return ""
+			}
+			got := explainPods(tt.pods, events, logs)
+			if tt.want == nil && got != "" {
+				t.Errorf("want no reason, got %q", got)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("reason %q lacks %q", got, w)
+				}
+			}
+			for _, a := range tt.absent {
+				if strings.Contains(got, a) {
+					t.Errorf("reason %q should not contain %q", got, a)
+				}
+			}
+		})
+	}
+}
+
+func deployment(gen, observed int64, replicas, updated, available, total int32) *appsv1.Deployment {
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", Generation: gen},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
+		Status: appsv1.DeploymentStatus{ObservedGeneration: observed, UpdatedReplicas: updated, AvailableReplicas: available, Replicas: total},
+	}
+}
+
+func TestRolloutDone(t *testing.T) {
+	tests := []struct {
+		d    *appsv1.Deployment
+		done bool
+		msg  string
+	}{
+		{deployment(2, 1, 1, 1, 1, 1), false, "not seen the latest"},
+		{deployment(1, 1, 2, 1, 1, 1), false, "1 of 2 replicas updated"},
+		{deployment(1, 1, 1, 1, 1, 2), false, "old replicas"},
+		{deployment(1, 1, 1, 1, 0, 1), false, "0 of 1 updated replicas available"},
+		{deployment(1, 1, 1, 1, 1, 1), true, ""},
+	}
+	for _, tt := range tests {
+		done, msg := rolloutDone(tt.d)
+		if done != tt.done || !strings.Contains(msg, tt.msg) {
+			t.Errorf("got %v %q, want %v %q", done, msg, tt.done, tt.msg)
+		}
+	}
+}
+
+func TestWaitRollout(t *testing.T) {
+	ctx := context.Background()
+	readyPod := pod("web-1", true, nil)
+	c := &Cluster{Client: fake.NewClientset(deployment(1, 1, 1, 1, 1, 1), &readyPod), log: log.Nop()}
+	if err := c.WaitRollout(ctx, "ns", "web", 5*time.Second); err != nil {
+		t.Fatalf("ready deployment: %v", err)
+	}
+
+	badPod := pod("web-2", false, waiting("ImagePullBackOff"))
+	c = &Cluster{Client: fake.NewClientset(deployment(1, 1, 1, 1, 0, 1), &badPod), log: log.Nop()}
+	start := time.Now()
+	err := c.WaitRollout(ctx, "ns", "web", 1500*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "image cosmos/web:1 is not in the cluster") {
+		t.Fatalf("want image reason, got %v", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("timeout not honoured: %s", time.Since(start))
+	}
+
+	c = &Cluster{Client: fake.NewClientset(), log: log.Nop()}
+	err = c.WaitRollout(ctx, "ns", "web", 100*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("want missing deployment, got %v", err)
+	}
+}
