@@ -209,21 +209,27 @@ func (w *Watcher) read() {
 			if !ok {
 				return
 			}
-			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				w.report(fmt.Errorf("watch: the kernel dropped file events (%w: fs.inotify.max_queued_events): "+
-					"rebuilding every service; to avoid it raise the limit with `sudo sysctl fs.inotify.max_queued_events=65536` "+
-					"and keep it with `echo fs.inotify.max_queued_events=65536 | sudo tee /etc/sysctl.d/90-devenv-inotify.conf`: %w",
-					ErrInotifyLimit, err))
-				c := change{at: w.clock.Now(), service: map[string][]string{}, config: len(w.files) > 0, overflow: true}
-				for _, r := range w.roots {
-					c.service[r.Service] = nil
-				}
-				w.send(c)
-				continue
-			}
-			w.report(fmt.Errorf("watch: %w", err))
+			w.fsError(err)
 		}
 	}
+}
+
+// fsError handles an error from fsnotify. An overflow means lost events: it
+// is reported, and a batch naming every service (and the config) follows.
+func (w *Watcher) fsError(err error) {
+	if !errors.Is(err, fsnotify.ErrEventOverflow) {
+		w.report(fmt.Errorf("watch: %w", err))
+		return
+	}
+	w.report(fmt.Errorf("watch: the kernel dropped file events (%w: fs.inotify.max_queued_events): "+
+		"rebuilding every service; to avoid it raise the limit with `sudo sysctl fs.inotify.max_queued_events=65536` "+
+		"and keep it with `echo fs.inotify.max_queued_events=65536 | sudo tee /etc/sysctl.d/90-devenv-inotify.conf`: %w",
+		ErrInotifyLimit, err))
+	c := change{at: w.clock.Now(), service: map[string][]string{}, config: len(w.files) > 0, overflow: true}
+	for _, r := range w.roots {
+		c.service[r.Service] = nil
+	}
+	w.send(c)
 }
 
 func (w *Watcher) handle(ev fsnotify.Event) {

@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 )
 
 // startWatcher creates a watcher and closes it at the end of the test.
@@ -236,4 +239,31 @@ func TestCloseEndsChannels(t *testing.T) {
 		t.Error("Errors() not closed after Close")
 	}
 	_ = w.Close() // a second Close is harmless
+}
+
+func TestOverflowRebuildsEverything(t *testing.T) {
+	base := t.TempDir()
+	a, b := filepath.Join(base, "a"), filepath.Join(base, "b")
+	writeFile(t, filepath.Join(a, "x"), "")
+	writeFile(t, filepath.Join(b, "x"), "")
+	cfg := filepath.Join(base, "devenv.yaml")
+	writeFile(t, cfg, "")
+	w := startWatcher(t, []Spec{{Service: "a", Root: a}, {Service: "b", Root: b}}, Options{Quiet: 10 * time.Millisecond, Files: []string{cfg}})
+	w.fsError(fmt.Errorf("reading events: %w", fsnotify.ErrEventOverflow))
+	select {
+	case err := <-w.Errors():
+		if !errors.Is(err, ErrInotifyLimit) || !strings.Contains(err.Error(), "sudo sysctl fs.inotify.max_queued_events=") {
+			t.Errorf("overflow error = %v, want ErrInotifyLimit and the sysctl to raise", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no error reported for the overflow")
+	}
+	select {
+	case got := <-w.Events():
+		if !got.Overflow || !got.Config || len(got.Services) != 2 {
+			t.Errorf("batch after overflow = %+v, want Overflow, Config and both services", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no batch after the overflow")
+	}
 }
