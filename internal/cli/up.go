@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"context"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/internal/devenv"
+)
+
+func init() { commands = append(commands, newUpCmd, newDownCmd) }
+
+// envFlags are the flags of verbs that reach the cluster.
+type envFlags struct {
+	kubeconfig string
+}
+
+func (f *envFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file to write the kind-<name> context into (default: $KUBECONFIG or ~/.kube/config, as kind does)")
+}
+
+type upFlags struct {
+	envFlags
+	noWatch bool
+	retain  bool
+	timeout time.Duration
+}
+
+func newUpCmd(g *globals) *cobra.Command {
+	f := &upFlags{}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Create or update the environment and wait until it is ready",
+		Long: `Create (or reuse) the kind cluster, start Kafka (and an H2 server) beside it on
+the kind Docker network, wire them in with selector-less Services and
+EndpointSlices, build every service's image, load it into the cluster, apply
+the Namespace, ConfigMaps, Secrets, Deployments and Services, and wait until
+every service is ready. The cluster boots while the rest starts.
+
+Running it again is cheap: what is current is left alone, what changed is
+updated, and objects removed from devenv.yaml are pruned. Only one up runs per
+project at a time.
+
+On a machine that cannot pull images, devenv uses its stand-ins (see
+devenv images build) and says so.`,
+		Example: `  devenv up --no-watch            # make everything ready, then exit 0
+  devenv up -f devenv.yaml -f ci.yaml --kubeconfig /tmp/kc
+  devenv up -v                    # with debug output and build logs`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runUp(cmd.Context(), g, f)
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().BoolVar(&f.noWatch, "no-watch", false, "exit once everything is ready instead of watching the sources")
+	cmd.Flags().BoolVar(&f.retain, "retain", false, "keep a cluster whose creation failed, for debugging")
+	cmd.Flags().DurationVar(&f.timeout, "rollout-timeout", devenv.DefaultRolloutTimeout, "how long to wait for each service to become ready")
+	return cmd
+}
+
+func runUp(ctx context.Context, g *globals, f *upFlags) error {
+	cfg, err := config.Load(g.configFiles()...)
+	if err != nil {
+		return err
+	}
+	lg := g.logger()
+	opts := devenv.Options{Kubeconfig: f.kubeconfig, Retain: f.retain, RolloutTimeout: f.timeout, Log: lg}
+	if g.verbose {
+		opts.BuildOutput = g.streams.Err
+	}
+	start := time.Now()
+	env, err := devenv.Up(ctx, cfg, opts)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	lg.Infof("✓ %s is ready in %s (kubectl --context %s -n %s get pods)", cfg.Name, time.Since(start).Round(100*time.Millisecond), env.Cluster.Context, cfg.Namespace)
+	if f.noWatch {
+		return nil
+	}
+	return env.Watch(ctx, g.configFiles())
+}
+
+type downFlags struct {
+	envFlags
+	keepCluster bool
+}
+
+func newDownCmd(g *globals) *cobra.Command {
+	f := &downFlags{}
+	cmd := &cobra.Command{
+		Use:   "down",
+		Short: "Delete the environment: cluster, containers, volumes",
+		Long: `Delete the project's kind cluster and every container, volume and network devenv
+created for this project. They are found by their labels, so down also cleans up
+what a crashed run left behind. Nothing devenv did not create is touched; the
+kind network is removed only if devenv created it and nothing else uses it.`,
+		Example: `  devenv down
+  devenv down --keep-cluster      # keep the cluster, remove the project's objects and containers`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(g.configFiles()...)
+			if err != nil {
+				return err
+			}
+			return devenv.Down(cmd.Context(), cfg, devenv.DownOptions{
+				Options: devenv.Options{Kubeconfig: f.kubeconfig, Log: g.logger()}, KeepCluster: f.keepCluster,
+			})
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().BoolVar(&f.keepCluster, "keep-cluster", false, "keep the cluster; remove only the project's objects in it")
+	return cmd
+}

@@ -1,0 +1,201 @@
+package devenv
+
+import (
+	"context"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/kafka"
+	"github.com/devenv-tool/devenv/watch"
+)
+
+// endpointCheckEvery is how often the loop checks that the external
+// containers' endpoints still point at their current addresses.
+const endpointCheckEvery = 2 * time.Second
+
+// Watch runs the inner loop until ctx ends: it rebuilds and redeploys the
+// services whose files change, re-applies the configuration when a config
+// file changes, and re-points the endpoints when an external container's
+// address changes. A failing build or rollout is reported and leaves the
+// running version in place; the loop goes on. It returns nil when ctx ends
+// (Ctrl-C): the environment keeps running.
+func (e *Env) Watch(ctx context.Context, configFiles []string) error {
+	lg := e.opts.logger()
+	w, err := e.newWatcher(configFiles)
+	if err != nil {
+		return err
+	}
+	defer func() { w.Close() }()
+	lg.Infof("watching %d services for changes (Ctrl-C stops watching; the environment keeps running)", len(e.Config.Services))
+	tick := time.NewTicker(endpointCheckEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			lg.Infof("stopped watching; the environment keeps running (devenv down removes it)")
+			return nil
+		case err, ok := <-w.Errors():
+			if ok {
+				lg.Warnf("watching: %v", err)
+			}
+		case b, ok := <-w.Events():
+			if !ok {
+				return nil
+			}
+			restart := e.handle(ctx, b, configFiles)
+			if restart {
+				// The set of services or their folders changed: watch anew.
+				w.Close()
+				if w, err = e.newWatcher(configFiles); err != nil {
+					return err
+				}
+			}
+		case <-tick.C:
+			e.repoint(ctx)
+		}
+	}
+}
+
+func (e *Env) newWatcher(configFiles []string) (*watch.Watcher, error) {
+	specs := make([]watch.Spec, 0, len(e.Config.Services))
+	for _, s := range e.Config.Services {
+		specs = append(specs, watch.Spec{Service: s.Name, Root: s.Context, Watch: s.Watch, Ignore: s.Ignore})
+	}
+	files := make([]string, 0, len(configFiles))
+	for _, f := range configFiles {
+		if a, err := filepath.Abs(f); err == nil {
+			files = append(files, a)
+		}
+	}
+	return watch.New(specs, watch.Options{Files: files})
+}
+
+// handle acts on one batch of changes. It reports whether the watcher must
+// be rebuilt (the services changed).
+func (e *Env) handle(ctx context.Context, b watch.Batch, configFiles []string) (restart bool) {
+	lg := e.opts.logger()
+	names := make([]string, 0, len(b.Services))
+	for n := range b.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if b.Config {
+		cfg, err := config.Load(configFiles...)
+		if err != nil {
+			lg.Infof("✗ %s: %v (keeping the running configuration)", filepath.Base(configFiles[0]), err)
+		} else {
+			restart = !sameServices(e.Config, cfg)
+			e.Config = cfg
+			// Build what is new, then re-apply everything: ConfigMaps,
+			// Secrets and resources; the config hash restarts the pods.
+			for _, s := range cfg.Services {
+				if _, ok := e.Images[s.Name]; !ok && !contains(names, s.Name) {
+					names = append(names, s.Name)
+				}
+			}
+			if len(names) == 0 {
+				e.redeploy(ctx, nil, "configuration")
+				return restart
+			}
+		}
+	}
+	var changed []string
+	for _, n := range names {
+		s := e.Config.Service(n)
+		if s == nil {
+			continue
+		}
+		t0 := time.Now()
+		_, newImage, err := e.buildService(ctx, s)
+		if ctx.Err() != nil {
+			return restart
+		}
+		if err != nil {
+			lg.Infof("✗ %s: %v\n  (the running version stays; save again to retry)", n, err)
+			continue
+		}
+		if !newImage && !b.Config {
+			lg.Infof("✓ %s unchanged (%s)", n, time.Since(t0).Round(100*time.Millisecond))
+			continue
+		}
+		changed = append(changed, n)
+	}
+	if len(changed) > 0 || b.Config {
+		e.redeploy(ctx, changed, "")
+	}
+	return restart
+}
+
+// redeploy loads the changed services' images, applies everything, and
+// waits for the changed services' rollouts (all of them after a config change).
+func (e *Env) redeploy(ctx context.Context, changed []string, why string) {
+	lg := e.opts.logger()
+	t0 := time.Now()
+	if err := e.loadImages(ctx, changed); err != nil {
+		lg.Infof("✗ loading images: %v", err)
+		return
+	}
+	if err := e.apply(ctx); err != nil {
+		lg.Infof("✗ applying: %v", err)
+		return
+	}
+	wait := changed
+	if why != "" {
+		wait = nil
+	}
+	if err := e.waitRollouts(ctx, wait); err != nil {
+		lg.Infof("✗ rollout: %v", err)
+		return
+	}
+	for _, n := range changed {
+		lg.Infof("%s ✓ %s", n, time.Since(t0).Round(100*time.Millisecond))
+	}
+	if why != "" {
+		lg.Infof("✓ %s applied (%s)", why, time.Since(t0).Round(100*time.Millisecond))
+	}
+}
+
+func sameServices(a, b *config.Config) bool {
+	if len(a.Services) != len(b.Services) {
+		return false
+	}
+	for i := range a.Services {
+		x, y := a.Services[i], b.Services[i]
+		if x.Name != y.Name || x.Context != y.Context || !equalStrings(x.Watch, y.Watch) || !equalStrings(x.Ignore, y.Ignore) {
+			return false
+		}
+	}
+	return true
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// repoint re-applies the endpoints when the Kafka container's address
+// changed (it was recreated behind devenv's back).
+func (e *Env) repoint(ctx context.Context) {
+	if e.Kafka == nil {
+		return
+	}
+	ep, found, err := kafka.Find(ctx, e.docker, e.Config.Name)
+	if err != nil || !found || ep.IP == "" || ep.IP == e.Kafka.IP {
+		return
+	}
+	lg := e.opts.logger()
+	lg.Infof("Kafka's address changed from %s to %s: re-pointing the endpoints", e.Kafka.IP, ep.IP)
+	e.Kafka = &ep
+	if err := e.apply(ctx); err != nil {
+		lg.Infof("✗ re-pointing the endpoints: %v", err)
+	}
+}

@@ -1,0 +1,37 @@
+package devenv
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/devenv-tool/devenv/internal/log"
+)
+
+// progress prints one line when a step starts and a ✓/✗ line with its
+// duration when it ends. It is safe for concurrent steps.
+type progress struct {
+	mu  sync.Mutex
+	log *log.Logger
+}
+
+// start announces a step and returns the function that ends it.
+func (p *progress) start(format string, args ...any) func(err error, doneFormat string, doneArgs ...any) {
+	what := fmt.Sprintf(format, args...)
+	p.log.Infof("• %s ...", what)
+	t0 := time.Now()
+	return func(err error, doneFormat string, doneArgs ...any) {
+		d := time.Since(t0).Round(100 * time.Millisecond)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if err != nil {
+			p.log.Infof("✗ %s (%s)", what, d)
+			return
+		}
+		msg := what
+		if doneFormat != "" {
+			msg = fmt.Sprintf(doneFormat, doneArgs...)
+		}
+		p.log.Infof("✓ %s (%s)", msg, d)
+	}
+}

@@ -1,0 +1,476 @@
+package devenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/client"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/devenv-tool/devenv/cluster"
+	"github.com/devenv-tool/devenv/h2"
+	"github.com/devenv-tool/devenv/internal/build"
+	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/internal/dockerx"
+	"github.com/devenv-tool/devenv/internal/images"
+	"github.com/devenv-tool/devenv/internal/log"
+	"github.com/devenv-tool/devenv/internal/render"
+	"github.com/devenv-tool/devenv/kafka"
+	"github.com/devenv-tool/devenv/templates"
+)
+
+// DefaultRolloutTimeout bounds the wait for each service's rollout.
+const DefaultRolloutTimeout = 3 * time.Minute
+
+// Options tune Up, Down and Status.
+type Options struct {
+	// Kubeconfig is the kubeconfig file to write the cluster's context into;
+	// "" means the user's default one, as kind does.
+	Kubeconfig string
+	// Retain keeps a failed cluster's nodes for debugging.
+	Retain bool
+	// RolloutTimeout bounds the wait for each Deployment; 0 means DefaultRolloutTimeout.
+	RolloutTimeout time.Duration
+	// Log receives progress lines; nil is silent.
+	Log *log.Logger
+	// BuildOutput receives image build output as it comes (-v); nil shows it only on failure.
+	BuildOutput io.Writer
+}
+
+func (o Options) logger() *log.Logger {
+	if o.Log == nil {
+		return log.Nop()
+	}
+	return o.Log
+}
+
+// Env is a running environment as Up left it: what the watch loop and tests
+// need to act on it.
+type Env struct {
+	Config  *config.Config
+	Cluster *cluster.Cluster
+	Kafka   *kafka.Endpoint // nil without Kafka
+	H2      *h2.Endpoint    // nil unless H2 runs in server mode
+	Images  map[string]string
+
+	docker   *client.Client
+	resolver *images.Resolver
+	network  cluster.Network
+	state    *build.State
+	opts     Options
+	prog     *progress
+	lock     *lock
+}
+
+// Close releases the project lock and the Docker connection. The
+// environment itself keeps running.
+func (e *Env) Close() {
+	e.lock.release()
+	if e.docker != nil {
+		_ = e.docker.Close()
+	}
+}
+
+// Selector is the label set every object devenv applies for cfg carries.
+func Selector(cfg *config.Config) map[string]string {
+	return map[string]string{templates.LabelProject: cfg.Name}
+}
+
+// Up brings the environment described by cfg up and waits until every
+// service is ready. The cluster is created while the external containers
+// start and the images build. The returned Env must be closed.
+func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
+	lg := opts.logger()
+	lk, err := acquireLock(filepath.Join(cfg.Dir, ".devenv"), cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	env := &Env{Config: cfg, Images: map[string]string{}, opts: opts, prog: &progress{log: lg}, lock: lk}
+	ok := false
+	defer func() {
+		if !ok {
+			env.Close()
+		}
+	}()
+	if env.docker, err = dockerx.Connect(ctx); err != nil {
+		return nil, err
+	}
+	env.resolver = images.NewResolver(env.docker, lg)
+	if env.state, err = loadState(cfg); err != nil {
+		return nil, err
+	}
+
+	done := env.prog.start("preparing the %s Docker network", cluster.NetworkName)
+	env.network, err = cluster.EnsureNetwork(ctx, env.docker, lg)
+	done(err, "")
+	if err != nil {
+		return nil, err
+	}
+
+	// The cluster boots in the background while the rest runs.
+	type clusterResult struct {
+		c   *cluster.Cluster
+		err error
+	}
+	clusterCh := make(chan clusterResult, 1)
+	go func() {
+		c, err := env.ensureCluster(ctx)
+		clusterCh <- clusterResult{c, err}
+	}()
+	waitCluster := func() (*cluster.Cluster, error) {
+		r := <-clusterCh
+		clusterCh <- r
+		return r.c, r.err
+	}
+
+	err = env.startExternal(ctx)
+	if err == nil {
+		err = env.buildAll(ctx)
+	}
+	c, cerr := waitCluster()
+	if err != nil {
+		return nil, err
+	}
+	if cerr != nil {
+		return nil, cerr
+	}
+	env.Cluster = c
+
+	if err := env.loadImages(ctx, nil); err != nil {
+		return nil, err
+	}
+	if err := env.apply(ctx); err != nil {
+		return nil, err
+	}
+	if env.Kafka != nil && len(cfg.Kafka.Topics) > 0 {
+		done := env.prog.start("creating Kafka topics")
+		err := kafka.EnsureTopics(ctx, env.Kafka.HostAddress, kafkaTopics(cfg.Kafka))
+		done(err, "")
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := env.waitRollouts(ctx, nil); err != nil {
+		return nil, err
+	}
+	ok = true
+	return env, nil
+}
+
+func loadState(cfg *config.Config) (*build.State, error) {
+	dir, err := build.StateDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	return build.LoadState(dir)
+}
+
+func (e *Env) ensureCluster(ctx context.Context) (*cluster.Cluster, error) {
+	cfg := e.Config
+	img, err := e.resolver.Resolve(ctx, cfg.Cluster.Image)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.image: %w", err)
+	}
+	if img.Note != "" {
+		e.opts.logger().Infof("%s", img.Note)
+	}
+	done := e.prog.start("cluster %s", cfg.Cluster.Name)
+	c, res, err := cluster.Ensure(ctx, cluster.Spec{
+		Name: cfg.Cluster.Name, Image: img.Ref, Kubeconfig: e.opts.Kubeconfig,
+		Retain: e.opts.Retain, Log: e.opts.logger(),
+	})
+	done(err, "cluster %s %s (context %s)", cfg.Cluster.Name, res, contextOf(c))
+	return c, err
+}
+
+func contextOf(c *cluster.Cluster) string {
+	if c == nil {
+		return ""
+	}
+	return c.Context
+}
+
+// startExternal ensures the Kafka and H2 containers on the kind network.
+func (e *Env) startExternal(ctx context.Context) error {
+	cfg := e.Config
+	taken, err := cluster.TakenIPs(ctx, e.docker, e.network)
+	if err != nil {
+		return err
+	}
+	if k := cfg.Kafka; k != nil {
+		img, err := e.resolver.Resolve(ctx, k.Image)
+		if err != nil {
+			return k.Pos.Errorf("kafka.image", "%v", err)
+		}
+		if img.Note != "" {
+			e.opts.logger().Infof("%s", img.Note)
+		}
+		prev, found, err := kafka.Find(ctx, e.docker, cfg.Name)
+		if err != nil {
+			return err
+		}
+		ip, hostPort := e.placement(taken, found, prev.IP, prev.HostAddress, k.HostPort)
+		if ip != "" {
+			if a, err := netip.ParseAddr(ip); err == nil {
+				taken = append(taken, a)
+			}
+		}
+		cpu, mem, err := limits(k.Resources)
+		if err != nil {
+			return k.Pos.Errorf("kafka.resources", "%v", err)
+		}
+		done := e.prog.start("Kafka broker (%s)", img.Ref)
+		ep, err := kafka.Ensure(ctx, kafka.Spec{
+			Docker: e.docker, Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
+			IP: ip, Port: k.Port, HostPort: hostPort, Env: k.Env, NanoCPUs: int64(cpu * 1e9), Memory: mem,
+			Log: e.opts.logger(),
+		})
+		done(err, "Kafka broker at %s (pods: %s, host: %s)", ep.InternalAddress, k.Address(), ep.HostAddress)
+		if err != nil {
+			return err
+		}
+		e.Kafka = &ep
+	}
+	if h := cfg.H2; h.Mode == config.H2Server {
+		img, err := e.resolver.Resolve(ctx, h.Image)
+		if err != nil {
+			return h.Pos.Errorf("h2.image", "%v", err)
+		}
+		prevIP := ""
+		if prev, ok := findH2(ctx, e.docker, cfg.Name); ok {
+			prevIP = prev
+		}
+		ip, _ := e.placement(taken, prevIP != "", prevIP, "", 0)
+		done := e.prog.start("H2 server (%s)", img.Ref)
+		ep, err := h2.Ensure(ctx, h2.Spec{
+			Docker: e.docker, Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
+			IP: ip, Port: h.Port, Log: e.opts.logger(),
+		})
+		done(err, "H2 server at %s (host: %s)", ep.InternalAddress, ep.HostAddress)
+		if err != nil {
+			return err
+		}
+		e.H2 = &ep
+	}
+	return nil
+}
+
+// placement chooses a container's fixed IP on the kind network (kept from the
+// running container when there is one) and its published host port.
+func (e *Env) placement(taken []netip.Addr, found bool, prevIP, prevHost string, wantPort int) (ip string, hostPort int) {
+	hostPort = wantPort
+	if hostPort == 0 && found {
+		if _, p, err := net.SplitHostPort(prevHost); err == nil {
+			hostPort, _ = strconv.Atoi(p)
+		}
+	}
+	if !e.network.FixedIPs {
+		return "", hostPort
+	}
+	var preferred netip.Addr
+	if found {
+		preferred, _ = netip.ParseAddr(prevIP)
+		// The container's own address is not taken by someone else.
+		kept := taken[:0:0]
+		for _, a := range taken {
+			if a != preferred {
+				kept = append(kept, a)
+			}
+		}
+		taken = kept
+	}
+	a := cluster.PickIP(e.network, taken, preferred)
+	if !a.IsValid() {
+		return "", hostPort
+	}
+	return a.String(), hostPort
+}
+
+func limits(r config.Resources) (cpus float64, mem int64, err error) {
+	if r.CPU != "" {
+		q, err := resource.ParseQuantity(r.CPU)
+		if err != nil {
+			return 0, 0, err
+		}
+		cpus = float64(q.MilliValue()) / 1000
+	}
+	if r.Memory != "" {
+		q, err := resource.ParseQuantity(r.Memory)
+		if err != nil {
+			return 0, 0, err
+		}
+		mem = q.Value()
+	}
+	return cpus, mem, nil
+}
+
+func kafkaTopics(k *config.Kafka) []kafka.Topic {
+	out := make([]kafka.Topic, 0, len(k.Topics))
+	for _, t := range k.Topics {
+		out = append(out, kafka.Topic{Name: t.Name, Partitions: int32(t.Partitions), Config: t.Config})
+	}
+	return out
+}
+
+// buildAll builds every service's image, one after another (builds are CPU bound).
+func (e *Env) buildAll(ctx context.Context) error {
+	for _, s := range e.Config.Services {
+		if _, _, err := e.buildService(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// buildService runs the service's prebuild and image build and records the
+// resulting image. changed reports a new image (something to deploy).
+func (e *Env) buildService(ctx context.Context, s *config.Service) (ref string, changed bool, err error) {
+	lg := e.opts.logger()
+	spec := build.Spec{
+		Service: s.Name, Project: e.Config.Name, Context: s.Context, Dockerfile: s.Dockerfile,
+		Args: s.Args, Prebuild: s.Prebuild, Watch: s.Watch, Ignore: s.Ignore,
+	}
+	if len(s.Prebuild) > 0 {
+		done := e.prog.start("%s: prebuild", s.Name)
+		ran, err := build.Prebuild(ctx, spec, lg, e.state)
+		if err == nil && !ran {
+			done(nil, "%s: prebuild skipped (inputs unchanged)", s.Name)
+		} else {
+			done(err, "")
+		}
+		if err != nil {
+			return "", false, err
+		}
+	}
+	// The stand-in rule: FROM images (and build args naming images) that
+	// cannot be pulled are replaced by their stand-ins in the context sent.
+	df, err := os.ReadFile(s.Dockerfile)
+	if err != nil {
+		return "", false, s.Pos.Errorf("services."+s.Name+".dockerfile", "reading the Dockerfile: %v", err)
+	}
+	newDF, newArgs, notes, err := images.RewriteDockerfile(df, s.Args, e.resolver.Func(ctx))
+	if err != nil {
+		return "", false, fmt.Errorf("%s: %w", s.Name, err)
+	}
+	for _, n := range notes {
+		lg.Infof("%s: %s", s.Name, n)
+	}
+	spec.Args = newArgs
+	done := e.prog.start("%s: image", s.Name)
+	res, err := build.Image(ctx, e.docker, spec, build.ImageOptions{
+		ContextOptions: build.ContextOptions{Dockerfile: newDF},
+		Output:         e.opts.BuildOutput,
+	})
+	if err != nil {
+		done(err, "")
+		return "", false, err
+	}
+	state := "built"
+	if res.Cached {
+		state = "unchanged"
+	}
+	done(nil, "%s: image %s %s", s.Name, res.Ref, state)
+	prev := e.Images[s.Name]
+	e.Images[s.Name] = res.Ref
+	return res.Ref, prev != res.Ref, nil
+}
+
+// loadImages loads the services' images into the cluster's nodes (only
+// those named, or all when names is nil), skipping what the nodes have.
+func (e *Env) loadImages(ctx context.Context, names []string) error {
+	for _, s := range e.Config.Services {
+		if names != nil && !contains(names, s.Name) {
+			continue
+		}
+		ref := e.Images[s.Name]
+		done := e.prog.start("%s: loading %s into the cluster", s.Name, ref)
+		loaded, err := e.Cluster.LoadImage(ctx, e.docker, ref)
+		if err == nil && !loaded {
+			done(nil, "%s: the cluster already has %s", s.Name, ref)
+		} else {
+			done(err, "")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// objects renders every object for the current state of the environment.
+func (e *Env) objects() ([]*unstructured.Unstructured, error) {
+	ips := map[string]string{}
+	if e.Kafka != nil {
+		ips[render.ComponentKafka] = e.Kafka.IP
+	}
+	if e.H2 != nil {
+		ips[render.ComponentH2] = e.H2.IP
+	}
+	return render.Objects(e.Config, render.Options{ExternalIPs: ips, Images: e.Images, ShowSecrets: true})
+}
+
+// apply renders and applies everything, pruning what devenv.yaml no longer has.
+func (e *Env) apply(ctx context.Context) error {
+	objs, err := e.objects()
+	if err != nil {
+		return err
+	}
+	done := e.prog.start("applying %d objects to namespace %s", len(objs), e.Config.Namespace)
+	res, err := e.Cluster.Apply(ctx, objs, cluster.ApplyOptions{Selector: Selector(e.Config), Prune: true})
+	if err != nil {
+		done(err, "")
+		return err
+	}
+	done(nil, "applied: %d created, %d changed, %d unchanged, %d pruned",
+		len(res.Created), len(res.Changed), len(res.Unchanged), len(res.Pruned))
+	for _, w := range res.Warnings {
+		e.opts.logger().Warnf("API server: %s", w)
+	}
+	return nil
+}
+
+// waitRollouts waits for the named services' Deployments (all when nil), all at once.
+func (e *Env) waitRollouts(ctx context.Context, names []string) error {
+	timeout := e.opts.RolloutTimeout
+	if timeout == 0 {
+		timeout = DefaultRolloutTimeout
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(e.Config.Services))
+	for i, s := range e.Config.Services {
+		if names != nil && !contains(names, s.Name) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done := e.prog.start("%s: rollout", s.Name)
+			err := e.Cluster.WaitRollout(ctx, e.Config.Namespace, s.Name, timeout)
+			done(err, "%s ready", s.Name)
+			if err != nil {
+				errs[i] = fmt.Errorf("%s: %w", s.Name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
