@@ -3,6 +3,8 @@ package kafka
 import (
 	"os"
 
+	tclog "github.com/testcontainers/testcontainers-go/log"
+
 	"github.com/devenv-tool/devenv/internal/log"
 )
 
@@ -19,7 +21,12 @@ import (
 // call that needs it (internal/config.Read behind a sync.Once) and the host
 // override on every call, so setting them before the first call is enough.
 // A value the user set is left alone.
+//
+// It also silences testcontainers-go's process-wide default logger, which
+// would print a multi-line "Connected to docker" banner into devenv's
+// output; the per-container lines go to devenv's logger (tcLogger) instead.
 func configureTestcontainers() {
+	tclog.SetDefault(tclog.NewNoopLogger())
 	for k, v := range map[string]string{
 		"TESTCONTAINERS_RYUK_DISABLED": "true",
 		"TESTCONTAINERS_HOST_OVERRIDE": "127.0.0.1",
