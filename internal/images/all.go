@@ -3,6 +3,7 @@ package images
 import (
 	"github.com/devenv-tool/devenv/internal/images/debian"
 	"github.com/devenv-tool/devenv/internal/images/java"
+	"github.com/devenv-tool/devenv/internal/images/kfake"
 	"github.com/devenv-tool/devenv/internal/images/kindnode"
 	"github.com/devenv-tool/devenv/internal/images/standin"
 )
@@ -13,7 +14,7 @@ func All() []standin.StandIn {
 	return []standin.StandIn{
 		debian.StandIn(),
 		kindnode.StandIn(),
-		// TODO(kfake): add kfake.StandIn() here once internal/images/kfake lands.
+		kfake.StandIn(),
 		java.JRE(),
 		java.H2(),
 	}

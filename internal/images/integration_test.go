@@ -266,7 +266,9 @@ func TestIntegrationBuildOnStandIn(t *testing.T) {
 		t.Fatalf("rewritten:\n%s\nnotes %q", newDF, notes)
 	}
 	ref := standin.Registry + "/test-service-" + randomName(t) + ":1"
-	t.Cleanup(func() { _, _ = cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true}) })
+	t.Cleanup(func() {
+		_, _ = cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	})
 	env := &standin.Env{Docker: cli, Log: log.Nop()}
 	if err := standin.BuildDockerfile(ctx, env, standin.DockerBuild{Ref: ref, Files: map[string][]byte{"Dockerfile": newDF}, BuildArgs: args}); err != nil {
 		t.Fatal(err)
