@@ -1,0 +1,101 @@
+package cluster
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/client"
+
+	"github.com/devenv-tool/devenv/internal/log"
+)
+
+// These integration tests need Docker but not the kind node image.
+
+func TestIntegrationEnsurePrivileged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: needs Docker")
+	}
+	docker := testDocker(t)
+	ctx := context.Background()
+	const probeImage = "devenv.local/debian-base:bookworm"
+	image := nodeImage
+	if _, err := docker.ImageInspect(ctx, image); err != nil {
+		image = probeImage
+		if _, err := docker.ImageInspect(ctx, image); err != nil {
+			t.Skipf("neither %s nor %s is built yet", nodeImage, probeImage)
+		}
+	}
+	cache := t.TempDir()
+	t.Setenv("DEVENV_CACHE", cache)
+	t.Setenv("PATH", os.Getenv("PATH")) // restored after the test
+	w, err := EnsurePrivileged(ctx, docker, image, log.New(os.Stderr, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("privileged supported: %v", w.Supported)
+	if !w.Supported {
+		if w.ShimDir != filepath.Join(cache, "docker-shim") {
+			t.Errorf("shim dir %q", w.ShimDir)
+		}
+		p, err := exec.LookPath("docker")
+		if err != nil || p != filepath.Join(w.ShimDir, "docker") {
+			t.Fatalf("docker in PATH is %q (%v), want the shim", p, err)
+		}
+		// The shim turns --privileged into something this engine accepts.
+		out, err := exec.Command("docker", "run", "--rm", "--privileged", "--entrypoint", "true", image).CombinedOutput()
+		if err != nil {
+			t.Fatalf("privileged run through the shim: %v\n%s", err, out)
+		}
+	}
+	res, err := docker.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", "devenv.dev/probe")})
+	if err != nil || len(res.Items) != 0 {
+		t.Errorf("probe containers left behind: %v %v", res.Items, err)
+	}
+}
+
+func TestIntegrationEnsureNetwork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: needs Docker")
+	}
+	docker := testDocker(t)
+	ctx := context.Background()
+	_, existed, err := inspectNetwork(ctx, docker, NetworkName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := EnsureNetwork(ctx, docker, log.New(os.Stderr, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !existed {
+		suite.netCreated = true // TestMain removes it if nothing uses it
+		if !n.FixedIPs || !n.Subnet.IsValid() || !strings.HasPrefix(n.Subnet.String(), "172.") {
+			t.Errorf("new network should have a fixed 172.x subnet: %+v", n)
+		}
+		raw, err := docker.NetworkInspect(ctx, NetworkName, client.NetworkInspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if raw.Network.Labels[LabelOwned] != "true" || raw.Network.Options["com.docker.network.bridge.enable_ip_masquerade"] != "true" {
+			t.Errorf("labels %v options %v", raw.Network.Labels, raw.Network.Options)
+		}
+	}
+	again, err := EnsureNetwork(ctx, docker, log.Nop())
+	if err != nil || again != n {
+		t.Errorf("second EnsureNetwork: %+v %v, want %+v", again, err, n)
+	}
+	if n.FixedIPs {
+		taken, err := TakenIPs(ctx, docker, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ip := PickIP(n, taken, n.Subnet.Addr())
+		if !n.Subnet.Contains(ip) || ip == n.Gateway {
+			t.Errorf("PickIP gave %s for %+v", ip, n)
+		}
+	}
+}
