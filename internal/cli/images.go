@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -68,6 +69,15 @@ checked first; a missing one is reported with the apt-get line that installs it.
 }
 
 func runImagesBuild(ctx context.Context, g *globals, cli *client.Client, names []string, f *imagesBuildFlags) error {
+	var known []string
+	for _, s := range images.All() {
+		known = append(known, s.Name)
+	}
+	for _, n := range names {
+		if !slices.Contains(known, n) {
+			return fmt.Errorf("%w: unknown stand-in %q: choose from %s", ErrUsage, n, strings.Join(known, ", "))
+		}
+	}
 	return images.Build(ctx, cli, images.BuildOptions{
 		Only:    names,
 		Force:   f.force,
