@@ -40,6 +40,10 @@ func Save(ctx context.Context, cli *client.Client, file string, refs []string) e
 		return fmt.Errorf("saving images to %s: %w", file, err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("saving images to %s: %w", file, err)
+	}
 	if err := saveTo(ctx, cli, tmp, refs, compressed(file)); err != nil {
 		tmp.Close()
 		return fmt.Errorf("saving images to %s: %w", file, err)
