@@ -104,6 +104,9 @@ func Ensure(ctx context.Context, spec Spec) (*Cluster, Result, error) {
 	case state.nodes == 0:
 		lg.Infof("cluster %q is in the kubeconfig but its node containers are gone: recreating it", spec.Name)
 		result = Recreated
+	case state.otherImage != "":
+		lg.Infof("cluster %q runs node image %s, not %s: recreating it", spec.Name, state.otherImage, spec.Image)
+		result = Recreated
 	case state.stopped > 0:
 		lg.Infof("cluster %q has %d stopped node container(s): recreating it", spec.Name, state.stopped)
 		result = Recreated
@@ -271,6 +274,7 @@ func (c *Cluster) ready(ctx context.Context, timeout time.Duration) error {
 
 type clusterState struct {
 	nodes, stopped int
+	otherImage     string // a node runs this image instead of Spec.Image
 	contextExists  bool
 }
 
@@ -288,6 +292,9 @@ func inspectState(ctx context.Context, docker *client.Client, spec Spec) (cluste
 		st.nodes++
 		if c.State != "running" {
 			st.stopped++
+		}
+		if c.Image != spec.Image {
+			st.otherImage = c.Image
 		}
 	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
