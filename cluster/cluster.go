@@ -70,9 +70,10 @@ type Cluster struct {
 
 // Ensure makes the cluster exist and answer: it creates it if missing, reuses
 // it if its node containers run and its API server answers /readyz, and
-// deletes and recreates it when it is broken (nodes stopped or gone, or the
-// API server silent). A cluster whose nodes are healthy but whose kubeconfig
-// entry is missing gets the entry written again instead of being recreated.
+// deletes and recreates it when it is broken (nodes stopped or gone, another
+// node image, or the API server silent). A cluster whose nodes run but whose
+// kubeconfig entry is missing or stale gets the entry written again first, and
+// is only recreated if it still does not answer.
 //
 // kind's calls cannot be cancelled: ctx is checked between steps.
 func Ensure(ctx context.Context, spec Spec) (*Cluster, Result, error) {
@@ -111,18 +112,19 @@ func Ensure(ctx context.Context, spec Spec) (*Cluster, Result, error) {
 		lg.Infof("cluster %q has %d stopped node container(s): recreating it", spec.Name, state.stopped)
 		result = Recreated
 	default:
-		if !state.contextExists {
-			lg.Infof("cluster %q has no kubeconfig entry: writing it again", spec.Name)
-			if err := provider.ExportKubeConfig(spec.Name, spec.Kubeconfig, false); err != nil {
-				return nil, "", fmt.Errorf("exporting kubeconfig of cluster %q: %w", spec.Name, err)
-			}
-		}
 		c, err := connect(spec.Name, spec.Kubeconfig, lg, provider)
 		if err == nil {
-			if err = c.ready(ctx, 10*time.Second); err == nil {
-				lg.Infof("reusing cluster %q (context %s)", spec.Name, c.Context)
-				return c, Reused, nil
-			}
+			err = c.ready(ctx, 5*time.Second)
+		}
+		if err != nil {
+			// The kubeconfig entry may be missing or stale (another file, an
+			// old port): write it again from the node and check once more.
+			lg.Infof("cluster %q does not answer through its kubeconfig entry (%v): writing the entry again", spec.Name, err)
+			c, err = reexport(ctx, docker, provider, spec, lg)
+		}
+		if err == nil {
+			lg.Infof("reusing cluster %q (context %s)", spec.Name, c.Context)
+			return c, Reused, nil
 		}
 		lg.Infof("cluster %q does not answer (%v): recreating it", spec.Name, err)
 		result = Recreated
@@ -251,6 +253,22 @@ func connect(name, kubeconfig string, lg *log.Logger, provider *kindcluster.Prov
 		REST: cfg, Client: cs, Dynamic: dyn, Mapper: mapper,
 		log: lg, provider: provider,
 	}, nil
+}
+
+// reexport writes the kubeconfig entry from the node (a docker exec, hence the
+// privileged workaround) and checks the API server answers.
+func reexport(ctx context.Context, docker *client.Client, provider *kindcluster.Provider, spec Spec, lg *log.Logger) (*Cluster, error) {
+	if _, err := EnsurePrivileged(ctx, docker, spec.Image, lg); err != nil {
+		return nil, err
+	}
+	if err := provider.ExportKubeConfig(spec.Name, spec.Kubeconfig, false); err != nil {
+		return nil, fmt.Errorf("exporting kubeconfig of cluster %q: %w", spec.Name, err)
+	}
+	c, err := connect(spec.Name, spec.Kubeconfig, lg, provider)
+	if err != nil {
+		return nil, err
+	}
+	return c, c.ready(ctx, 20*time.Second)
 }
 
 // ready asks the API server's /readyz, for up to timeout.

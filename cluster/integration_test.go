@@ -26,6 +26,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	"github.com/devenv-tool/devenv/internal/dockerx"
@@ -662,4 +663,51 @@ spec:
 		t.Errorf("took %s", took)
 	}
 	t.Log(err)
+}
+
+// TestIntegrationEnsureRepairs must stay the last test of the file: it breaks
+// the shared cluster and lets Ensure recreate it.
+func TestIntegrationEnsureRepairs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: needs Docker and kind")
+	}
+	sharedCluster(t)
+	ctx := context.Background()
+	docker := testDocker(t)
+
+	// A lost kubeconfig entry is written again; the cluster is reused.
+	cfg, err := clientcmd.LoadFromFile(suite.spec.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(cfg.Contexts, "kind-"+suite.spec.Name)
+	if err := clientcmd.WriteToFile(*cfg, suite.spec.Kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	c, res, err := Ensure(ctx, suite.spec)
+	if err != nil || res != Reused {
+		t.Fatalf("after losing the kubeconfig entry: %v %v", res, err)
+	}
+	if _, err := c.Client.Discovery().ServerVersion(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A stopped node means a broken cluster: Ensure recreates it.
+	timeout := 1
+	if _, err := docker.ContainerStop(ctx, suite.spec.Name+"-control-plane", client.ContainerStopOptions{Timeout: &timeout}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c, res, err = Ensure(ctx, suite.spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(os.Stderr, "timing: cluster recreate %s\n", time.Since(start).Round(100*time.Millisecond))
+	if res != Recreated {
+		t.Errorf("after stopping the node: %s, want recreated", res)
+	}
+	if _, err := c.Client.Discovery().ServerVersion(); err != nil {
+		t.Fatal(err)
+	}
+	suite.c = c
 }
