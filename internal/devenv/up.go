@@ -62,6 +62,8 @@ type Env struct {
 	Kafka   *kafka.Endpoint // nil without Kafka
 	H2      *h2.Endpoint    // nil unless H2 runs in server mode
 	Images  map[string]string
+	// LastApply is what the last apply created, changed, pruned and left alone.
+	LastApply cluster.ApplyResult
 
 	docker   *client.Client
 	resolver *images.Resolver
@@ -431,6 +433,7 @@ func (e *Env) apply(ctx context.Context) error {
 		done(err, "")
 		return err
 	}
+	e.LastApply = res
 	done(nil, "applied: %d created, %d changed, %d unchanged, %d pruned",
 		len(res.Created), len(res.Changed), len(res.Unchanged), len(res.Pruned))
 	for _, w := range res.Warnings {

@@ -1,0 +1,330 @@
+package devenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/devenv-tool/devenv/cluster"
+	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/internal/dockerx"
+	"github.com/devenv-tool/devenv/internal/log"
+)
+
+// syncBuffer collects the log for assertions and mirrors it to the test log.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	t   *testing.T
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.t.Logf("%s", strings.TrimRight(string(p), "\n"))
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// requireImages skips (or, in CI, fails) when the stand-in node image is missing.
+func requireImages(t *testing.T, docker *client.Client) {
+	t.Helper()
+	if _, err := docker.ImageInspect(context.Background(), "devenv.local/kind-node:v1.37.2"); err != nil {
+		if os.Getenv("DEVENV_REQUIRE_IMAGES") != "" {
+			t.Fatalf("the stand-in node image is missing (%v): run devenv images build", err)
+		}
+		t.Skipf("the stand-in node image is missing: run devenv images build")
+	}
+}
+
+func randName() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return "it-" + hex.EncodeToString(b)
+}
+
+// copyDir copies a folder (the example service) so the test can edit it.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if rel == "bin" || rel == "target" {
+			return filepath.SkipDir
+		}
+		out := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(out, 0o755)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(out, b, info.Mode().Perm())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// proxy calls a Service's HTTP endpoint through the API server's service proxy.
+func proxy(ctx context.Context, c *cluster.Cluster, ns, verb, svc, path string, body []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req := c.Client.CoreV1().RESTClient().Verb(verb).
+		AbsPath("/api/v1/namespaces/" + ns + "/services/" + svc + ":8080/proxy" + path)
+	if body != nil {
+		req = req.Body(body).SetHeader("Content-Type", "application/json")
+	}
+	return req.DoRaw(ctx)
+}
+
+// eventually polls f until it succeeds or the time is up, and returns its last error.
+func eventually(ctx context.Context, timeout time.Duration, f func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// consumeAll reads every record of a topic from the host listener.
+func consumeAll(ctx context.Context, addr, topic string, want int) ([]*kgo.Record, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	var recs []*kgo.Record
+	for len(recs) < want {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return recs, fmt.Errorf("got %d of %d records: %w", len(recs), want, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
+	}
+	return recs, nil
+}
+
+// TestIntegrationCosmos runs the root example end to end on a real kind
+// cluster: up, the Kafka bridge from a pod, a broker restart, a second up
+// that changes nothing, the inner loop (change, broken build, fix), and down.
+func TestIntegrationCosmos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	docker, err := dockerx.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer docker.Close()
+	requireImages(t, docker)
+
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	tm := filepath.Join(tmp, "transfermoney")
+	copyDir(t, filepath.Join(root, "examples/cosmos/transfermoney"), tm)
+	name := randName()
+	override := filepath.Join(tmp, "override.yaml")
+	if err := os.WriteFile(override, []byte(fmt.Sprintf(`name: %s
+cluster: {name: %s}
+services:
+  transfermoney:
+    context: %s
+`, name, name, tm)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := []string{filepath.Join(root, "devenv.yaml"), override}
+	cfg, err := config.Load(files...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{t: t}
+	opts := Options{Kubeconfig: filepath.Join(tmp, "kubeconfig"), Log: log.New(out, true), RolloutTimeout: 4 * time.Minute}
+	t.Cleanup(func() {
+		if err := Down(context.Background(), cfg, DownOptions{Options: opts}); err != nil {
+			t.Errorf("down: %v", err)
+		}
+	})
+
+	t0 := time.Now()
+	env, err := Up(ctx, cfg, opts)
+	if err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	t.Logf("cold up took %s", time.Since(t0))
+	if len(env.LastApply.Warnings) > 0 {
+		t.Errorf("the API server warned about the seed's objects: %v", env.LastApply.Warnings)
+	}
+	c := env.Cluster
+	ns := cfg.Namespace
+
+	r, err := Status(ctx, cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Ready {
+		b, _ := json.MarshalIndent(r, "", "  ")
+		t.Fatalf("status is not ready after up:\n%s", b)
+	}
+
+	// A pod publishes to kafka:9092 through the Service and its endpoints;
+	// the host reads the same record through the published port.
+	transfer := func(amount int) error {
+		body := []byte(fmt.Sprintf(`{"from":"A-1","to":"A-2","amount":%d}`, amount))
+		b, err := proxy(ctx, c, ns, "POST", "transfermoney", "/transfers", body)
+		if err != nil {
+			return fmt.Errorf("POST /transfers: %v: %s", err, b)
+		}
+		return nil
+	}
+	if err := eventually(ctx, time.Minute, func() error { return transfer(5) }); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := consumeAll(ctx, env.Kafka.HostAddress, "transfers", 1)
+	if err != nil {
+		t.Fatalf("consuming on the host: %v", err)
+	}
+	if !strings.Contains(string(recs[0].Value), `"amount":5`) {
+		t.Errorf("record %s is not the transfer of 5", recs[0].Value)
+	}
+
+	// The broker restarts behind devenv's back: same IP, the pod publishes
+	// again with no step, earlier records are kept.
+	if _, err := docker.ContainerRestart(ctx, env.Kafka.ContainerID, client.ContainerRestartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := eventually(ctx, time.Minute, func() error { return transfer(7) }); err != nil {
+		t.Fatalf("after the broker restarted: %v", err)
+	}
+	if recs, err = consumeAll(ctx, env.Kafka.HostAddress, "transfers", 2); err != nil {
+		t.Fatalf("after the broker restarted: %v", err)
+	}
+	env.Close()
+
+	// A second up with nothing changed changes nothing.
+	t0 = time.Now()
+	env, err = Up(ctx, cfg, opts)
+	if err != nil {
+		t.Fatalf("second up: %v", err)
+	}
+	t.Logf("warm up took %s", time.Since(t0))
+	if n := len(env.LastApply.Created) + len(env.LastApply.Changed) + len(env.LastApply.Pruned); n != 0 {
+		t.Errorf("second up changed objects: %+v", env.LastApply)
+	}
+
+	// The inner loop: a saved change rolls out; a broken build keeps the
+	// old version serving; the fix rolls out.
+	wctx, stop := context.WithCancel(ctx)
+	watchErr := make(chan error, 1)
+	go func() { watchErr <- env.Watch(wctx, files) }()
+	version := func(want string) func() error {
+		return func() error {
+			b, err := proxy(ctx, c, ns, "GET", "transfermoney", "/version", nil)
+			if err != nil {
+				return err
+			}
+			if got := strings.TrimSpace(string(b)); got != want {
+				return fmt.Errorf("version %q, want %q", got, want)
+			}
+			return nil
+		}
+	}
+	if err := version("v1")(); err != nil {
+		t.Fatal(err)
+	}
+	// Let the watcher start before the first edit.
+	if err := eventually(ctx, 30*time.Second, func() error {
+		if !strings.Contains(out.String(), "watching 2 services") {
+			return errors.New("watcher not started")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	setVersion := func(line string) {
+		if err := os.WriteFile(filepath.Join(tm, "version.go"), []byte("package main\n\n"+line+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t0 = time.Now()
+	setVersion(`const version = "v2"`)
+	if err := eventually(ctx, 3*time.Minute, version("v2")); err != nil {
+		t.Fatalf("the change did not roll out: %v", err)
+	}
+	t.Logf("save to serving v2: %s", time.Since(t0))
+
+	setVersion(`const version = "v3" +`) // does not compile
+	if err := eventually(ctx, 2*time.Minute, func() error {
+		if !strings.Contains(out.String(), "✗ transfermoney") {
+			return errors.New("no build error printed yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := version("v2")(); err != nil {
+		t.Fatalf("after a broken build the old version must keep serving: %v", err)
+	}
+	setVersion(`const version = "v3"`)
+	if err := eventually(ctx, 3*time.Minute, version("v3")); err != nil {
+		t.Fatalf("the fix did not roll out: %v", err)
+	}
+	stop()
+	if err := <-watchErr; err != nil {
+		t.Errorf("Watch returned %v after Ctrl-C, want nil", err)
+	}
+	env.Close()
+
+	// Down leaves nothing labelled behind.
+	if err := Down(ctx, cfg, DownOptions{Options: opts}); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+	left, err := ownedContainers(ctx, docker, cfg.Name, "")
+	if err != nil || len(left) > 0 {
+		t.Errorf("containers left after down: %v %v", left, err)
+	}
+	if _, err := cluster.Connect(ctx, cfg.Cluster.Name, opts.Kubeconfig); !errors.Is(err, cluster.ErrNoCluster) {
+		t.Errorf("cluster still there after down: %v", err)
+	}
+}
