@@ -1,18 +1,13 @@
 package devenv
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,103 +18,8 @@ import (
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/log"
+	"github.com/devenv-tool/devenv/internal/testenv"
 )
-
-// syncBuffer collects the log for assertions and mirrors it to the test log.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	t   *testing.T
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.t.Logf("%s", strings.TrimRight(string(p), "\n"))
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// requireImages skips (or, in CI, fails) when the stand-in node image is missing.
-func requireImages(t *testing.T, docker *client.Client) {
-	t.Helper()
-	if _, err := docker.ImageInspect(context.Background(), "devenv.local/kind-node:v1.37.2"); err != nil {
-		if os.Getenv("DEVENV_REQUIRE_IMAGES") != "" {
-			t.Fatalf("the stand-in node image is missing (%v): run devenv images build", err)
-		}
-		t.Skipf("the stand-in node image is missing: run devenv images build")
-	}
-}
-
-func randName() string {
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	return "it-" + hex.EncodeToString(b)
-}
-
-// copyDir copies a folder (the example service) so the test can edit it.
-func copyDir(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if rel == "bin" || rel == "target" {
-			return filepath.SkipDir
-		}
-		out := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(out, 0o755)
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(out, b, info.Mode().Perm())
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// proxy calls a Service's HTTP endpoint through the API server's service proxy.
-func proxy(ctx context.Context, c *cluster.Cluster, ns, verb, svc, path string, body []byte) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req := c.Client.CoreV1().RESTClient().Verb(verb).
-		AbsPath("/api/v1/namespaces/" + ns + "/services/" + svc + ":8080/proxy" + path)
-	if body != nil {
-		req = req.Body(body).SetHeader("Content-Type", "application/json")
-	}
-	return req.DoRaw(ctx)
-}
-
-// eventually polls f until it succeeds or the time is up, and returns its last error.
-func eventually(ctx context.Context, timeout time.Duration, f func() error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
 
 // consumeAll reads every record of a topic from the host listener.
 func consumeAll(ctx context.Context, addr, topic string, want int) ([]*kgo.Record, error) {
@@ -155,7 +55,7 @@ func TestIntegrationCosmos(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer docker.Close()
-	requireImages(t, docker)
+	testenv.RequireImages(t, docker)
 
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -163,8 +63,8 @@ func TestIntegrationCosmos(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	tm := filepath.Join(tmp, "transfermoney")
-	copyDir(t, filepath.Join(root, "examples/cosmos/transfermoney"), tm)
-	name := randName()
+	testenv.CopyDir(t, filepath.Join(root, "examples/cosmos/transfermoney"), tm)
+	name := testenv.Name("it-")
 	override := filepath.Join(tmp, "override.yaml")
 	if err := os.WriteFile(override, []byte(fmt.Sprintf(`name: %s
 cluster: {name: %s}
@@ -179,7 +79,7 @@ services:
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{t: t}
+	out := &testenv.Log{TB: t}
 	opts := Options{Kubeconfig: filepath.Join(tmp, "kubeconfig"), Log: log.New(out, true), RolloutTimeout: 4 * time.Minute}
 	t.Cleanup(func() {
 		if err := Down(context.Background(), cfg, DownOptions{Options: opts}); err != nil {
@@ -212,13 +112,13 @@ services:
 	// the host reads the same record through the published port.
 	transfer := func(amount int) error {
 		body := []byte(fmt.Sprintf(`{"from":"A-1","to":"A-2","amount":%d}`, amount))
-		b, err := proxy(ctx, c, ns, "POST", "transfermoney", "/transfers", body)
+		b, err := testenv.Proxy(ctx, c, ns, "POST", "transfermoney:8080", "/transfers", body)
 		if err != nil {
 			return fmt.Errorf("POST /transfers: %v: %s", err, b)
 		}
 		return nil
 	}
-	if err := eventually(ctx, time.Minute, func() error { return transfer(5) }); err != nil {
+	if err := testenv.Eventually(ctx, time.Minute, 500*time.Millisecond, func() error { return transfer(5) }); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := consumeAll(ctx, env.Kafka.HostAddress, "transfers", 1)
@@ -234,7 +134,7 @@ services:
 	if _, err := docker.ContainerRestart(ctx, env.Kafka.ContainerID, client.ContainerRestartOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := eventually(ctx, time.Minute, func() error { return transfer(7) }); err != nil {
+	if err := testenv.Eventually(ctx, time.Minute, 500*time.Millisecond, func() error { return transfer(7) }); err != nil {
 		t.Fatalf("after the broker restarted: %v", err)
 	}
 	if recs, err = consumeAll(ctx, env.Kafka.HostAddress, "transfers", 2); err != nil {
@@ -260,7 +160,7 @@ services:
 	go func() { watchErr <- env.Watch(wctx, files) }()
 	version := func(want string) func() error {
 		return func() error {
-			b, err := proxy(ctx, c, ns, "GET", "transfermoney", "/version", nil)
+			b, err := testenv.Proxy(ctx, c, ns, "GET", "transfermoney:8080", "/version", nil)
 			if err != nil {
 				return err
 			}
@@ -274,7 +174,7 @@ services:
 		t.Fatal(err)
 	}
 	// Let the watcher start before the first edit.
-	if err := eventually(ctx, 30*time.Second, func() error {
+	if err := testenv.Eventually(ctx, 30*time.Second, 500*time.Millisecond, func() error {
 		if !strings.Contains(out.String(), "watching 2 services") {
 			return errors.New("watcher not started")
 		}
@@ -289,13 +189,13 @@ services:
 	}
 	t0 = time.Now()
 	setVersion(`const version = "v2"`)
-	if err := eventually(ctx, 3*time.Minute, version("v2")); err != nil {
+	if err := testenv.Eventually(ctx, 3*time.Minute, 500*time.Millisecond, version("v2")); err != nil {
 		t.Fatalf("the change did not roll out: %v", err)
 	}
 	t.Logf("save to serving v2: %s", time.Since(t0))
 
 	setVersion(`const version = "v3" +`) // does not compile
-	if err := eventually(ctx, 2*time.Minute, func() error {
+	if err := testenv.Eventually(ctx, 2*time.Minute, 500*time.Millisecond, func() error {
 		if !strings.Contains(out.String(), "✗ transfermoney") {
 			return errors.New("no build error printed yet")
 		}
@@ -307,7 +207,7 @@ services:
 		t.Fatalf("after a broken build the old version must keep serving: %v", err)
 	}
 	setVersion(`const version = "v3"`)
-	if err := eventually(ctx, 3*time.Minute, version("v3")); err != nil {
+	if err := testenv.Eventually(ctx, 3*time.Minute, 500*time.Millisecond, version("v3")); err != nil {
 		t.Fatalf("the fix did not roll out: %v", err)
 	}
 	stop()

@@ -1,0 +1,128 @@
+// Package testenv holds what devenv's integration tests and benchmarks
+// share: copying the example, a Service's HTTP answer through the API
+// server's proxy, polling with a bound, and the check that the stand-in node
+// image exists.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/devenv-tool/devenv/cluster"
+)
+
+// NodeImage is the stand-in node image integration tests run on.
+const NodeImage = "devenv.local/kind-node:v1.37.2"
+
+// RequireImages skips tb when the stand-in node image is missing, or fails
+// it when DEVENV_REQUIRE_IMAGES is set (as it is in CI).
+func RequireImages(tb testing.TB, docker *client.Client) {
+	tb.Helper()
+	if _, err := docker.ImageInspect(context.Background(), NodeImage); err != nil {
+		if os.Getenv("DEVENV_REQUIRE_IMAGES") != "" {
+			tb.Fatalf("the stand-in node image %s is missing (%v): run devenv images build", NodeImage, err)
+		}
+		tb.Skipf("the stand-in node image %s is missing: run devenv images build", NodeImage)
+	}
+}
+
+// Name returns a short unique name with the given prefix.
+func Name(prefix string) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// Log collects what a logger writes, for assertions, and mirrors it to the test log.
+type Log struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	TB  testing.TB
+}
+
+func (l *Log) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.TB != nil {
+		l.TB.Logf("%s", strings.TrimRight(string(p), "\n"))
+	}
+	return l.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (l *Log) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// CopyDir copies a folder, leaving out build outputs (bin, target).
+func CopyDir(tb testing.TB, src, dst string) {
+	tb.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() && (rel == "bin" || rel == "target") {
+			return filepath.SkipDir
+		}
+		out := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(out, 0o755)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(out, b, info.Mode().Perm())
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Proxy calls a Service's HTTP endpoint through the API server's service proxy.
+func Proxy(ctx context.Context, c *cluster.Cluster, ns, verb, svcPort, path string, body []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req := c.Client.CoreV1().RESTClient().Verb(verb).
+		AbsPath("/api/v1/namespaces/" + ns + "/services/" + svcPort + "/proxy" + path)
+	if body != nil {
+		req = req.Body(body).SetHeader("Content-Type", "application/json")
+	}
+	return req.DoRaw(ctx)
+}
+
+// Eventually polls f every interval until it succeeds or timeout passes, and
+// returns its last error.
+func Eventually(ctx context.Context, timeout, interval time.Duration, f func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(interval):
+		}
+	}
+}
