@@ -1,0 +1,236 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/devenv-tool/devenv/cluster"
+	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/internal/devenv"
+	"github.com/devenv-tool/devenv/internal/dockerx"
+	"github.com/devenv-tool/devenv/internal/log"
+	"github.com/devenv-tool/devenv/internal/testenv"
+)
+
+func rounds() int {
+	if n, err := strconv.Atoi(os.Getenv("DEVENV_BENCH_ROUNDS")); err == nil && n > 0 {
+		return n
+	}
+	return 5
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// project prepares a copy of the example's transfermoney service and an
+// override file naming a fresh cluster; it returns the config files, the
+// copy's folder and the loaded config.
+func project(b *testing.B, name string) ([]string, string, *config.Config) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		b.Fatal(err)
+	}
+	tmp := b.TempDir()
+	tm := filepath.Join(tmp, "transfermoney")
+	testenv.CopyDir(b, filepath.Join(root, "examples/cosmos/transfermoney"), tm)
+	override := filepath.Join(tmp, "override.yaml")
+	if err := os.WriteFile(override, []byte(fmt.Sprintf("name: %s\ncluster: {name: %s}\nservices:\n  transfermoney:\n    context: %s\n", name, name, tm)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	files := []string{filepath.Join(root, "devenv.yaml"), override}
+	cfg, err := config.Load(files...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return files, tm, cfg
+}
+
+// kindCLI builds the kind CLI from its module once per run.
+func kindCLI(b *testing.B) string {
+	dir := b.TempDir()
+	cmd := exec.Command("go", "install", "sigs.k8s.io/kind@v0.33.0")
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("building the kind CLI: %v\n%s", err, out)
+	}
+	return filepath.Join(dir, "kind")
+}
+
+func run(ctx context.Context, dir string, env []string, args ...string) error {
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+func BenchmarkSaveToServing(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	docker, err := dockerx.Connect(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer docker.Close()
+	testenv.RequireImages(b, docker)
+	kind := kindCLI(b)
+	name := testenv.Name("bench-")
+	files, tm, cfg := project(b, name)
+	kubeconfig := filepath.Join(b.TempDir(), "kubeconfig")
+	opts := devenv.Options{Kubeconfig: kubeconfig, Log: log.New(&testenv.Log{}, false)}
+	b.Cleanup(func() { _ = devenv.Down(context.Background(), cfg, devenv.DownOptions{Options: opts}) })
+	env, err := devenv.Up(ctx, cfg, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer env.Close()
+	// The manual loop's kind CLI needs the same privileged workaround as devenv
+	// on engines that refuse --privileged: Up installed it in PATH.
+	c := env.Cluster
+	ns := cfg.Namespace
+	answers := func(want string) func() error {
+		return func() error {
+			body, err := testenv.Proxy(ctx, c, ns, "GET", "transfermoney:8080", "/version", nil)
+			if err != nil {
+				return err
+			}
+			if got := strings.TrimSpace(string(body)); got != want {
+				return fmt.Errorf("version %q, want %q", got, want)
+			}
+			return nil
+		}
+	}
+	setVersion := func(v string) {
+		if err := os.WriteFile(filepath.Join(tm, "version.go"), []byte("package main\n\nconst version = \""+v+"\"\n"), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	manualEnv := []string{"KUBECONFIG=" + kubeconfig, "DOCKER_BUILDKIT=0"}
+	var devenvTimes, manualTimes []time.Duration
+	b.ResetTimer()
+	for i := range rounds() {
+		// devenv: save, and wait until the new version answers.
+		wctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- env.Watch(wctx, files) }()
+		time.Sleep(time.Second) // let the watcher register its folders
+		v := fmt.Sprintf("d%d", i)
+		t0 := time.Now()
+		setVersion(v)
+		if err := testenv.Eventually(ctx, 5*time.Minute, 100*time.Millisecond, answers(v)); err != nil {
+			b.Fatalf("devenv round %d: %v", i, err)
+		}
+		devenvTimes = append(devenvTimes, time.Since(t0))
+		stop()
+		<-done
+
+		// manual: what a user types, timed until the new version answers.
+		v = fmt.Sprintf("m%d", i)
+		ref := fmt.Sprintf("devenv.local/%s-transfermoney:manual-%d", name, i)
+		t0 = time.Now()
+		setVersion(v)
+		steps := [][]string{
+			{"./build.sh"},
+			{"docker", "build", "-q", "-t", ref, "."},
+			{kind, "load", "docker-image", ref, "--name", cfg.Cluster.Name},
+			{"kubectl", "-n", ns, "set", "image", "deployment/transfermoney", "transfermoney=" + ref},
+			{"kubectl", "-n", ns, "rollout", "status", "deployment/transfermoney", "--timeout=5m"},
+		}
+		for _, s := range steps {
+			if err := run(ctx, tm, manualEnv, s...); err != nil {
+				b.Fatalf("manual round %d: %v", i, err)
+			}
+		}
+		if err := testenv.Eventually(ctx, 5*time.Minute, 100*time.Millisecond, answers(v)); err != nil {
+			b.Fatalf("manual round %d: %v", i, err)
+		}
+		manualTimes = append(manualTimes, time.Since(t0))
+		b.Logf("round %d: devenv %s, manual %s", i, devenvTimes[i].Round(10*time.Millisecond), manualTimes[i].Round(10*time.Millisecond))
+	}
+	b.StopTimer()
+	d, m := median(devenvTimes), median(manualTimes)
+	b.ReportMetric(d.Seconds(), "devenv-s")
+	b.ReportMetric(m.Seconds(), "manual-s")
+	b.ReportMetric(d.Seconds()/m.Seconds(), "devenv/manual")
+	b.Logf("save to serving, %d rounds: devenv median %s (%v), manual median %s (%v), ratio %.2f",
+		len(devenvTimes), d, devenvTimes, m, manualTimes, d.Seconds()/m.Seconds())
+}
+
+func BenchmarkUp(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	docker, err := dockerx.Connect(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer docker.Close()
+	testenv.RequireImages(b, docker)
+	kind := kindCLI(b)
+	kubeconfig := filepath.Join(b.TempDir(), "kubeconfig")
+	n := rounds()
+	if n > 3 {
+		n = 3 // each round creates two clusters
+	}
+	var cold, bare, warm []time.Duration
+	b.ResetTimer()
+	for range n {
+		// bare kind create cluster, on the same node image (with the
+		// privileged workaround devenv installs in PATH on this engine)
+		if _, err := cluster.EnsurePrivileged(ctx, docker, testenv.NodeImage, log.Nop()); err != nil {
+			b.Fatal(err)
+		}
+		bareName := testenv.Name("bare-")
+		t0 := time.Now()
+		if err := run(ctx, "", []string{"KUBECONFIG=" + kubeconfig}, kind, "create", "cluster", "--name", bareName, "--image", testenv.NodeImage, "--wait", "3m"); err != nil {
+			b.Fatal(err)
+		}
+		bare = append(bare, time.Since(t0))
+		_ = run(ctx, "", []string{"KUBECONFIG=" + kubeconfig}, kind, "delete", "cluster", "--name", bareName)
+
+		name := testenv.Name("bench-")
+		_, _, cfg := project(b, name)
+		opts := devenv.Options{Kubeconfig: kubeconfig, Log: log.New(&testenv.Log{}, false)}
+		t0 = time.Now()
+		env, err := devenv.Up(ctx, cfg, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cold = append(cold, time.Since(t0))
+		env.Close()
+		t0 = time.Now()
+		env, err = devenv.Up(ctx, cfg, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		warm = append(warm, time.Since(t0))
+		env.Close()
+		if err := devenv.Down(ctx, cfg, devenv.DownOptions{Options: opts}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(median(cold).Seconds(), "cold-up-s")
+	b.ReportMetric(median(bare).Seconds(), "bare-kind-s")
+	b.ReportMetric(median(cold).Seconds()/median(bare).Seconds(), "cold/bare")
+	b.ReportMetric(median(warm).Seconds(), "warm-up-s")
+	b.Logf("cold up %v, bare kind create %v, warm up %v", cold, bare, warm)
+}

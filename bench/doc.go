@@ -1,0 +1,17 @@
+// Package bench measures devenv against the plain baseline a user would type
+// by hand, on the same cluster in the same run:
+//
+//   - BenchmarkSaveToServing: from saving a one-line change of the example's
+//     Go service (transfermoney) to the new version answering inside the
+//     cluster, with devenv's watch loop, against the manual loop (build.sh,
+//     docker build, kind load docker-image, kubectl set image, kubectl
+//     rollout status, then wait until the new version answers);
+//   - BenchmarkUp: a cold devenv up against a bare kind create cluster, and a
+//     warm devenv up with nothing changed.
+//
+// Run with `make bench`. Each reports the medians in seconds and the ratio
+// devenv/manual as custom metrics; DEVENV_BENCH_ROUNDS sets the rounds
+// (default 5). They need Docker, the stand-in images (devenv images build),
+// kubectl, and the Go module proxy (the kind CLI is built from
+// sigs.k8s.io/kind@v0.33.0).
+package bench
