@@ -46,7 +46,7 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 bench: ## benchmarks (see bench/)
-	$(GO) test -run '^$$$$' -bench . -benchtime 1x -timeout 90m -v ./bench/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 90m -v ./bench/
 
 clean:
 	rm -rf bin
