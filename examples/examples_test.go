@@ -151,6 +151,65 @@ func TestIntegrationTransferMoney(t *testing.T) {
 	})
 }
 
+func TestIntegrationTransferMoneyImage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: builds and runs the transfermoney image with Docker")
+	}
+	ctx := t.Context()
+	docker := func(args ...string) string {
+		t.Helper()
+		out, err := execx.Output(ctx, execx.Cmd{Args: append([]string{"docker"}, args...), Env: []string{"DOCKER_BUILDKIT=0"}})
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if _, err := execx.Output(ctx, execx.Cmd{Args: []string{"docker", "info"}}); err != nil {
+		t.Fatalf("docker is not usable (start dockerd first): %v", err)
+	}
+	dir := filepath.Join("cosmos", "transfermoney")
+	build(t, dir)
+	wantVersion := constant(t, filepath.Join(dir, "version.go"), `(?m)^const version = "([^"]*)"$`)
+
+	const label = "dev.devenv.test=examples"
+	tag := fmt.Sprintf("devenv-examples/transfermoney:test-%d", time.Now().UnixNano())
+	// FROM scratch: nothing is pulled.
+	docker("build", "-q", "--label", label, "-t", tag, dir)
+	t.Cleanup(func() { _ = execx.Run(context.Background(), execx.Cmd{Args: []string{"docker", "rmi", "-f", tag}}) })
+
+	id := docker("run", "-d", "--label", label, "-p", "127.0.0.1::8080", "-e", "BROKER=127.0.0.1:1", tag)
+	t.Cleanup(func() { _ = execx.Run(context.Background(), execx.Cmd{Args: []string{"docker", "rm", "-f", id}}) })
+	hostPort := docker("port", id, "8080/tcp")
+	if i := strings.LastIndex(hostPort, ":"); i >= 0 {
+		hostPort = hostPort[i+1:]
+	}
+	base := "http://127.0.0.1:" + hostPort
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			logs, _ := execx.Output(ctx, execx.Cmd{Args: []string{"docker", "logs", id}})
+			t.Fatalf("container %s not healthy within 30s (last error %v); logs:\n%s", id, err, logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	expect(t, "GET", base+"/version", "", 200, wantVersion)
+	if files := docker("image", "inspect", "--format", "{{len .RootFS.Layers}}", tag); files != "1" {
+		t.Errorf("image has %s layers, want 1 (only the binary)", files)
+	}
+	// Go as PID 1 must stop cleanly on SIGTERM.
+	docker("stop", "-t", "10", id)
+	if code := docker("inspect", "--format", "{{.State.ExitCode}}", id); code != "0" {
+		t.Errorf("container exit code after docker stop = %s, want 0", code)
+	}
+}
+
 // transferEvent mirrors the event transfermoney publishes.
 type transferEvent struct {
 	ID     string    `json:"id"`
