@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/devenv-tool/devenv/cluster"
@@ -129,6 +130,41 @@ services:
 		t.Errorf("record %s is not the transfer of 5", recs[0].Value)
 	}
 
+	// The reverse: the host publishes through the published port and the
+	// pod's consumer group reads it through kafka:9092 and commits offsets.
+	hostCl, err := kgo.NewClient(kgo.SeedBrokers(env.Kafka.HostAddress))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hostCl.ProduceSync(ctx, &kgo.Record{Topic: "transfers", Key: []byte("from-host"), Value: []byte(`{"note":"hello pod"}`)}).FirstErr(); err != nil {
+		t.Fatalf("producing on the host: %v", err)
+	}
+	if err := testenv.Eventually(ctx, time.Minute, 500*time.Millisecond, func() error {
+		b, err := testenv.Proxy(ctx, c, ns, "GET", "transfermoney:8080", "/audit", nil)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(b), "from-host") {
+			return fmt.Errorf("the pod has not consumed the host's record: %s", b)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := testenv.Eventually(ctx, time.Minute, 500*time.Millisecond, func() error {
+		offs, err := kadm.NewClient(hostCl).FetchOffsets(ctx, "transfermoney-audit")
+		if err != nil {
+			return err
+		}
+		if o, ok := offs.Lookup("transfers", 0); !ok || o.At < 2 {
+			return fmt.Errorf("group transfermoney-audit committed %+v, want offset 2", o)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	hostCl.Close()
+
 	// The broker restarts behind devenv's back: same IP, the pod publishes
 	// again with no step, earlier records are kept.
 	if _, err := docker.ContainerRestart(ctx, env.Kafka.ContainerID, client.ContainerRestartOptions{}); err != nil {
@@ -137,7 +173,7 @@ services:
 	if err := testenv.Eventually(ctx, time.Minute, 500*time.Millisecond, func() error { return transfer(7) }); err != nil {
 		t.Fatalf("after the broker restarted: %v", err)
 	}
-	if recs, err = consumeAll(ctx, env.Kafka.HostAddress, "transfers", 2); err != nil {
+	if recs, err = consumeAll(ctx, env.Kafka.HostAddress, "transfers", 3); err != nil {
 		t.Fatalf("after the broker restarted: %v", err)
 	}
 	env.Close()

@@ -37,9 +37,12 @@ func run(ctx context.Context, getenv func(string) string, logger *log.Logger) er
 	}
 	defer pub.Close()
 
+	aud := &audit{}
+	go aud.consume(ctx, cfg.Brokers, cfg.Topic, logger)
 	srv := &server{
 		accounts: newAccountClient(cfg.AccountURL),
 		events:   pub,
+		audit:    aud,
 		log:      logger,
 		now:      time.Now,
 	}

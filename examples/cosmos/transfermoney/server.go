@@ -45,6 +45,7 @@ type transferEvent struct {
 type server struct {
 	accounts accountAPI
 	events   publisher
+	audit    *audit // nil: no GET /audit
 	log      *log.Logger
 	now      func() time.Time
 }
@@ -58,6 +59,9 @@ func (s *server) routes() http.Handler {
 		writeText(w, http.StatusOK, version)
 	})
 	mux.HandleFunc("POST /transfers", s.transfer)
+	if s.audit != nil {
+		mux.HandleFunc("GET /audit", s.audit.serveHTTP)
+	}
 	return mux
 }
 
