@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 )
 
 // kubernetesSource assembles a buildable Kubernetes tree in k8s-src: the
@@ -52,14 +51,13 @@ func (b *builder) kubernetesSource(ctx context.Context) error {
 		for _, f := range []string{"go.work", "go.work.sum"} {
 			_ = os.Remove(filepath.Join(src, f))
 		}
-		// The release time of the module becomes the binaries' build date, so rebuilds are reproducible.
-		t, err := time.Parse(time.RFC3339, k.Time)
-		if err != nil {
-			t = time.Unix(0, 0)
-		}
-		return os.WriteFile(filepath.Join(src, ".devenv-build-date"), []byte(t.UTC().Format(time.RFC3339)), 0o644)
+		return nil
 	})
 }
+
+// buildDate is stamped into the Kubernetes binaries: a fixed date (the Unix
+// epoch, as with SOURCE_DATE_EPOCH=0) keeps rebuilds reproducible.
+const buildDate = "1970-01-01T00:00:00Z"
 
 // stagingModules returns the names of the k8s.io modules go.mod replaces with ./staging/src/k8s.io/<name>.
 func stagingModules(gomod string) ([]string, error) {
@@ -113,11 +111,7 @@ func versionLDFlags(version, buildDate string) string {
 func (b *builder) kubernetesBinaries(ctx context.Context) error {
 	src := b.dir("k8s-src")
 	out := b.dir("k8s-bin")
-	date, err := os.ReadFile(filepath.Join(src, ".devenv-build-date"))
-	if err != nil {
-		return fmt.Errorf("reading the build date of the source tree: %w", err)
-	}
-	ld := versionLDFlags(KubernetesVersion, string(date))
+	ld := versionLDFlags(KubernetesVersion, buildDate)
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", out, err)
 	}

@@ -18,7 +18,6 @@ type module struct {
 	Path    string
 	Version string
 	Dir     string
-	Time    string
 	Error   string
 }
 
