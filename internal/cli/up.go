@@ -70,6 +70,9 @@ func runUp(ctx context.Context, g *globals, f *upFlags) error {
 	if g.verbose {
 		opts.BuildOutput = g.streams.Err
 	}
+	if !f.noWatch {
+		opts.PodLogs, opts.Color = g.streams.Out, isTerminal(g.streams.Out)
+	}
 	start := time.Now()
 	env, err := devenv.Up(ctx, cfg, opts)
 	if err != nil {

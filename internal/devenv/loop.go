@@ -28,6 +28,15 @@ func (e *Env) Watch(ctx context.Context, configFiles []string) error {
 		return err
 	}
 	defer func() { w.Close() }()
+	if e.opts.PodLogs != nil {
+		names := make([]string, 0, len(e.Config.Services))
+		for _, s := range e.Config.Services {
+			names = append(names, s.Name)
+		}
+		logsCtx, stopLogs := context.WithCancel(ctx)
+		defer stopLogs()
+		go streamLogs(logsCtx, e.Cluster.Client, e.Config, names, LogOptions{Follow: true, Color: e.opts.Color, Out: e.opts.PodLogs})
+	}
 	lg.Infof("watching %d services for changes (Ctrl-C stops watching; the environment keeps running)", len(e.Config.Services))
 	tick := time.NewTicker(endpointCheckEvery)
 	defer tick.Stop()

@@ -45,6 +45,10 @@ type Options struct {
 	Log *log.Logger
 	// BuildOutput receives image build output as it comes (-v); nil shows it only on failure.
 	BuildOutput io.Writer
+	// PodLogs receives the services' pod logs, prefixed with the service's
+	// name, while Watch runs; nil for none. Color colours the prefixes.
+	PodLogs io.Writer
+	Color   bool
 }
 
 func (o Options) logger() *log.Logger {

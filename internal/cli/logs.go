@@ -1,0 +1,49 @@
+package cli
+
+import (
+	"os"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+
+	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/internal/devenv"
+)
+
+func init() { commands = append(commands, newLogsCmd) }
+
+type logsFlags struct {
+	envFlags
+	follow bool
+}
+
+func newLogsCmd(g *globals) *cobra.Command {
+	f := &logsFlags{}
+	cmd := &cobra.Command{
+		Use:   "logs [SERVICE...]",
+		Short: "Print the services' pod logs, each line prefixed with its service",
+		Long: `Print the logs of the pods of the named services (all services when none is
+named), each line prefixed with the service's name. With -f, keep following
+them, including the new pods of later rollouts, until Ctrl-C. devenv up prints
+the same lines while it watches.`,
+		Example: `  devenv logs account
+  devenv logs -f                  # every service, following rollouts`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := config.Load(g.configFiles()...)
+			if err != nil {
+				return err
+			}
+			return devenv.Logs(cmd.Context(), cfg, devenv.Options{Kubeconfig: f.kubeconfig, Log: g.logger()}, args,
+				devenv.LogOptions{Follow: f.follow, Color: isTerminal(g.streams.Out), Out: g.streams.Out})
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().BoolVarP(&f.follow, "follow", "f", false, "keep following the logs until Ctrl-C")
+	return cmd
+}
+
+// isTerminal reports whether w is a terminal (for colour and status lines).
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
+}

@@ -1,0 +1,133 @@
+package devenv
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/devenv-tool/devenv/cluster"
+	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/templates"
+)
+
+// colours for service prefixes on a terminal.
+var colours = []string{"\x1b[36m", "\x1b[33m", "\x1b[35m", "\x1b[32m", "\x1b[34m", "\x1b[31m"}
+
+// prefixWriter writes whole lines with a service's prefix; it is shared by
+// the goroutines of every pod so lines never interleave.
+type prefixWriter struct {
+	mu    *sync.Mutex
+	w     io.Writer
+	color bool
+}
+
+func (p prefixWriter) line(i int, service, text string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.color {
+		fmt.Fprintf(p.w, "%s[%s]\x1b[0m %s\n", colours[i%len(colours)], service, text)
+		return
+	}
+	fmt.Fprintf(p.w, "[%s] %s\n", service, text)
+}
+
+// LogOptions tune Logs.
+type LogOptions struct {
+	Follow bool      // keep streaming, following new pods after rollouts, until ctx ends
+	Color  bool      // colour the prefixes (on a terminal)
+	Out    io.Writer // where the lines go
+}
+
+// Logs prints the logs of the services' pods (all services when names is
+// empty), each line prefixed with its service's name.
+func Logs(ctx context.Context, cfg *config.Config, opts Options, names []string, lo LogOptions) error {
+	for _, n := range names {
+		if cfg.Service(n) == nil {
+			return fmt.Errorf("no service %q in %s: %w", n, cfg.Files[0], config.ErrInvalid)
+		}
+	}
+	if len(names) == 0 {
+		for _, s := range cfg.Services {
+			names = append(names, s.Name)
+		}
+	}
+	c, err := cluster.Connect(ctx, cfg.Cluster.Name, opts.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("%w: run devenv up first", err)
+	}
+	streamLogs(ctx, c.Client, cfg, names, lo)
+	return nil
+}
+
+// streamLogs prints the pods' logs; with Follow it returns only when ctx ends.
+func streamLogs(ctx context.Context, cs kubernetes.Interface, cfg *config.Config, names []string, lo LogOptions) {
+	pw := prefixWriter{mu: &sync.Mutex{}, w: lo.Out, color: lo.Color}
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			followService(ctx, cs, cfg.Namespace, i, name, lo.Follow, pw)
+		}()
+	}
+	wg.Wait()
+}
+
+// followService streams the logs of each pod of one service; with follow,
+// it looks for new pods every second so a rollout's new pods are picked up.
+func followService(ctx context.Context, cs kubernetes.Interface, ns string, i int, name string, follow bool, pw prefixWriter) {
+	seen := map[string]bool{}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: templates.LabelApp + "=" + name})
+		if err == nil {
+			for _, p := range pods.Items {
+				if seen[string(p.UID)] || p.Status.Phase == corev1.PodPending {
+					continue
+				}
+				seen[string(p.UID)] = true
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := podLogs(ctx, cs, ns, p.Name, follow, func(line string) { pw.line(i, name, line) }); err != nil && ctx.Err() == nil {
+						pw.line(i, name, "(logs of pod "+p.Name+": "+err.Error()+")")
+					}
+				}()
+			}
+		}
+		if !follow {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func podLogs(ctx context.Context, cs kubernetes.Interface, ns, pod string, follow bool, emit func(string)) error {
+	rc, err := cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Follow: follow}).Stream(ctx)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	sc := bufio.NewScanner(rc)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		emit(sc.Text())
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
