@@ -1,4 +1,4 @@
-package kindnode
+package kindnode_test
 
 import (
 	"context"
@@ -12,14 +12,15 @@ import (
 
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/execx"
-	"github.com/devenv-tool/devenv/internal/images/debian"
+	"github.com/devenv-tool/devenv/internal/images"
+	"github.com/devenv-tool/devenv/internal/images/kindnode"
 	"github.com/devenv-tool/devenv/internal/images/standin"
 	"github.com/devenv-tool/devenv/internal/log"
 )
 
 // TestIntegrationBuildNodeImage builds the Debian base and the node image
-// (unless images with the current recipes exist) with the cache in
-// $DEVENV_CACHE (default /var/cache/devenv), then checks the node image.
+// through the stand-in framework (unless they are current), then checks the
+// node image.
 // A cold build takes about 20 minutes on 2 cores:
 //
 //	go test -run TestIntegrationBuildNodeImage -timeout 60m -v ./internal/images/kindnode/
@@ -37,50 +38,23 @@ func TestIntegrationBuildNodeImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer docker.Close()
-	cache := os.Getenv("DEVENV_CACHE")
-	if cache == "" {
-		cache = "/var/cache/devenv"
-	}
-	var (
-		current string
-		started time.Time
-		total   = time.Now()
-	)
-	done := func() {
-		if current != "" {
-			fmt.Fprintf(os.Stderr, "=== step done in %s: %s\n", time.Since(started).Round(time.Second), current)
-		}
-	}
-	env := &standin.Env{
-		Docker:   docker,
-		Log:      log.New(os.Stderr, true),
-		CacheDir: cache,
-		Step: func(s string) {
-			done()
-			current, started = s, time.Now()
-			fmt.Fprintf(os.Stderr, "=== step: %s\n", s)
-		},
-		Output: os.Stderr,
-	}
-	for _, si := range []standin.StandIn{debian.StandIn(), StandIn()} {
-		ensure(ctx, t, env, si)
-		done()
-		current = ""
-	}
-	fmt.Fprintf(os.Stderr, "=== all built in %s\n", time.Since(total).Round(time.Second))
-
-	si := StandIn()
-	parts, err := si.Recipe()
-	if err != nil {
+	// Through the framework, as devenv images build does: the same recipe
+	// (which includes debian-base's) and the same cache folder, so the CLI
+	// and this test never rebuild each other's image.
+	t0 := time.Now()
+	if err := images.Build(ctx, docker, images.BuildOptions{Only: []string{"kind-node"}, Out: os.Stderr, Log: log.New(os.Stderr, false)}); err != nil {
 		t.Fatal(err)
 	}
+	fmt.Fprintf(os.Stderr, "=== built or found current in %s\n", time.Since(t0).Round(time.Second))
+
+	si := kindnode.StandIn()
 	img, err := docker.ImageInspect(ctx, si.Ref)
 	if err != nil {
 		t.Fatalf("inspecting %s: %v", si.Ref, err)
 	}
-	for k, v := range si.Labels(standin.Hash(parts)) {
-		if got := img.Config.Labels[k]; got != v {
-			t.Errorf("label %s = %q, want %q", k, got, v)
+	for _, k := range []string{standin.LabelName, standin.LabelFor, standin.LabelRecipe} {
+		if img.Config.Labels[k] == "" || (k != standin.LabelRecipe && img.Config.Labels[k] != si.Labels("")[k]) {
+			t.Errorf("label %s = %q, want %q", k, img.Config.Labels[k], si.Labels("")[k])
 		}
 	}
 	if want := []string{"/usr/local/bin/entrypoint", "/sbin/init"}; !slices.Equal(img.Config.Entrypoint, want) {
@@ -92,33 +66,16 @@ func TestIntegrationBuildNodeImage(t *testing.T) {
 	fmt.Fprintf(os.Stderr, "=== %s: %d MB\n", si.Ref, img.Size/1e6)
 
 	version := runIn(ctx, t, si.Ref, "/usr/bin/kubeadm", "version", "-o", "short")
-	if strings.TrimSpace(version) != KubernetesVersion {
-		t.Errorf("kubeadm version -o short = %q, want %s", version, KubernetesVersion)
+	if strings.TrimSpace(version) != kindnode.KubernetesVersion {
+		t.Errorf("kubeadm version -o short = %q, want %s", version, kindnode.KubernetesVersion)
 	}
-	wantImages := strings.Fields(runIn(ctx, t, si.Ref, "/usr/bin/kubeadm", "config", "images", "list", "--kubernetes-version", KubernetesVersion))
+	wantImages := strings.Fields(runIn(ctx, t, si.Ref, "/usr/bin/kubeadm", "config", "images", "list", "--kubernetes-version", kindnode.KubernetesVersion))
 	listed := strings.Fields(runIn(ctx, t, si.Ref, "bash", "-c",
 		`containerd >/tmp/containerd.log 2>&1 & for i in $(seq 60); do ctr version >/dev/null 2>&1 && break; sleep 0.5; done; ctr -n k8s.io images ls -q`))
 	for _, w := range append(wantImages, "registry.k8s.io/pause:3.10") {
 		if !slices.Contains(listed, w) {
 			t.Errorf("image %s is not preloaded in the node's containerd; it has %q", w, listed)
 		}
-	}
-}
-
-// ensure builds si unless its image exists with the current recipe.
-func ensure(ctx context.Context, t *testing.T, env *standin.Env, si standin.StandIn) {
-	t.Helper()
-	parts, err := si.Recipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hash := standin.Hash(parts)
-	if img, err := env.Docker.ImageInspect(ctx, si.Ref); err == nil && img.Config != nil && img.Config.Labels[standin.LabelRecipe] == hash {
-		fmt.Fprintf(os.Stderr, "=== %s is current (recipe %s)\n", si.Ref, hash)
-		return
-	}
-	if err := si.Build(ctx, env, si.Labels(hash)); err != nil {
-		t.Fatalf("building %s: %v", si.Ref, err)
 	}
 }
 
