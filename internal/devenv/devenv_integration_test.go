@@ -94,8 +94,12 @@ services:
 		t.Fatalf("up: %v", err)
 	}
 	t.Logf("cold up took %s", time.Since(t0))
-	if len(env.LastApply.Warnings) > 0 {
-		t.Errorf("the API server warned about the seed's objects: %v", env.LastApply.Warnings)
+	// The seed's objects are accepted with no warning, but for the v1
+	// Endpoints object that devenv.yaml asks for (kafka.endpoints: classic).
+	for _, w := range env.LastApply.Warnings {
+		if !strings.Contains(w, "v1 Endpoints is deprecated") {
+			t.Errorf("the API server warned about the seed's objects: %s", w)
+		}
 	}
 	c := env.Cluster
 	ns := cfg.Namespace
