@@ -105,8 +105,8 @@ func Ensure(ctx context.Context, spec Spec) (*Cluster, Result, error) {
 	case state.nodes == 0:
 		lg.Infof("cluster %q is in the kubeconfig but its node containers are gone: recreating it", spec.Name)
 		result = Recreated
-	case state.otherImage != "":
-		lg.Infof("cluster %q runs node image %s, not %s: recreating it", spec.Name, state.otherImage, spec.Image)
+	case state.staleImage != "":
+		lg.Infof("cluster %q %s: recreating it", spec.Name, state.staleImage)
 		result = Recreated
 	case state.stopped > 0:
 		lg.Infof("cluster %q has %d stopped node container(s): recreating it", spec.Name, state.stopped)
@@ -292,7 +292,7 @@ func (c *Cluster) ready(ctx context.Context, timeout time.Duration) error {
 
 type clusterState struct {
 	nodes, stopped int
-	otherImage     string // a node runs this image instead of Spec.Image
+	staleImage     string // why a node's image is not Spec.Image as Docker has it now
 	contextExists  bool
 }
 
@@ -306,13 +306,22 @@ func inspectState(ctx context.Context, docker *client.Client, spec Spec) (cluste
 	if err != nil {
 		return st, fmt.Errorf("listing node containers of cluster %q: %w", spec.Name, err)
 	}
+	wantID := ""
+	if img, err := docker.ImageInspect(ctx, spec.Image); err == nil {
+		wantID = img.ID
+	}
 	for _, c := range res.Items {
 		st.nodes++
 		if c.State != "running" {
 			st.stopped++
 		}
-		if c.Image != spec.Image {
-			st.otherImage = c.Image
+		switch {
+		case wantID == "":
+			// the image is gone from Docker: keep the cluster rather than fail to recreate it
+		case c.Image != spec.Image && c.ImageID != wantID:
+			st.staleImage = fmt.Sprintf("runs node image %s, not %s", c.Image, spec.Image)
+		case c.ImageID != wantID:
+			st.staleImage = fmt.Sprintf("runs an older build of %s (%s; the image is now %s)", spec.Image, shortID(c.ImageID), shortID(wantID))
 		}
 	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
