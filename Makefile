@@ -34,7 +34,8 @@ unit: ## unit tests (no Docker needed)
 	$(GO) vet $(PKGS)
 	$(GO) test -race -short -count=1 $(PKGS)
 
-integration: ## integration tests against real Docker and kind (needs `make setup`)
+integration: build ## integration tests against real Docker and kind (needs `make setup`)
+	$(BIN) images build   # every stand-in the tests use; seconds when current
 	$(GO) test $(IT_FLAGS) -run 'TestIntegration' $(PKGS)
 
 lint: ## go vet, gofmt, and golangci-lint when installed

@@ -41,7 +41,8 @@ docker info --format 'setup: Docker engine {{.ServerVersion}} (cgroup v{{.Cgroup
 
 go build -o bin/devenv ./cmd/devenv
 if [ -z "${SKIP_IMAGES:-}" ]; then
-  # Builds only the stand-ins that are missing or out of date; seconds when all are current.
-  echo "setup: building missing offline stand-in images (about 20 minutes the first time)"
-  ./bin/devenv images build
+  # Only the stand-ins for images devenv.yaml uses that are neither present
+  # nor pullable; nothing on a machine that can pull. Seconds when current.
+  echo "setup: checking which images need offline stand-ins (building them takes about 20 minutes the first time)"
+  ./bin/devenv images build --needed
 fi

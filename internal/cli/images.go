@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -14,6 +15,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
+	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/images"
 	"github.com/devenv-tool/devenv/internal/images/standin"
@@ -40,7 +42,8 @@ is not present and cannot be pulled, and says so in one line.`,
 }
 
 type imagesBuildFlags struct {
-	force bool
+	force  bool
+	needed bool
 }
 
 func newImagesBuildCmd(g *globals) *cobra.Command {
@@ -54,7 +57,8 @@ stand-ins builds only those (and what they need). Host tools a build needs are
 checked first; a missing one is reported with the apt-get line that installs it.`,
 		Example: `  devenv images build            # everything
   devenv images build jre h2     # only the JRE and H2 stand-ins (and the Debian base)
-  devenv images build --force h2 # rebuild H2 even if it is up to date`,
+  devenv images build --force h2 # rebuild H2 even if it is up to date
+  devenv images build --needed   # only what devenv.yaml needs and this machine cannot pull`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cli, err := dockerx.Connect(cmd.Context())
 			if err != nil {
@@ -65,6 +69,7 @@ checked first; a missing one is reported with the apt-get line that installs it.
 		},
 	}
 	cmd.Flags().BoolVar(&f.force, "force", false, "rebuild the named stand-ins (all when none is named) even if up to date")
+	cmd.Flags().BoolVar(&f.needed, "needed", false, "build only the stand-ins for images the config (-f) uses that are neither present nor pullable")
 	return cmd
 }
 
@@ -77,6 +82,26 @@ func runImagesBuild(ctx context.Context, g *globals, cli *client.Client, names [
 		if !slices.Contains(known, n) {
 			return fmt.Errorf("%w: unknown stand-in %q: choose from %s", ErrUsage, n, strings.Join(known, ", "))
 		}
+	}
+	if f.needed {
+		cfg, err := config.Load(g.configFiles()...)
+		if err != nil {
+			return err
+		}
+		refs, err := configImages(cfg)
+		if err != nil {
+			return err
+		}
+		needed, err := images.NewResolver(cli, g.logger()).Needed(ctx, refs)
+		if err != nil {
+			return err
+		}
+		if len(needed) == 0 {
+			fmt.Fprintf(g.streams.Err, "✓ every image %s uses is present or can be pulled: no stand-in needed\n", cfg.Files[0])
+			return nil
+		}
+		fmt.Fprintf(g.streams.Err, "%s needs stand-ins: %s\n", cfg.Files[0], strings.Join(needed, ", "))
+		names = append(names, needed...)
 	}
 	return images.Build(ctx, cli, images.BuildOptions{
 		Only:    names,
@@ -265,4 +290,33 @@ func newImagesLoadCmd(g *globals) *cobra.Command {
 			return err
 		},
 	}
+}
+
+// configImages lists every image the config uses: the node image, the Kafka
+// and H2 images, and the images the services' Dockerfiles start FROM
+// (build args included).
+func configImages(cfg *config.Config) ([]string, error) {
+	refs := []string{cfg.Cluster.Image}
+	if cfg.Kafka != nil {
+		refs = append(refs, cfg.Kafka.Image)
+	}
+	if cfg.H2.Mode == config.H2Server {
+		refs = append(refs, cfg.H2.Image)
+	}
+	for _, s := range cfg.Services {
+		df, err := os.ReadFile(s.Dockerfile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the Dockerfile of service %s: %w", s.Name, err)
+		}
+		record := func(ref string) (string, error) {
+			if !slices.Contains(refs, ref) {
+				refs = append(refs, ref)
+			}
+			return ref, nil
+		}
+		if _, _, _, err := images.RewriteDockerfile(df, s.Args, record); err != nil {
+			return nil, fmt.Errorf("service %s: %w", s.Name, err)
+		}
+	}
+	return refs, nil
 }
