@@ -3,6 +3,8 @@ package devenv
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -25,16 +27,23 @@ func ownedContainers(ctx context.Context, docker *client.Client, project, compon
 	return res.Items, nil
 }
 
-// findH2 returns the IP on the kind network of the project's H2 container, if any.
-func findH2(ctx context.Context, docker *client.Client, project string) (string, bool) {
+// findH2 returns the kind-network IP and the host address of the project's
+// H2 container, if there is one.
+func findH2(ctx context.Context, docker *client.Client, project string) (ip, hostAddr string, found bool) {
 	list, err := ownedContainers(ctx, docker, project, "h2")
 	if err != nil || len(list) == 0 {
-		return "", false
+		return "", "", false
 	}
-	if ns := list[0].NetworkSettings; ns != nil {
+	c := list[0]
+	if ns := c.NetworkSettings; ns != nil {
 		if es := ns.Networks[cluster.NetworkName]; es != nil && es.IPAddress.IsValid() {
-			return es.IPAddress.String(), true
+			ip = es.IPAddress.String()
 		}
 	}
-	return "", false
+	for _, p := range c.Ports {
+		if p.PublicPort != 0 {
+			hostAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(int(p.PublicPort)))
+		}
+	}
+	return ip, hostAddr, true
 }

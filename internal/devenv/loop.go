@@ -70,7 +70,7 @@ func (e *Env) Watch(ctx context.Context, configFiles []string) error {
 func (e *Env) newWatcher(configFiles []string) (*watch.Watcher, error) {
 	specs := make([]watch.Spec, 0, len(e.Config.Services))
 	for _, s := range e.Config.Services {
-		specs = append(specs, watch.Spec{Service: s.Name, Root: s.Context, Watch: s.Watch, Ignore: s.Ignore})
+		specs = append(specs, watch.Spec{Service: s.Name, Root: s.Context, Watch: watchPatterns(s), Ignore: s.Ignore})
 	}
 	files := make([]string, 0, len(configFiles))
 	for _, f := range configFiles {

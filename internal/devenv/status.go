@@ -132,13 +132,8 @@ func Status(ctx context.Context, cfg *config.Config, opts Options) (*Report, err
 		} else {
 			ct := list[0]
 			es.Container, es.Image = trimSlash(ct.Names), ct.Image
-			es.IP, _ = findH2(ctx, docker, cfg.Name)
+			es.IP, es.HostAddress, _ = findH2(ctx, docker, cfg.Name)
 			es.Running = ct.State == "running"
-			for _, p := range ct.Ports {
-				if p.PublicPort != 0 {
-					es.HostAddress = net.JoinHostPort("127.0.0.1", strconv.Itoa(int(p.PublicPort)))
-				}
-			}
 		}
 		if c != nil {
 			es.Endpoints = sliceEndpoints(ctx, c, cfg.Namespace, h.Service)

@@ -247,15 +247,12 @@ func (e *Env) startExternal(ctx context.Context) error {
 		if err != nil {
 			return h.Pos.Errorf("h2.image", "%v", err)
 		}
-		prevIP := ""
-		if prev, ok := findH2(ctx, e.docker, cfg.Name); ok {
-			prevIP = prev
-		}
-		ip, _ := e.placement(taken, prevIP != "", prevIP, "", 0)
+		prevIP, prevHost, found := findH2(ctx, e.docker, cfg.Name)
+		ip, hostPort := e.placement(taken, found, prevIP, prevHost, 0)
 		done := e.prog.start("H2 server (%s)", img.Ref)
 		ep, err := h2.Ensure(ctx, h2.Spec{
 			Docker: e.docker, Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
-			IP: ip, Port: h.Port, Log: e.opts.logger(),
+			IP: ip, Port: h.Port, HostPort: hostPort, Log: e.opts.logger(),
 		})
 		done(err, "H2 server at %s (host: %s)", ep.InternalAddress, ep.HostAddress)
 		if err != nil {
@@ -269,11 +266,16 @@ func (e *Env) startExternal(ctx context.Context) error {
 // placement chooses a container's fixed IP on the kind network (kept from the
 // running container when there is one) and its published host port.
 func (e *Env) placement(taken []netip.Addr, found bool, prevIP, prevHost string, wantPort int) (ip string, hostPort int) {
+	// The host port is chosen once and then kept: the running container's,
+	// else a free one now, so every later up asks for the same spec.
 	hostPort = wantPort
 	if hostPort == 0 && found {
 		if _, p, err := net.SplitHostPort(prevHost); err == nil {
 			hostPort, _ = strconv.Atoi(p)
 		}
+	}
+	if hostPort == 0 {
+		hostPort = freePort()
 	}
 	if !e.network.FixedIPs {
 		return "", hostPort
@@ -295,6 +297,16 @@ func (e *Env) placement(taken []netip.Addr, found bool, prevIP, prevHost string,
 		return "", hostPort
 	}
 	return a.String(), hostPort
+}
+
+// freePort returns a free TCP port on 127.0.0.1, or 0 to let Docker choose.
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 func limits(r config.Resources) (cpus float64, mem int64, err error) {
@@ -339,7 +351,7 @@ func (e *Env) buildService(ctx context.Context, s *config.Service) (ref string, 
 	lg := e.opts.logger()
 	spec := build.Spec{
 		Service: s.Name, Project: e.Config.Name, Context: s.Context, Dockerfile: s.Dockerfile,
-		Args: s.Args, Prebuild: s.Prebuild, Watch: s.Watch, Ignore: s.Ignore,
+		Args: s.Args, Prebuild: s.Prebuild, Watch: watchPatterns(s), Ignore: s.Ignore,
 	}
 	if len(s.Prebuild) > 0 {
 		done := e.prog.start("%s: prebuild", s.Name)
@@ -384,6 +396,17 @@ func (e *Env) buildService(ctx context.Context, s *config.Service) (ref string, 
 	prev := e.Images[s.Name]
 	e.Images[s.Name] = res.Ref
 	return res.Ref, prev != res.Ref, nil
+}
+
+// watchPatterns are the service's source patterns for watching and for the
+// prebuild's inputs. A service with a prebuild and no watch list watches its
+// whole folder: its sources feed the prebuild and are usually excluded from
+// the Docker context by .dockerignore, which must then not hide them.
+func watchPatterns(s *config.Service) []string {
+	if len(s.Watch) == 0 && len(s.Prebuild) > 0 {
+		return []string{"**"}
+	}
+	return s.Watch
 }
 
 // loadImages loads the services' images into the cluster's nodes (only

@@ -1,0 +1,42 @@
+package devenv
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/devenv-tool/devenv/internal/config"
+)
+
+func TestWatchPatterns(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		svc  config.Service
+		want []string
+	}{
+		{"prebuild, no watch list: the whole folder, .dockerignore aside", config.Service{Prebuild: []string{"./build.sh"}}, []string{"**"}},
+		{"prebuild with a watch list: the list", config.Service{Prebuild: []string{"make"}, Watch: []string{"src/**"}}, []string{"src/**"}},
+		{"no prebuild: the Docker context rules", config.Service{}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := watchPatterns(&tc.svc); !slices.Equal(got, tc.want) {
+				t.Errorf("watchPatterns = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPlacementKeepsHostPort(t *testing.T) {
+	e := &Env{}
+	// Found: the running container's port is kept.
+	if _, p := e.placement(nil, true, "", "127.0.0.1:40123", 0); p != 40123 {
+		t.Errorf("kept port = %d, want 40123", p)
+	}
+	// Configured: the config's port wins.
+	if _, p := e.placement(nil, true, "", "127.0.0.1:40123", 39000); p != 39000 {
+		t.Errorf("configured port = %d, want 39000", p)
+	}
+	// New: a concrete free port, so the spec is the same on the next up.
+	if _, p := e.placement(nil, false, "", "", 0); p == 0 {
+		t.Error("a new container got port 0; want a concrete free port")
+	}
+}
