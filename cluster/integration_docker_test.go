@@ -37,6 +37,13 @@ func TestIntegrationEnsurePrivileged(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("privileged supported: %v", w.Supported)
+	// The answer is remembered on disk for later runs (unless this process
+	// had it already from an earlier test).
+	if f := probeFile(ctx, docker); f != "" {
+		if b, err := os.ReadFile(f); err == nil && string(b) != map[bool]string{true: "supported", false: "refused"}[w.Supported] {
+			t.Errorf("remembered answer %q disagrees with %v", b, w.Supported)
+		}
+	}
 	if !w.Supported {
 		if w.ShimDir != filepath.Join(cache, "docker-shim") {
 			t.Errorf("shim dir %q", w.ShimDir)

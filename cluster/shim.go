@@ -3,6 +3,8 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -100,13 +102,24 @@ func EnsurePrivileged(ctx context.Context, docker *client.Client, image string, 
 	host := docker.DaemonHost()
 	supported, known := privilegedCache.Load(host)
 	if !known {
-		ok, err := probePrivileged(ctx, docker, image)
-		if err != nil {
-			return PrivilegedWorkaround{}, err
+		// The answer is also kept on disk per engine (ID, version and
+		// kernel), so later runs skip the probe container.
+		file := probeFile(ctx, docker)
+		if b, err := os.ReadFile(file); file != "" && err == nil && (string(b) == "supported" || string(b) == "refused") {
+			supported = string(b) == "supported"
+			lg.Debugf("--privileged %s on this engine (remembered in %s)", b, file)
+		} else {
+			ok, err := probePrivileged(ctx, docker, image)
+			if err != nil {
+				return PrivilegedWorkaround{}, err
+			}
+			supported = ok
+			if file != "" && os.MkdirAll(filepath.Dir(file), 0o755) == nil {
+				_ = os.WriteFile(file, []byte(map[bool]string{true: "supported", false: "refused"}[ok]), 0o644)
+			}
 		}
-		privilegedCache.Store(host, ok)
-		supported = ok
-		if !ok {
+		privilegedCache.Store(host, supported)
+		if !supported.(bool) {
 			lg.Infof("this Docker engine refuses --privileged containers (moby#42906); using devenv's docker shim for kind")
 		}
 	}
@@ -123,6 +136,22 @@ func EnsurePrivileged(ctx context.Context, docker *client.Client, image string, 
 	prependPath(dir)
 	lg.Debugf("docker shim %s is first in PATH", filepath.Join(dir, "docker"))
 	return PrivilegedWorkaround{ShimDir: dir}, nil
+}
+
+// probeFile is where the probe's answer for this engine is kept: a name
+// derived from the engine's ID, version and kernel, so an upgrade probes
+// again. It is "" when the engine does not say who it is.
+func probeFile(ctx context.Context, docker *client.Client) string {
+	info, err := docker.Info(ctx, client.InfoOptions{})
+	if err != nil || info.Info.ID == "" {
+		return ""
+	}
+	dir, err := shimDir()
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(docker.DaemonHost() + "|" + info.Info.ID + "|" + info.Info.ServerVersion + "|" + info.Info.KernelVersion))
+	return filepath.Join(filepath.Dir(dir), "privileged-probe", hex.EncodeToString(sum[:8]))
 }
 
 // probePrivileged starts a short privileged container of image with entrypoint
