@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -56,7 +57,17 @@ func (c *Cluster) LoadImage(ctx context.Context, docker *client.Client, ref stri
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}
-		if err := loadOne(ctx, docker, n, ref); err != nil {
+		// Only the layers the node lacks (kind load sends them all, kind#2922);
+		// the whole archive when Docker's format is not the one read here.
+		sent, total, err := loadLayers(ctx, docker, n, ref)
+		switch {
+		case errors.Is(err, errNotLegacyArchive):
+			c.log.Debugf("sending all layers of %s: %v", ref, err)
+			err = loadOne(ctx, docker, n, ref)
+		case err == nil:
+			c.log.Debugf("sent %d of %d layers of %s to node %s", sent, total, ref, n.String())
+		}
+		if err != nil {
 			return false, err
 		}
 	}
