@@ -7,8 +7,11 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+
+	"github.com/devenv-tool/devenv/internal/log"
 )
 
 // LoadImage copies the Docker image ref into every node's containerd, so pods
@@ -19,25 +22,57 @@ import (
 // kind runs `docker exec --privileged` into the nodes, so this goes through the
 // docker shim where the engine refuses --privileged (see EnsurePrivileged).
 func (c *Cluster) LoadImage(ctx context.Context, docker *client.Client, ref string) (loaded bool, err error) {
-	img, err := docker.ImageInspect(ctx, ref)
-	if err != nil {
-		return false, fmt.Errorf("loading image %s into cluster %q: it is not in Docker (build it first): %w", ref, c.Name, err)
-	}
 	if c.provider == nil {
 		c.provider = newProvider(c.log)
 	}
-	list, err := c.provider.ListInternalNodes(c.Name)
+	return loadImage(ctx, docker, c.provider, c.Name, ref, c.log)
+}
+
+// Preload loads ref into the nodes of cluster name while the cluster is
+// still being created: it waits, up to timeout, until a node's containerd
+// answers (kind starts it before kubeadm runs), then loads as LoadImage
+// does. Callers run it beside Ensure so the images are in place when the
+// control plane is; a failed preload is repaired by a later LoadImage.
+func Preload(ctx context.Context, docker *client.Client, name, ref string, timeout time.Duration, lg *log.Logger) (bool, error) {
+	if lg == nil {
+		lg = log.Nop()
+	}
+	provider := newProvider(lg)
+	deadline := time.Now().Add(timeout)
+	for {
+		list, err := provider.ListInternalNodes(name)
+		if err == nil && len(list) > 0 && list[0].Command("ctr", "--namespace=k8s.io", "version").Run() == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return false, fmt.Errorf("preloading %s: no node of cluster %q answered within %s", ref, name, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return loadImage(ctx, docker, provider, name, ref, lg)
+}
+
+func loadImage(ctx context.Context, docker *client.Client, provider *kindcluster.Provider, name, ref string, lg *log.Logger) (loaded bool, err error) {
+	img, err := docker.ImageInspect(ctx, ref)
 	if err != nil {
-		return false, fmt.Errorf("listing nodes of cluster %q: %w", c.Name, err)
+		return false, fmt.Errorf("loading image %s into cluster %q: it is not in Docker (build it first): %w", ref, name, err)
+	}
+	list, err := provider.ListInternalNodes(name)
+	if err != nil {
+		return false, fmt.Errorf("listing nodes of cluster %q: %w", name, err)
 	}
 	if len(list) == 0 {
-		return false, fmt.Errorf("loading image %s: cluster %q has no nodes: create it with `devenv up`", ref, c.Name)
+		return false, fmt.Errorf("loading image %s: cluster %q has no nodes: create it with `devenv up`", ref, name)
 	}
 	node, err := docker.ContainerInspect(ctx, list[0].String(), client.ContainerInspectOptions{})
 	if err != nil {
 		return false, fmt.Errorf("inspecting node %s: %w", list[0].String(), err)
 	}
-	if _, err := EnsurePrivileged(ctx, docker, node.Container.Config.Image, c.log); err != nil {
+	if _, err := EnsurePrivileged(ctx, docker, node.Container.Config.Image, lg); err != nil {
 		return false, err
 	}
 
@@ -49,7 +84,7 @@ func (c *Cluster) LoadImage(ctx context.Context, docker *client.Client, ref stri
 		need = append(need, n)
 	}
 	if len(need) == 0 {
-		c.log.Debugf("image %s (%s) is already on every node", ref, shortID(img.ID))
+		lg.Debugf("image %s (%s) is already on every node", ref, shortID(img.ID))
 		return false, nil
 	}
 	start := time.Now()
@@ -62,16 +97,16 @@ func (c *Cluster) LoadImage(ctx context.Context, docker *client.Client, ref stri
 		sent, total, err := loadLayers(ctx, docker, n, ref)
 		switch {
 		case errors.Is(err, errNotLegacyArchive):
-			c.log.Debugf("sending all layers of %s: %v", ref, err)
+			lg.Debugf("sending all layers of %s: %v", ref, err)
 			err = loadOne(ctx, docker, n, ref)
 		case err == nil:
-			c.log.Debugf("sent %d of %d layers of %s to node %s", sent, total, ref, n.String())
+			lg.Debugf("sent %d of %d layers of %s to node %s", sent, total, ref, n.String())
 		}
 		if err != nil {
 			return false, err
 		}
 	}
-	c.log.Infof("loaded image %s into cluster %q in %s", ref, c.Name, time.Since(start).Round(100*time.Millisecond))
+	lg.Infof("loaded image %s into cluster %q in %s", ref, name, time.Since(start).Round(100*time.Millisecond))
 	return true, nil
 }
 

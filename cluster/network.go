@@ -46,7 +46,8 @@ type Network struct {
 // and the label devenv.dev/owned=true.
 //
 // A kind network that exists already is reused as it is (kind does the same);
-// if devenv did not create it, fixed IPs are reported unavailable.
+// if devenv did not create it, fixed IPs are reported unavailable, unless no
+// container uses it: then it is replaced by devenv's own.
 func EnsureNetwork(ctx context.Context, docker *client.Client, lg *log.Logger) (Network, error) {
 	if lg == nil {
 		lg = log.Nop()
@@ -54,10 +55,21 @@ func EnsureNetwork(ctx context.Context, docker *client.Client, lg *log.Logger) (
 	if n, ok, err := inspectNetwork(ctx, docker, NetworkName); err != nil {
 		return Network{}, err
 	} else if ok {
-		if !n.FixedIPs {
-			lg.Infof("Docker network %q exists but was not created by devenv with a fixed subnet: fixed container IPs are unavailable, endpoints follow the containers' assigned IPs", NetworkName)
+		if n.FixedIPs {
+			return n, nil
 		}
-		return n, nil
+		// A kind network that nothing uses (kind leaves it behind after
+		// `kind delete cluster`) is replaced by one with a fixed subnet.
+		res, err := docker.NetworkInspect(ctx, n.ID, client.NetworkInspectOptions{})
+		if err != nil || len(res.Network.Containers) > 0 {
+			lg.Infof("Docker network %q exists but was not created by devenv with a fixed subnet: fixed container IPs are unavailable, endpoints follow the containers' assigned IPs", NetworkName)
+			return n, nil
+		}
+		if _, err := docker.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil {
+			lg.Infof("Docker network %q has no fixed subnet and could not be replaced (%v): fixed container IPs are unavailable", NetworkName, err)
+			return n, nil
+		}
+		lg.Debugf("replaced the unused Docker network %q (no fixed subnet) with one devenv owns", NetworkName)
 	}
 
 	used, err := usedPrefixes(ctx, docker)

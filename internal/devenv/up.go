@@ -144,7 +144,24 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	if err == nil {
 		err = env.buildAll(ctx)
 	}
+	// While kind runs kubeadm, the node's containerd already answers: load
+	// the images then, so they are in place when the control plane is.
+	pctx, stopPreload := context.WithCancel(ctx)
+	defer stopPreload()
+	preloaded := make(chan struct{})
+	if err == nil {
+		go func() {
+			defer close(preloaded)
+			env.preload(pctx)
+		}()
+	} else {
+		close(preloaded)
+	}
 	c, cerr := waitCluster()
+	if cerr != nil || err != nil {
+		stopPreload()
+	}
+	<-preloaded
 	if err != nil {
 		return nil, err
 	}
@@ -407,6 +424,28 @@ func watchPatterns(s *config.Service) []string {
 		return []string{"**"}
 	}
 	return s.Watch
+}
+
+// preload loads the services' images into the cluster's node while the
+// cluster is still being created. It only saves time: what fails here is
+// loaded again by loadImages.
+func (e *Env) preload(ctx context.Context) {
+	for _, s := range e.Config.Services {
+		ref := e.Images[s.Name]
+		done := e.prog.start("%s: loading %s into the cluster while it starts", s.Name, ref)
+		loaded, err := cluster.Preload(ctx, e.docker, e.Config.Cluster.Name, ref, 3*time.Minute, e.opts.logger())
+		switch {
+		case err != nil:
+			done(nil, "%s: not preloaded (%v); loading it once the cluster is ready", s.Name, err)
+		case !loaded:
+			done(nil, "%s: the cluster already has %s", s.Name, ref)
+		default:
+			done(nil, "")
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
 }
 
 // loadImages loads the services' images into the cluster's nodes (only
