@@ -39,9 +39,20 @@ func Preload(ctx context.Context, docker *client.Client, name, ref string, timeo
 	}
 	provider := newProvider(lg)
 	deadline := time.Now().Add(timeout)
+	shim := false
 	for {
 		list, err := provider.ListInternalNodes(name)
-		if err == nil && len(list) > 0 && list[0].Command("ctr", "--namespace=k8s.io", "version").Run() == nil {
+		if err == nil && len(list) > 0 && !shim {
+			// kind execs into nodes with --privileged: the workaround must be
+			// in place first on engines that refuse it.
+			if node, ierr := docker.ContainerInspect(ctx, list[0].String(), client.ContainerInspectOptions{}); ierr == nil {
+				if _, err := EnsurePrivileged(ctx, docker, node.Container.Config.Image, lg); err != nil {
+					return false, err
+				}
+				shim = true
+			}
+		}
+		if shim && err == nil && len(list) > 0 && list[0].Command("ctr", "--namespace=k8s.io", "version").Run() == nil {
 			break
 		}
 		if time.Now().After(deadline) {
