@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -14,6 +13,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/client"
+
+	"github.com/devenv-tool/devenv/internal/dockerx"
 )
 
 // ImageOptions tune Image.
@@ -121,88 +122,36 @@ func Repository(project, service string) (string, error) {
 	return Registry + "/" + p + "-" + s, nil
 }
 
-// buildMessage is one line of the engine's JSON build stream.
-type buildMessage struct {
-	Stream      string `json:"stream"`
-	Status      string `json:"status"`
-	Error       string `json:"error"`
-	ErrorDetail *struct {
-		Message string `json:"message"`
-	} `json:"errorDetail"`
-	Aux json.RawMessage `json:"aux"`
-}
-
 // readBuildStream copies the build output to out and returns the image ID.
 // An error message in the stream becomes an error carrying the last lines.
 func readBuildStream(r io.Reader, out io.Writer) (string, error) {
-	var (
-		tail []string
-		id   string
-		rest string // an unterminated line
-	)
-	keep := func(text string) {
-		lines := strings.Split(rest+text, "\n")
-		rest = lines[len(lines)-1]
-		for _, l := range lines[:len(lines)-1] {
-			if strings.TrimSpace(l) == "" {
-				continue
+	var id, built string
+	err := dockerx.ReadStream(r, dockerx.StreamOptions{
+		Out:  out,
+		Tail: tailLines,
+		Line: func(l string) {
+			// Very old engines only print the ID.
+			if after, ok := strings.CutPrefix(l, "Successfully built "); ok {
+				built = "sha256:" + after
 			}
-			tail = append(tail, l)
-			if len(tail) > tailLines {
-				tail = tail[1:]
-			}
-		}
-	}
-	dec := json.NewDecoder(r)
-	for {
-		var m buildMessage
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return "", fmt.Errorf("reading the build output: %w", err)
-		}
-		if m.Stream != "" {
-			_, _ = io.WriteString(out, m.Stream)
-			keep(m.Stream)
-		}
-		if m.Status != "" {
-			_, _ = io.WriteString(out, m.Status+"\n")
-			keep(m.Status + "\n")
-		}
-		if msg := m.Error; msg != "" || m.ErrorDetail != nil {
-			if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
-				msg = m.ErrorDetail.Message
-			}
-			keep("\n")
-			return "", fmt.Errorf("%s\n%s", strings.TrimSpace(msg), indent(tail))
-		}
-		if len(m.Aux) > 0 {
+		},
+		Aux: func(a json.RawMessage) {
 			var aux struct {
 				ID string `json:"ID"`
 			}
-			if json.Unmarshal(m.Aux, &aux) == nil && aux.ID != "" {
+			if json.Unmarshal(a, &aux) == nil && aux.ID != "" {
 				id = aux.ID
 			}
-		}
+		},
+	})
+	if err != nil {
+		return "", err
 	}
 	if id == "" {
-		// Very old engines only print it.
-		for _, l := range tail {
-			if after, ok := strings.CutPrefix(strings.TrimSpace(l), "Successfully built "); ok {
-				id = "sha256:" + after
-			}
-		}
+		id = built
 	}
-	if id == "" || len(strings.TrimPrefix(id, "sha256:")) < 12 {
-		return "", fmt.Errorf("the engine did not report an image ID\n%s", indent(tail))
+	if len(strings.TrimPrefix(id, "sha256:")) < 12 {
+		return "", fmt.Errorf("the engine did not report an image ID")
 	}
 	return id, nil
-}
-
-func indent(lines []string) string {
-	if len(lines) == 0 {
-		return "  (no output)"
-	}
-	return "  " + strings.Join(lines, "\n  ")
 }

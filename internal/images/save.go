@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,9 +12,9 @@ import (
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 
+	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/log"
 )
 
@@ -112,27 +111,16 @@ func Load(ctx context.Context, cli *client.Client, file string, lg *log.Logger) 
 	}
 	defer res.Close()
 	var loaded []string
-	dec := json.NewDecoder(res)
-	for {
-		var m jsonstream.Message
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return loaded, fmt.Errorf("loading images from %s: reading the engine's answer: %w", file, err)
-		}
-		if m.Error != nil {
-			return loaded, fmt.Errorf("loading images from %s: %s", file, m.Error.Message)
-		}
-		for _, line := range strings.Split(m.Stream, "\n") {
-			line = strings.TrimSpace(line)
-			for _, prefix := range []string{"Loaded image: ", "Loaded image ID: "} {
-				if ref, ok := strings.CutPrefix(line, prefix); ok {
-					loaded = append(loaded, ref)
-					lg.Infof("✓ loaded %s", ref)
-				}
+	err = dockerx.ReadStream(res, dockerx.StreamOptions{Line: func(line string) {
+		for _, prefix := range []string{"Loaded image: ", "Loaded image ID: "} {
+			if ref, ok := strings.CutPrefix(line, prefix); ok {
+				loaded = append(loaded, ref)
+				lg.Infof("✓ loaded %s", ref)
 			}
 		}
+	}})
+	if err != nil {
+		return loaded, fmt.Errorf("loading images from %s: %w", file, err)
 	}
 	if len(loaded) == 0 {
 		return nil, fmt.Errorf("loading images from %s: the archive held no images", file)

@@ -7,8 +7,6 @@ package debian
 import (
 	"bufio"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/execx"
 	"github.com/devenv-tool/devenv/internal/images/standin"
 )
@@ -212,34 +211,8 @@ func step(env *standin.Env, s string) {
 }
 
 // ReadMessages reads the JSON message stream the Docker API returns for
-// builds, imports and loads, copies the "stream" text to out (when not nil)
+// builds, imports and loads, copies the output text to out (when not nil)
 // and returns the first error message in the stream.
 func ReadMessages(r io.Reader, out io.Writer) error {
-	dec := json.NewDecoder(r)
-	for {
-		var m struct {
-			Stream      string `json:"stream"`
-			Status      string `json:"status"`
-			Error       string `json:"error"`
-			ErrorDetail struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-		}
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return fmt.Errorf("reading Docker progress: %w", err)
-		}
-		if m.Error != "" || m.ErrorDetail.Message != "" {
-			msg := m.ErrorDetail.Message
-			if msg == "" {
-				msg = m.Error
-			}
-			return errors.New(strings.TrimSpace(msg))
-		}
-		if out != nil && m.Stream != "" {
-			io.WriteString(out, m.Stream)
-		}
-	}
+	return dockerx.ReadStream(r, dockerx.StreamOptions{Out: out})
 }

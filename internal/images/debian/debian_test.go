@@ -53,11 +53,11 @@ func TestLabelChanges(t *testing.T) {
 func TestReadMessages(t *testing.T) {
 	var out strings.Builder
 	err := ReadMessages(strings.NewReader(`{"stream":"Step 1/2\n"}{"status":"x"}{"stream":"done\n"}`), &out)
-	if err != nil || out.String() != "Step 1/2\ndone\n" {
+	if err != nil || out.String() != "Step 1/2\nx\ndone\n" {
 		t.Errorf("ReadMessages = %v, output %q", err, out.String())
 	}
 	err = ReadMessages(strings.NewReader(`{"stream":"a"}{"errorDetail":{"message":"COPY failed"},"error":"COPY failed"}`), nil)
-	if err == nil || err.Error() != "COPY failed" {
+	if err == nil || err.Error() != "COPY failed\nlast output:\n  a" {
 		t.Errorf("want the stream's error, got %v", err)
 	}
 }

@@ -15,10 +15,8 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -26,9 +24,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 
+	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/execx"
 	"github.com/devenv-tool/devenv/internal/images/standin"
 	"github.com/devenv-tool/devenv/kafka/fakebroker"
@@ -188,7 +186,7 @@ func build(ctx context.Context, env *standin.Env, labels map[string]string) erro
 		return fmt.Errorf("building %s: %w", Ref, err)
 	}
 	defer res.Body.Close()
-	if err := readBuildStream(res.Body, env.Output); err != nil {
+	if err := dockerx.ReadStream(res.Body, dockerx.StreamOptions{Out: env.Output}); err != nil {
 		return fmt.Errorf("building %s: %w", Ref, err)
 	}
 	return nil
@@ -223,35 +221,4 @@ func buildContext(binary []byte) ([]byte, error) {
 		return nil, fmt.Errorf("packing the build context: %w", err)
 	}
 	return buf.Bytes(), nil
-}
-
-// readBuildStream consumes the engine's build output and returns its error,
-// with the last lines of output, if the build failed.
-func readBuildStream(r io.Reader, out io.Writer) error {
-	var tail []string
-	dec := json.NewDecoder(r)
-	for {
-		var m jsonstream.Message
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return fmt.Errorf("reading build output: %w", err)
-		}
-		if m.Error != nil {
-			return fmt.Errorf("%s\nlast build output:\n%s", m.Error.Message, strings.Join(tail, "\n"))
-		}
-		if m.Stream == "" {
-			continue
-		}
-		if out != nil {
-			_, _ = io.WriteString(out, m.Stream)
-		}
-		if line := strings.TrimSpace(m.Stream); line != "" {
-			tail = append(tail, line)
-			if len(tail) > 20 {
-				tail = tail[1:]
-			}
-		}
-	}
 }

@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -13,8 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
+
+	"github.com/devenv-tool/devenv/internal/dockerx"
 )
 
 // DockerBuild describes an image built through the Docker API from files held
@@ -28,7 +27,6 @@ type DockerBuild struct {
 
 var (
 	stepLine = regexp.MustCompile(`^Step (\d+/\d+) : (.*)$`)
-	ansiSeq  = regexp.MustCompile("\x1b\\[[0-9;]*[A-Za-z]")
 )
 
 // BuildDockerfile builds b with the engine's builder (ImageBuild), reports
@@ -65,45 +63,14 @@ func BuildDockerfile(ctx context.Context, env *Env, b DockerBuild) error {
 	return nil
 }
 
-// followBuild reads the engine's JSON message stream of a build.
+// followBuild reads the engine's JSON message stream of a build, reporting
+// each Dockerfile step as a progress step.
 func followBuild(r io.Reader, env *Env) error {
-	var tail []string
-	dec := json.NewDecoder(r)
-	for {
-		var m jsonstream.Message
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return fmt.Errorf("reading build output: %w", err)
+	return dockerx.ReadStream(r, dockerx.StreamOptions{Out: env.Output, Tail: 25, Line: func(line string) {
+		if sm := stepLine.FindStringSubmatch(line); sm != nil && env.Step != nil {
+			env.Step(fmt.Sprintf("step %s: %s", sm[1], shorten(sm[2], 70)))
 		}
-		if m.Error != nil {
-			msg := m.Error.Message
-			if len(tail) > 0 {
-				msg += "\nlast build output:\n" + strings.Join(tail, "\n")
-			}
-			return errors.New(msg)
-		}
-		if m.Stream == "" {
-			continue
-		}
-		if env.Output != nil {
-			_, _ = io.WriteString(env.Output, m.Stream)
-		}
-		for _, line := range strings.Split(strings.TrimRight(m.Stream, "\n"), "\n") {
-			line = strings.TrimSpace(ansiSeq.ReplaceAllString(line, ""))
-			if line == "" {
-				continue
-			}
-			if sm := stepLine.FindStringSubmatch(line); sm != nil && env.Step != nil {
-				env.Step(fmt.Sprintf("step %s: %s", sm[1], shorten(sm[2], 70)))
-			}
-			tail = append(tail, line)
-			if len(tail) > 25 {
-				tail = tail[1:]
-			}
-		}
-	}
+	}})
 }
 
 func shorten(s string, n int) string {
