@@ -22,6 +22,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 
+	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/log"
 )
 
@@ -390,27 +391,5 @@ func tail(s string, n int) string {
 
 // Remove removes the project's H2 container (and, with volumes, its data volume).
 func Remove(ctx context.Context, cli *client.Client, project string, volumes bool) error {
-	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true,
-		Filters: client.Filters{}.Add("label", LabelProject+"="+project, LabelComponent+"="+Component)})
-	if err != nil {
-		return fmt.Errorf("listing H2 containers of %s: %w", project, err)
-	}
-	for _, c := range list.Items {
-		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("removing H2 container %s: %w", c.ID[:12], err)
-		}
-	}
-	if !volumes {
-		return nil
-	}
-	vols, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: client.Filters{}.Add("label", LabelProject+"="+project, LabelComponent+"="+Component)})
-	if err != nil {
-		return fmt.Errorf("listing H2 volumes of %s: %w", project, err)
-	}
-	for _, v := range vols.Items {
-		if _, err := cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("removing H2 volume %s: %w", v.Name, err)
-		}
-	}
-	return nil
+	return dockerx.RemoveLabelled(ctx, cli, "H2", volumes, LabelProject+"="+project, LabelComponent+"="+Component)
 }

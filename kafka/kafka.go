@@ -393,26 +393,5 @@ func Find(ctx context.Context, cli *client.Client, project string) (ep Endpoint,
 // Remove removes the project's broker containers (found by label) and, with
 // volumes, its data volume.
 func Remove(ctx context.Context, cli *client.Client, project string, volumes bool) error {
-	list, err := listContainers(ctx, cli, project)
-	if err != nil {
-		return err
-	}
-	for _, c := range list {
-		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("removing kafka container %s: %w", c.ID[:12], err)
-		}
-	}
-	if !volumes {
-		return nil
-	}
-	vols, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: client.Filters{}.Add("label", LabelProject+"="+project, LabelComponent+"="+Component)})
-	if err != nil {
-		return fmt.Errorf("listing kafka volumes of %s: %w", project, err)
-	}
-	for _, v := range vols.Items {
-		if _, err := cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("removing kafka volume %s: %w", v.Name, err)
-		}
-	}
-	return nil
+	return dockerx.RemoveLabelled(ctx, cli, "kafka", volumes, LabelProject+"="+project, LabelComponent+"="+Component)
 }
