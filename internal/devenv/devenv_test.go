@@ -1,7 +1,12 @@
 package devenv
 
 import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/devenv-tool/devenv/internal/config"
@@ -39,4 +44,42 @@ func TestPlacementKeepsHostPort(t *testing.T) {
 	if _, p := e.placement(nil, false, "", "", 0); p == 0 {
 		t.Error("a new container got port 0; want a concrete free port")
 	}
+}
+
+func TestPortFree(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	if portFree(port) {
+		t.Errorf("port %d is listened on, yet reported free", port)
+	}
+	l.Close()
+	if !portFree(port) {
+		t.Errorf("port %d was closed, yet reported in use", port)
+	}
+}
+
+func TestLockRefusesASecondUp(t *testing.T) {
+	dir := t.TempDir()
+	first, err := acquireLock(dir, "cosmos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = acquireLock(dir, "cosmos")
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), fmt.Sprintf("process %d", os.Getpid())) {
+		t.Errorf("second lock: %v, want ErrBusy naming process %d", err, os.Getpid())
+	}
+	other, err := acquireLock(dir, "other")
+	if err != nil {
+		t.Errorf("another project's lock: %v", err)
+	}
+	other.release()
+	first.release()
+	again, err := acquireLock(dir, "cosmos")
+	if err != nil {
+		t.Errorf("after release: %v", err)
+	}
+	again.release()
 }

@@ -238,6 +238,9 @@ func (e *Env) startExternal(ctx context.Context) error {
 			return err
 		}
 		ip, hostPort := e.placement(taken, found, prev.IP, prev.HostAddress, k.HostPort)
+		if k.HostPort != 0 && (!found || prev.HostAddress != net.JoinHostPort("127.0.0.1", strconv.Itoa(k.HostPort))) && !portFree(k.HostPort) {
+			return k.Pos.Errorf("kafka.hostPort", "port %d on 127.0.0.1 is in use by another program: choose another port, or 0 to let devenv pick one", k.HostPort)
+		}
 		if ip != "" {
 			if a, err := netip.ParseAddr(ip); err == nil {
 				taken = append(taken, a)
@@ -314,6 +317,16 @@ func (e *Env) placement(taken []netip.Addr, found bool, prevIP, prevHost string,
 		return "", hostPort
 	}
 	return a.String(), hostPort
+}
+
+// portFree reports whether a TCP port on 127.0.0.1 can be listened on.
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
+	return true
 }
 
 // freePort returns a free TCP port on 127.0.0.1, or 0 to let Docker choose.
