@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/internal/testenv"
+	"github.com/devenv-tool/devenv/kafka"
 )
 
 // consumeAll reads every record of a topic from the host listener.
@@ -250,6 +252,39 @@ services:
 	if err := testenv.Eventually(ctx, 3*time.Minute, 500*time.Millisecond, version("v3")); err != nil {
 		t.Fatalf("the fix did not roll out: %v", err)
 	}
+	// The broker is recreated behind devenv's back with another address:
+	// the watching loop re-points the endpoints within seconds.
+	old := env.Kafka.IP
+	if _, err := docker.ContainerRemove(ctx, env.Kafka.ContainerID, client.ContainerRemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	newIP := ""
+	if env.network.FixedIPs {
+		taken, err := cluster.TakenIPs(ctx, docker, env.network)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, _ := netip.ParseAddr(env.Kafka.IP)
+		newIP = cluster.PickIP(env.network, append(taken, old), netip.Addr{}).String()
+	}
+	moved, err := kafka.Ensure(ctx, kafka.Spec{Docker: docker, Project: cfg.Name, Image: "devenv.local/kafka:kfake",
+		Network: env.network.Name, IP: newIP, Port: cfg.Kafka.Port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moved.IP == old {
+		t.Fatalf("the recreated broker kept address %s; the test needs another", old)
+	}
+	want := moved.InternalAddress
+	if err := testenv.Eventually(ctx, 30*time.Second, 250*time.Millisecond, func() error {
+		if got := sliceEndpoints(ctx, c, ns, cfg.Kafka.Service); len(got) != 1 || got[0] != want {
+			return fmt.Errorf("endpoints %v, want [%s]", got, want)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("the watching loop did not re-point the endpoints: %v", err)
+	}
+
 	stop()
 	if err := <-watchErr; err != nil {
 		t.Errorf("Watch returned %v after Ctrl-C, want nil", err)

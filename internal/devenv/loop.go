@@ -204,7 +204,7 @@ func (e *Env) repoint(ctx context.Context) {
 	lg := e.opts.logger()
 	lg.Infof("Kafka's address changed from %s to %s: re-pointing the endpoints", e.Kafka.IP, ep.IP)
 	e.Kafka = &ep
-	if err := e.apply(ctx); err != nil {
+	if err := e.apply(ctx); err != nil && ctx.Err() == nil {
 		lg.Infof("✗ re-pointing the endpoints: %v", err)
 	}
 }
