@@ -83,7 +83,8 @@ services:
 		t.Fatal(err)
 	}
 	out := &testenv.Log{TB: t}
-	opts := Options{Kubeconfig: filepath.Join(tmp, "kubeconfig"), Log: log.New(out, true), RolloutTimeout: 4 * time.Minute}
+	podLogs := &testenv.Log{}
+	opts := Options{Kubeconfig: filepath.Join(tmp, "kubeconfig"), Log: log.New(out, true), RolloutTimeout: 4 * time.Minute, PodLogs: podLogs}
 	t.Cleanup(func() {
 		if err := Down(context.Background(), cfg, DownOptions{Options: opts}); err != nil {
 			t.Errorf("down: %v", err)
@@ -290,6 +291,25 @@ services:
 		t.Errorf("Watch returned %v after Ctrl-C, want nil", err)
 	}
 	env.Close()
+
+	// While watching, the pods' logs streamed prefixed with their service,
+	// including the new pods of each rollout.
+	for _, want := range []string{"[transfermoney] ", "transfermoney v3 listening", "[account] "} {
+		if !strings.Contains(podLogs.String(), want) {
+			t.Errorf("the streamed pod logs lack %q:\n%s", want, podLogs.String())
+		}
+	}
+	// devenv logs account: the account pod's log, prefixed.
+	var accountLogs strings.Builder
+	if err := Logs(ctx, cfg, opts, []string{"account"}, LogOptions{Out: &accountLogs}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(accountLogs.String(), "[account] ") || !strings.Contains(accountLogs.String(), "listening on :8080") {
+		t.Errorf("devenv logs account printed:\n%s", accountLogs.String())
+	}
+	if err := Logs(ctx, cfg, opts, []string{"acount"}, LogOptions{Out: &accountLogs}); !errors.Is(err, config.ErrInvalid) {
+		t.Errorf("logs of a misspelt service: %v, want a config error", err)
+	}
 
 	// Down leaves nothing labelled behind.
 	if err := Down(ctx, cfg, DownOptions{Options: opts}); err != nil {
