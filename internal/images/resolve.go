@@ -140,7 +140,7 @@ func (r *Resolver) pull(ctx context.Context, ref string) error {
 	r.mu.Unlock()
 
 	var err error
-	if repo, _ := splitRef(ref); strings.HasPrefix(repo, standin.Registry+"/") {
+	if repo, _ := standin.SplitRef(ref); strings.HasPrefix(repo, standin.Registry+"/") {
 		err = fmt.Errorf("%s images are built locally, never pulled", standin.Registry)
 	} else {
 		timeout := r.PullTimeout
@@ -202,7 +202,7 @@ func (r *Resolver) findStandIn(ctx context.Context, ref string) (string, bool, e
 			return s.Ref, true, nil
 		}
 	}
-	repo, _ := splitRef(ref)
+	repo, _ := standin.SplitRef(ref)
 	list, err := r.Docker.ImageList(ctx, client.ImageListOptions{
 		Filters: client.Filters{}.Add("label", standin.LabelFor+"="+repo),
 	})
@@ -227,20 +227,6 @@ func standsInFor(s standin.StandIn, ref string) bool {
 	if s.For == "" {
 		return false
 	}
-	repo, _ := splitRef(ref)
+	repo, _ := standin.SplitRef(ref)
 	return repo == s.For
-}
-
-// splitRef returns ref's repository (without docker.io/ and library/) and its tag.
-func splitRef(ref string) (repo, tag string) {
-	if i := strings.Index(ref, "@"); i >= 0 {
-		ref = ref[:i]
-	}
-	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		ref, tag = ref[:i], ref[i+1:]
-	}
-	ref = strings.TrimPrefix(ref, "docker.io/")
-	ref = strings.TrimPrefix(ref, "index.docker.io/")
-	ref = strings.TrimPrefix(ref, "library/")
-	return ref, tag
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	_ "embed"
 	"strconv"
-	"strings"
 
 	"github.com/devenv-tool/devenv/internal/images/standin"
 )
@@ -88,7 +87,7 @@ func H2() standin.StandIn {
 // tag whose Java version is 17 or older (a jar built for an older Java runs on
 // 17). Untagged and "latest" references do not match: their version is unknown.
 func MatchesJRE(ref string) bool {
-	repo, tag := splitRef(ref)
+	repo, tag := standin.SplitRef(ref)
 	found := false
 	for _, r := range jreRepos {
 		if repo == r {
@@ -109,18 +108,4 @@ func MatchesJRE(ref string) bool {
 		return false
 	}
 	return major >= 8 && major <= JavaMajor
-}
-
-// splitRef returns the repository (without docker.io/ and library/) and tag of ref.
-func splitRef(ref string) (repo, tag string) {
-	if i := strings.Index(ref, "@"); i >= 0 {
-		ref = ref[:i]
-	}
-	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		ref, tag = ref[:i], ref[i+1:]
-	}
-	ref = strings.TrimPrefix(ref, "docker.io/")
-	ref = strings.TrimPrefix(ref, "index.docker.io/")
-	ref = strings.TrimPrefix(ref, "library/")
-	return ref, tag
 }

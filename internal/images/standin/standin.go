@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	"github.com/moby/moby/client"
 
@@ -93,4 +94,19 @@ func HashFiles(files map[string][]byte) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// SplitRef returns an image reference's repository (without docker.io/ and
+// library/) and its tag ("" when it has none; a digest is dropped).
+func SplitRef(ref string) (repo, tag string) {
+	if i := strings.Index(ref, "@"); i >= 0 {
+		ref = ref[:i]
+	}
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		ref, tag = ref[:i], ref[i+1:]
+	}
+	ref = strings.TrimPrefix(ref, "docker.io/")
+	ref = strings.TrimPrefix(ref, "index.docker.io/")
+	ref = strings.TrimPrefix(ref, "library/")
+	return ref, tag
 }
