@@ -23,11 +23,11 @@ func newLogsCmd(g *globals) *cobra.Command {
 		Use:   "logs [SERVICE...]",
 		Short: "Print the services' pod logs, each line prefixed with its service",
 		Long: `Print the logs of the pods of the named services (all services when none is
-named), each line prefixed with the service's name. With -f, keep following
+named), each line prefixed with the service's name. With --follow, keep following
 them, including the new pods of later rollouts, until Ctrl-C. devenv up prints
 the same lines while it watches.`,
 		Example: `  devenv logs account
-  devenv logs -f                  # every service, following rollouts`,
+  devenv logs --follow            # every service, following rollouts`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := config.Load(g.configFiles()...)
 			if err != nil {
@@ -38,7 +38,8 @@ the same lines while it watches.`,
 		},
 	}
 	f.add(cmd)
-	cmd.Flags().BoolVarP(&f.follow, "follow", "f", false, "keep following the logs until Ctrl-C")
+	// No -f: that is the config file on every verb.
+	cmd.Flags().BoolVar(&f.follow, "follow", false, "keep following the logs until Ctrl-C")
 	return cmd
 }
 

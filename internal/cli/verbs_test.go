@@ -215,8 +215,27 @@ func TestVersionVerb(t *testing.T) {
 }
 
 func TestHelpHasExamples(t *testing.T) {
-	for _, verb := range []string{"validate", "render", "schema", "version"} {
-		code, out, _ := run(t, verb, "--help")
+	// Every verb, so a flag that clashes with the global ones (-f, -v) fails here.
+	root := newRootCmd(&globals{})
+	var verbs [][]string
+	for _, c := range root.Commands() {
+		if c.Name() == "help" || c.Name() == "completion" {
+			continue
+		}
+		if c.HasSubCommands() {
+			for _, sub := range c.Commands() {
+				verbs = append(verbs, []string{c.Name(), sub.Name()})
+			}
+			continue
+		}
+		verbs = append(verbs, []string{c.Name()})
+	}
+	if len(verbs) < 12 {
+		t.Fatalf("found only %d verbs: %v", len(verbs), verbs)
+	}
+	for _, v := range verbs {
+		verb := strings.Join(v, " ")
+		code, out, _ := run(t, append(v, "--help")...)
 		if code != ExitOK || !strings.Contains(out, "Examples:") || !strings.Contains(out, "devenv "+verb) {
 			t.Errorf("%s --help: exit %d, no example:\n%s", verb, code, out)
 		}

@@ -18,7 +18,7 @@ func RemoveLabelled(ctx context.Context, cli *client.Client, what string, volume
 		return fmt.Errorf("listing %s containers: %w", what, err)
 	}
 	for _, c := range list.Items {
-		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("removing %s container %s: %w", what, c.ID[:12], err)
 		}
 	}
