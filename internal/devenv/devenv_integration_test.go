@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/devenv-tool/devenv/cluster"
 	"github.com/devenv-tool/devenv/internal/config"
@@ -253,6 +254,44 @@ services:
 	if err := testenv.Eventually(ctx, 3*time.Minute, 500*time.Millisecond, version("v3")); err != nil {
 		t.Fatalf("the fix did not roll out: %v", err)
 	}
+	// Saving a config file re-applies the configuration: the ConfigMap gets
+	// the new key and the service's pods restart (the config hash changed).
+	before, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "transfermoney", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(override, []byte(fmt.Sprintf(`name: %s
+cluster: {name: %s}
+services:
+  transfermoney:
+    context: %s
+    config: {greeting: hello from the override}
+`, name, name, tm)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := testenv.Eventually(ctx, 2*time.Minute, 500*time.Millisecond, func() error {
+		cm, err := c.Client.CoreV1().ConfigMaps(ns).Get(ctx, "transfermoney", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if cm.Data["greeting"] != "hello from the override" {
+			return fmt.Errorf("ConfigMap transfermoney has %v", cm.Data)
+		}
+		d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "transfermoney", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if d.Generation == before.Generation {
+			return errors.New("the Deployment was not changed to restart its pods")
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("the config change was not applied: %v", err)
+	}
+	if err := testenv.Eventually(ctx, 2*time.Minute, 500*time.Millisecond, version("v3")); err != nil {
+		t.Fatalf("after the config change: %v", err)
+	}
+
 	// The broker is recreated behind devenv's back with another address:
 	// the watching loop re-points the endpoints within seconds.
 	old := env.Kafka.IP
