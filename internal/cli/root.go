@@ -20,6 +20,10 @@ const (
 	ExitOK      = 0 // everything worked (for status: everything is ready)
 	ExitFailure = 1 // something failed (for status: something is not ready)
 	ExitConfig  = 2 // bad configuration or bad command line
+	// ExitInterrupted is the shell's code for a command stopped by Ctrl-C
+	// before it finished (128 + SIGINT). A watching up stopped by Ctrl-C
+	// has finished its work and exits 0.
+	ExitInterrupted = 130
 )
 
 // Streams are the standard streams a command reads and writes.
@@ -64,6 +68,12 @@ func Run(ctx context.Context, args []string, streams Streams) int {
 	root.SetOut(streams.Out)
 	root.SetErr(streams.Err)
 	err := root.ExecuteContext(ctx)
+	if err != nil && ctx.Err() != nil {
+		// Ctrl-C (or SIGTERM) before the work was done: whatever failed
+		// after it failed because of it.
+		fmt.Fprintln(streams.Err, "interrupted; run the command again to finish (what exists is reused)")
+		return ExitInterrupted
+	}
 	return exitCode(err, streams.Err)
 }
 

@@ -241,3 +241,14 @@ func TestHelpHasExamples(t *testing.T) {
 		}
 	}
 }
+
+func TestInterruptedExitCode(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // as if Ctrl-C came before the work was done
+	var out, errb bytes.Buffer
+	// status needs Docker; with the context already cancelled it stops at once.
+	code := Run(ctx, []string{"status", "-f", rootConfig}, Streams{In: strings.NewReader(""), Out: &out, Err: &errb})
+	if code != ExitInterrupted || !strings.Contains(errb.String(), "interrupted") {
+		t.Errorf("exit %d, stderr %q; want %d and a word about the interruption", code, errb.String(), ExitInterrupted)
+	}
+}

@@ -26,7 +26,7 @@ func Connect(ctx context.Context) (*client.Client, error) {
 	defer cancel()
 	if _, err := cli.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		_ = cli.Close()
-		return nil, fmt.Errorf("%w at %s (%v): start Docker (for example `dockerd &` or `systemctl start docker`) or set DOCKER_HOST", ErrNoDaemon, cli.DaemonHost(), err)
+		return nil, fmt.Errorf("%w at %s (%w): start Docker (for example `dockerd &` or `systemctl start docker`) or set DOCKER_HOST", ErrNoDaemon, cli.DaemonHost(), err)
 	}
 	return cli, nil
 }
