@@ -100,7 +100,8 @@ func newRootCmd(g *globals) *cobra.Command {
 beside it and wired in through Services and endpoints, and every service built,
 loaded and deployed, then keeps it current while you edit.
 
-Exit codes: 0 success, 1 failure (or not ready), 2 bad configuration or usage.`,
+Exit codes: 0 success, 1 failure (or not ready), 2 bad configuration or usage,
+130 interrupted (Ctrl-C) before the work was done.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
