@@ -57,7 +57,7 @@ func (c *Cluster) WaitRollout(ctx context.Context, namespace, name string, timeo
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for deployment/%s: %w (last state: %s)", name, ctx.Err(), last)
-		case <-time.After(time.Second):
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
 	if d != nil {
