@@ -134,11 +134,6 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 		c, err := env.ensureCluster(ctx)
 		clusterCh <- clusterResult{c, err}
 	}()
-	waitCluster := func() (*cluster.Cluster, error) {
-		r := <-clusterCh
-		clusterCh <- r
-		return r.c, r.err
-	}
 
 	err = env.startExternal(ctx)
 	if err == nil {
@@ -157,7 +152,8 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	} else {
 		close(preloaded)
 	}
-	c, cerr := waitCluster()
+	cr := <-clusterCh
+	c, cerr := cr.c, cr.err
 	if cerr != nil || err != nil {
 		stopPreload()
 	}
