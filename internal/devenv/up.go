@@ -140,19 +140,26 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 		err = env.buildAll(ctx)
 	}
 	// While kind runs kubeadm, the node's containerd already answers: load
-	// the images then, so they are in place when the control plane is.
+	// the images then, so they are in place when the control plane is. A
+	// cluster that is already up (reused) gets them from loadImages below.
 	pctx, stopPreload := context.WithCancel(ctx)
 	defer stopPreload()
 	preloaded := make(chan struct{})
-	if err == nil {
-		go func() {
-			defer close(preloaded)
-			env.preload(pctx)
-		}()
-	} else {
+	var cr clusterResult
+	select {
+	case cr = <-clusterCh:
 		close(preloaded)
+	default:
+		if err != nil {
+			close(preloaded)
+		} else {
+			go func() {
+				defer close(preloaded)
+				env.preload(pctx)
+			}()
+		}
+		cr = <-clusterCh
 	}
-	cr := <-clusterCh
 	c, cerr := cr.c, cr.err
 	if cerr != nil || err != nil {
 		stopPreload()
