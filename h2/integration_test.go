@@ -8,45 +8,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/devenv-tool/devenv/internal/dockerx"
+	"github.com/devenv-tool/devenv/internal/testenv"
 )
 
 // runOnce runs cmd in a new container of image on network and returns its output and exit code.
 func runOnce(ctx context.Context, t *testing.T, cli *client.Client, image, network string, cmd []string) (string, int64) {
 	t.Helper()
-	res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config:     &container.Config{Image: image, Entrypoint: cmd, Labels: map[string]string{LabelProject: "h2-test"}},
-		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(network)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.ContainerRemove(context.Background(), res.ID, client.ContainerRemoveOptions{Force: true})
-	wait := cli.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
-	if _, err := cli.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	var code int64
-	select {
-	case r := <-wait.Result:
-		code = r.StatusCode
-	case err := <-wait.Error:
-		t.Fatal(err)
-	}
-	rc, err := cli.ContainerLogs(ctx, res.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	var b strings.Builder
-	if _, err := stdcopy.StdCopy(&b, &b, rc); err != nil {
-		t.Fatal(err)
-	}
-	return b.String(), code
+	out, errOut, code := testenv.RunContainer(ctx, t, cli,
+		&container.Config{Image: image, Entrypoint: cmd, Labels: map[string]string{LabelProject: "h2-test"}},
+		&container.HostConfig{NetworkMode: container.NetworkMode(network)})
+	return out + errOut, code
 }
 
 func TestIntegrationEnsureAndJDBCRoundTrip(t *testing.T) {

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
@@ -29,6 +28,7 @@ import (
 	"github.com/devenv-tool/devenv/internal/images/kfake"
 	"github.com/devenv-tool/devenv/internal/images/standin"
 	"github.com/devenv-tool/devenv/internal/log"
+	"github.com/devenv-tool/devenv/internal/testenv"
 )
 
 func randHex(t *testing.T, n int) string {
@@ -104,39 +104,16 @@ func buildClientImage(ctx context.Context, t *testing.T, cli *client.Client, ref
 	})
 }
 
-// runClient runs the client image on the network and returns its output.
+// runClient runs the test client image on the network and returns its output.
 func runClient(ctx context.Context, t *testing.T, cli *client.Client, ref, netName string, args ...string) string {
 	t.Helper()
-	res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config:     &container.Config{Image: ref, Cmd: args, Labels: map[string]string{"devenv.dev/test": "kafka"}},
-		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(netName)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.ContainerRemove(context.Background(), res.ID, client.ContainerRemoveOptions{Force: true})
-	wait := cli.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
-	if _, err := cli.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	var code int64
-	select {
-	case r := <-wait.Result:
-		code = r.StatusCode
-	case err := <-wait.Error:
-		t.Fatal(err)
-	}
-	rc, err := cli.ContainerLogs(ctx, res.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	var stdout, stderr bytes.Buffer
-	_, _ = stdcopy.StdCopy(&stdout, &stderr, rc)
+	stdout, stderr, code := testenv.RunContainer(ctx, t, cli,
+		&container.Config{Image: ref, Cmd: args, Labels: map[string]string{"devenv.dev/test": "kafka"}},
+		&container.HostConfig{NetworkMode: container.NetworkMode(netName)})
 	if code != 0 {
-		t.Fatalf("kclient %v exited %d: %s%s", args, code, stdout.String(), stderr.String())
+		t.Fatalf("kclient %v exited %d: %s%s", args, code, stdout, stderr)
 	}
-	return stdout.String()
+	return stdout
 }
 
 func hostProduce(ctx context.Context, t *testing.T, addr, topic string, values ...string) {

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/devenv-tool/devenv/cluster"
@@ -125,4 +127,35 @@ func Eventually(ctx context.Context, timeout, interval time.Duration, f func() e
 		case <-time.After(interval):
 		}
 	}
+}
+
+// RunContainer runs a container to completion and returns its output
+// (stdout, then stderr) and exit code; the container is removed afterwards.
+func RunContainer(ctx context.Context, tb testing.TB, cli *client.Client, cfg *container.Config, host *container.HostConfig) (stdout, stderr string, code int64) {
+	tb.Helper()
+	res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: host})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer cli.ContainerRemove(context.Background(), res.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	wait := cli.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if _, err := cli.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		tb.Fatal(err)
+	}
+	select {
+	case r := <-wait.Result:
+		code = r.StatusCode
+	case err := <-wait.Error:
+		tb.Fatal(err)
+	}
+	rc, err := cli.ContainerLogs(ctx, res.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rc.Close()
+	var o, e bytes.Buffer
+	if _, err := stdcopy.StdCopy(&o, &e, rc); err != nil {
+		tb.Fatal(err)
+	}
+	return o.String(), e.String(), code
 }

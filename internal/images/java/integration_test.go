@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
@@ -20,38 +19,14 @@ import (
 	"github.com/devenv-tool/devenv/internal/images/java"
 	"github.com/devenv-tool/devenv/internal/images/standin"
 	"github.com/devenv-tool/devenv/internal/log"
+	"github.com/devenv-tool/devenv/internal/testenv"
 )
 
-// run runs entrypoint (the image's own when nil) in a new container and
-// returns its output and exit code.
+// run runs a container of image to completion and returns its output and exit code.
 func run(ctx context.Context, t *testing.T, cli *client.Client, image string, entrypoint []string) (string, int64) {
 	t.Helper()
-	res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: image, Entrypoint: entrypoint}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.ContainerRemove(context.Background(), res.ID, client.ContainerRemoveOptions{Force: true})
-	wait := cli.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
-	if _, err := cli.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	var code int64
-	select {
-	case r := <-wait.Result:
-		code = r.StatusCode
-	case err := <-wait.Error:
-		t.Fatal(err)
-	}
-	rc, err := cli.ContainerLogs(ctx, res.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	var b strings.Builder
-	if _, err := stdcopy.StdCopy(&b, &b, rc); err != nil {
-		t.Fatal(err)
-	}
-	return b.String(), code
+	out, errOut, code := testenv.RunContainer(ctx, t, cli, &container.Config{Image: image, Entrypoint: entrypoint}, nil)
+	return out + errOut, code
 }
 
 // helloJar compiles a one-class program with the host's javac and packs it as
