@@ -248,6 +248,34 @@ func objs(t *testing.T, docs string) []*unstructured.Unstructured {
 // fetch runs a pod of the test image doing "get url" and returns its output.
 func fetch(t *testing.T, c *Cluster, image, ns, url string) string {
 	t.Helper()
+	// One retry with a fresh pod: a pod that starts while kube-proxy has not
+	// programmed a brand-new Service yet can keep hitting a stale path. The
+	// first failure is logged with what the cluster had, to diagnose it.
+	out, err := tryFetch(t, c, image, ns, url)
+	if err == nil {
+		return out
+	}
+	slices, _ := c.Client.DiscoveryV1().EndpointSlices(ns).List(context.Background(), metav1.ListOptions{})
+	svcs, _ := c.Client.CoreV1().Services(ns).List(context.Background(), metav1.ListOptions{})
+	var seen []string
+	for _, sl := range slices.Items {
+		for _, e := range sl.Endpoints {
+			seen = append(seen, fmt.Sprintf("slice %s: %v", sl.Name, e.Addresses))
+		}
+	}
+	for _, sv := range svcs.Items {
+		seen = append(seen, fmt.Sprintf("service %s: %s %v", sv.Name, sv.Spec.ClusterIP, sv.Spec.Ports))
+	}
+	t.Logf("get %s failed once (%v); the namespace has %v; retrying with a new pod", url, err, seen)
+	out, err = tryFetch(t, c, image, ns, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func tryFetch(t *testing.T, c *Cluster, image, ns, url string) (string, error) {
+	t.Helper()
 	ctx := context.Background()
 	name := "get-" + randSuffix()
 	p := &corev1.Pod{
@@ -273,13 +301,13 @@ func fetch(t *testing.T, c *Cluster, image, ns, url string) string {
 		return phase == corev1.PodSucceeded || phase == corev1.PodFailed, fmt.Errorf("pod is %s", phase)
 	})
 	if err != nil {
-		t.Fatalf("get %s: %v", url, err)
+		return "", fmt.Errorf("get %s: %v", url, err)
 	}
 	out, _ := c.Client.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
 	if phase != corev1.PodSucceeded {
-		t.Fatalf("get %s failed: %s", url, out)
+		return "", fmt.Errorf("get %s failed: %s", url, out)
 	}
-	return string(out)
+	return string(out), nil
 }
 
 func TestIntegrationEnsure(t *testing.T) {
