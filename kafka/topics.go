@@ -107,3 +107,23 @@ func configPtrs(m map[string]string) map[string]*string {
 	}
 	return out
 }
+
+// Topics returns the names of the topics on the broker at addr (the host
+// listener), sorted, asking for at most a few seconds.
+func Topics(ctx context.Context, addr string) ([]string, error) {
+	if addr == "" {
+		return nil, errors.New("listing topics: no broker address")
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DialTimeout(2*time.Second), kgo.RetryTimeout(3*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("kafka client for %s: %w", addr, err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	td, err := kadm.NewClient(cl).ListTopics(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing topics on %s: %w", addr, err)
+	}
+	return td.Names(), nil
+}

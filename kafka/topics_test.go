@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,4 +99,23 @@ func hasConfig(rc kadm.ResourceConfig, key, value string) bool {
 		}
 	}
 	return false
+}
+
+func TestTopics(t *testing.T) {
+	addr := startBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := EnsureTopics(ctx, addr, []Topic{{Name: "transfers"}, {Name: "audit"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Topics(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(got, "transfers") || !slices.Contains(got, "audit") {
+		t.Errorf("Topics = %v, want transfers and audit", got)
+	}
+	if _, err := Topics(ctx, ""); err == nil {
+		t.Error("Topics with no address must fail")
+	}
 }

@@ -2,14 +2,10 @@ package devenv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
-	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -103,7 +99,7 @@ func Status(ctx context.Context, cfg *config.Config, opts Options) (*Report, err
 				es.Port = ep.Port
 			}
 			if es.Running {
-				es.Topics, err = listTopics(ctx, ep.HostAddress)
+				es.Topics, err = kafka.Topics(ctx, ep.HostAddress)
 				if err != nil {
 					es.Message = "broker does not answer: " + err.Error()
 				}
@@ -213,23 +209,4 @@ func sliceEndpoints(ctx context.Context, c *cluster.Cluster, ns, svc string) []s
 		}
 	}
 	return out
-}
-
-// listTopics asks the broker on the host listener for its topics.
-func listTopics(ctx context.Context, hostAddr string) ([]string, error) {
-	if hostAddr == "" {
-		return nil, errors.New("no host address")
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(hostAddr), kgo.DialTimeout(2*time.Second), kgo.RetryTimeout(3*time.Second))
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	td, err := kadm.NewClient(cl).ListTopics(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return td.Names(), nil
 }
