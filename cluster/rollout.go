@@ -144,8 +144,12 @@ func (c *Cluster) diagnose(ctx context.Context, d *appsv1.Deployment) string {
 	if len(pods) == 0 {
 		return "no pods were created for it"
 	}
-	events := func(pod string) []corev1.Event {
-		list, err := c.Client.CoreV1().Events(d.Namespace).List(ctx, metav1.ListOptions{
+	return explainPods(pods, c.podEvents(ctx, d.Namespace), c.podLogs(ctx, d.Namespace))
+}
+
+func (c *Cluster) podEvents(ctx context.Context, namespace string) func(pod string) []corev1.Event {
+	return func(pod string) []corev1.Event {
+		list, err := c.Client.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{
 			FieldSelector: fields.OneTermEqualSelector("involvedObject.name", pod).String(),
 		})
 		if err != nil {
@@ -153,17 +157,6 @@ func (c *Cluster) diagnose(ctx context.Context, d *appsv1.Deployment) string {
 		}
 		return list.Items
 	}
-	logs := func(pod, container string, previous bool) string {
-		n := int64(logTail)
-		b, err := c.Client.CoreV1().Pods(d.Namespace).GetLogs(pod, &corev1.PodLogOptions{
-			Container: container, Previous: previous, TailLines: &n,
-		}).DoRaw(ctx)
-		if err != nil {
-			return ""
-		}
-		return string(b)
-	}
-	return explainPods(pods, events, logs)
 }
 
 // explainPods turns pod states into one plain-words reason. The newest

@@ -2,10 +2,12 @@ package devenv
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sort"
 	"time"
 
+	"github.com/devenv-tool/devenv/cluster"
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/kafka"
 	"github.com/devenv-tool/devenv/watch"
@@ -131,10 +133,48 @@ func (e *Env) handle(ctx context.Context, b watch.Batch, configFiles []string) (
 		}
 		changed = append(changed, n)
 	}
+	if len(changed) > 0 && !b.Config {
+		// Only images changed: swap them into the running pods.
+		if changed = e.swapImages(ctx, changed); len(changed) == 0 {
+			return restart
+		}
+	}
 	if len(changed) > 0 || b.Config {
 		e.redeploy(ctx, changed, "")
 	}
 	return restart
+}
+
+// swapImages loads the changed services' images and swaps them into the
+// running pods (cluster.SwapImages), which is faster than a rollout. It
+// returns the services that need a rollout instead: those whose deployment
+// cannot be swapped, and all of them when the images cannot be loaded.
+func (e *Env) swapImages(ctx context.Context, changed []string) (rollout []string) {
+	lg := e.opts.logger()
+	t0 := time.Now()
+	if err := e.loadImages(ctx, changed); err != nil {
+		return changed // the rollout path loads again and reports
+	}
+	timeout := e.opts.RolloutTimeout
+	if timeout == 0 {
+		timeout = DefaultRolloutTimeout
+	}
+	for _, n := range changed {
+		done := e.prog.start("%s: swapping in %s", n, e.Images[n])
+		err := e.Cluster.SwapImages(ctx, e.Config.Namespace, n, map[string]string{n: e.Images[n]}, timeout)
+		switch {
+		case errors.Is(err, cluster.ErrNoSwap):
+			done(nil, "%s: rolling out instead: %v", n, err)
+			rollout = append(rollout, n)
+		case err != nil:
+			done(err, "")
+			lg.Infof("✗ %s: %v", n, err)
+		default:
+			done(nil, "%s: running %s", n, e.Images[n])
+			lg.Infof("%s ✓ %s", n, time.Since(t0).Round(100*time.Millisecond))
+		}
+	}
+	return rollout
 }
 
 // redeploy loads the changed services' images, applies everything, and
