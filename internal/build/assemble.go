@@ -1,0 +1,391 @@
+package build
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"path"
+	"runtime"
+	"slices"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+
+	"github.com/devenv-tool/devenv/internal/dockerx"
+)
+
+// Assembled is an image devenv put together itself from a simple
+// Dockerfile (see Image), without the engine's builder: the base image's
+// layers, one layer per COPY, and a config. The image ID is the config's
+// digest, so the same inputs give the same ID.
+type Assembled struct {
+	Config []byte
+	Layers []Layer // base layers first
+}
+
+// Layer is one uncompressed layer of an assembled image.
+type Layer struct {
+	DiffID string // sha256:<hex> of the tar
+	Size   int64
+	// Data is the tar; nil for the base image's layers, which are in Docker
+	// (and, once an image on the same base was loaded, in the cluster).
+	Data []byte
+}
+
+// imageConfig is the image config JSON devenv writes.
+type imageConfig struct {
+	Architecture string                          `json:"architecture"`
+	OS           string                          `json:"os"`
+	Variant      string                          `json:"variant,omitempty"`
+	Config       dockerspec.DockerOCIImageConfig `json:"config"`
+	RootFS       struct {
+		Type    string   `json:"type"`
+		DiffIDs []string `json:"diff_ids"`
+	} `json:"rootfs"`
+}
+
+// ctxEntry is one file of the build context.
+type ctxEntry struct {
+	hdr  *tar.Header
+	data []byte
+}
+
+// assemble makes the image of recipe r from the build context tar. It
+// returns an error wrapping errNotSimple when the engine's builder must
+// decide (a base image Docker does not have, an ambiguous COPY).
+func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, contextTar []byte, dfName string, labels map[string]string) (*Assembled, error) {
+	cfg := imageConfig{Architecture: runtime.GOARCH, OS: "linux"}
+	cfg.RootFS.Type = "layers"
+	var layers []Layer
+	if r.base != "" {
+		base, err := docker.ImageInspect(ctx, r.base)
+		if err != nil {
+			if cerrdefs.IsNotFound(err) {
+				return nil, fmt.Errorf("%w: base image %s is not in Docker", errNotSimple, r.base)
+			}
+			return nil, fmt.Errorf("service %q: inspecting base image %s: %w", spec.Service, r.base, err)
+		}
+		cfg.Architecture, cfg.OS, cfg.Variant = base.Architecture, base.Os, base.Variant
+		if base.Config != nil {
+			cfg.Config = *base.Config
+		}
+		for _, d := range base.RootFS.Layers {
+			layers = append(layers, Layer{DiffID: d})
+		}
+	}
+	files, err := contextFiles(contextTar, spec, dfName)
+	if err != nil {
+		return nil, fmt.Errorf("service %q: reading the build context: %w", spec.Service, err)
+	}
+	c := &cfg.Config
+	workdir := c.WorkingDir
+	if workdir == "" {
+		workdir = "/"
+	}
+	cmdSet := false
+	where := func(s step) string { return fmt.Sprintf("%s:%d", spec.dockerfile(), s.line) }
+	for _, s := range r.steps {
+		switch s.op {
+		case "copy":
+			tarb, err := copyLayer(files, s, workdir, where(s), spec.Context)
+			if err != nil {
+				return nil, err
+			}
+			sum := sha256.Sum256(tarb)
+			layers = append(layers, Layer{DiffID: "sha256:" + hex.EncodeToString(sum[:]), Size: int64(len(tarb)), Data: tarb})
+		case "env":
+			for i := 0; i+1 < len(s.args); i += 2 {
+				c.Env = setEnv(c.Env, s.args[i], s.args[i+1])
+			}
+		case "label":
+			for i := 0; i+1 < len(s.args); i += 2 {
+				if c.Labels == nil {
+					c.Labels = map[string]string{}
+				}
+				c.Labels[s.args[i]] = s.args[i+1]
+			}
+		case "workdir":
+			workdir = path.Join(workdir, s.args[0])
+			if path.IsAbs(s.args[0]) {
+				workdir = path.Clean(s.args[0])
+			}
+			c.WorkingDir = workdir
+			// The engine creates the folder (and those above it).
+			tarb, err := dirLayer(workdir)
+			if err != nil {
+				return nil, err
+			}
+			sum := sha256.Sum256(tarb)
+			layers = append(layers, Layer{DiffID: "sha256:" + hex.EncodeToString(sum[:]), Size: int64(len(tarb)), Data: tarb})
+		case "user":
+			c.User = s.args[0]
+		case "expose":
+			for _, p := range s.args {
+				if !strings.Contains(p, "/") {
+					p += "/tcp"
+				}
+				if c.ExposedPorts == nil {
+					c.ExposedPorts = map[string]struct{}{}
+				}
+				c.ExposedPorts[p] = struct{}{}
+			}
+		case "entrypoint":
+			c.Entrypoint = command(s)
+			if !cmdSet {
+				c.Cmd = nil // an inherited CMD does not outlive a new ENTRYPOINT
+			}
+		case "cmd":
+			c.Cmd, cmdSet = command(s), true
+		}
+	}
+	if c.Labels == nil {
+		c.Labels = map[string]string{}
+	}
+	maps.Copy(c.Labels, labels)
+	for _, l := range layers {
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.DiffID)
+	}
+	if cfg.RootFS.DiffIDs == nil {
+		cfg.RootFS.DiffIDs = []string{}
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Assembled{Config: b, Layers: layers}, nil
+}
+
+// ID is the image ID: the digest of the config.
+func (a *Assembled) ID() string {
+	sum := sha256.Sum256(a.Config)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+func command(s step) []string {
+	if s.json {
+		return slices.Clone(s.args)
+	}
+	return []string{"/bin/sh", "-c", s.args[0]}
+}
+
+func setEnv(env []string, k, v string) []string {
+	for i, kv := range env {
+		if name, _, _ := strings.Cut(kv, "="); name == k {
+			env[i] = k + "=" + v
+			return env
+		}
+	}
+	return append(env, k+"="+v)
+}
+
+// contextFiles reads the build context tar into entries by path (no
+// trailing slash). Like the engine, it hides the Dockerfile and the
+// .dockerignore from COPY when the .dockerignore excludes them.
+func contextFiles(contextTar []byte, spec Spec, dfName string) (map[string]ctxEntry, error) {
+	pm, err := dockerignore(spec.Context)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]ctxEntry{}
+	tr := tar.NewReader(bytes.NewReader(contextTar))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return files, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		name := strings.TrimSuffix(h.Name, "/")
+		if (name == dfName || name == ".dockerignore") && pm != nil {
+			if ex, _ := pm.MatchesOrParentMatches(name); ex {
+				continue
+			}
+		}
+		var data []byte
+		if h.Typeflag == tar.TypeReg {
+			if data, err = io.ReadAll(tr); err != nil {
+				return nil, err
+			}
+		}
+		files[name] = ctxEntry{hdr: h, data: data}
+	}
+}
+
+// copyLayer makes the layer of one COPY: the sources' files at their
+// destinations, with their modes, owned by root, and the folders above them.
+func copyLayer(files map[string]ctxEntry, s step, workdir, where, contextDir string) ([]byte, error) {
+	srcs, dest := s.args[:len(s.args)-1], s.args[len(s.args)-1]
+	destDir := strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.")
+	if !path.IsAbs(dest) {
+		dest = path.Join(workdir, dest)
+	}
+	dest = path.Clean(dest)
+	var matches []string
+	for _, src := range srcs {
+		clean := strings.TrimPrefix(path.Clean("/"+src), "/")
+		var found []string
+		if strings.ContainsAny(clean, "*?[") {
+			for name := range files {
+				if ok, err := path.Match(clean, name); err != nil {
+					return nil, fmt.Errorf("%w: %s: COPY pattern %q: %v", errNotSimple, where, src, err)
+				} else if ok {
+					found = append(found, name)
+				}
+			}
+			slices.Sort(found)
+		} else if _, ok := files[clean]; ok || clean == "" {
+			found = []string{clean}
+		}
+		if len(found) == 0 {
+			return nil, fmt.Errorf("%s: COPY %s: no such file in the build context %s (did the prebuild make it? does .dockerignore exclude it?)", where, src, contextDir)
+		}
+		matches = append(matches, found...)
+	}
+	isDir := func(n string) bool { return n == "" || files[n].hdr.Typeflag == tar.TypeDir }
+	if len(matches) > 1 || isDir(matches[0]) {
+		if len(matches) > 1 && !destDir {
+			return nil, fmt.Errorf("%w: %s: several sources need a destination ending in /", errNotSimple, where)
+		}
+		destDir = true
+	}
+	// target path (no leading /) -> entry
+	out := map[string]ctxEntry{}
+	put := func(target string, e ctxEntry) {
+		h := *e.hdr
+		h.Name = strings.TrimPrefix(target, "/")
+		h.Uid, h.Gid, h.Uname, h.Gname = 0, 0, "", ""
+		if h.Typeflag == tar.TypeDir {
+			h.Name += "/"
+		}
+		out[strings.TrimPrefix(target, "/")] = ctxEntry{hdr: &h, data: e.data}
+	}
+	for _, m := range matches {
+		if !isDir(m) {
+			target := dest
+			if destDir {
+				target = path.Join(dest, path.Base(m))
+			}
+			put(target, files[m])
+			continue
+		}
+		prefix := m + "/"
+		if m == "" {
+			prefix = ""
+		}
+		for name, e := range files {
+			if rel, ok := strings.CutPrefix(name, prefix); ok && rel != "" {
+				put(path.Join(dest, rel), e)
+			}
+		}
+		if m != "" {
+			put(dest, files[m])
+		} else if dest != "/" {
+			put(dest, ctxEntry{hdr: &tar.Header{Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}})
+		}
+	}
+	// The folders above every target, unless given.
+	for _, t := range slices.Collect(maps.Keys(out)) {
+		for d := path.Dir(t); d != "." && d != "/" && d != ""; d = path.Dir(d) {
+			if _, ok := out[d]; !ok {
+				out[d] = ctxEntry{hdr: &tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}}
+			}
+		}
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, name := range slices.Sorted(maps.Keys(out)) {
+		e := out[name]
+		if err := tw.WriteHeader(e.hdr); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(e.data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// dirLayer is a layer holding folder dir and the folders above it.
+func dirLayer(dir string) ([]byte, error) {
+	var names []string
+	for d := strings.TrimPrefix(path.Clean(dir), "/"); d != "." && d != ""; d = path.Dir(d) {
+		names = append(names, d)
+	}
+	slices.Sort(names)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, n := range names {
+		if err := tw.WriteHeader(&tar.Header{Name: n + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// loadIntoDocker loads the assembled image into Docker as ref, sending only
+// its own layers (the engine has the base's).
+func (a *Assembled) loadIntoDocker(ctx context.Context, docker *client.Client, ref string) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(a.dockerArchive(pw, ref)) }()
+	resp, err := docker.ImageLoad(ctx, pr, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		_ = pr.CloseWithError(err)
+		return err
+	}
+	defer resp.Close()
+	err = dockerx.ReadStream(resp, dockerx.StreamOptions{Out: io.Discard, Tail: tailLines})
+	_ = pr.CloseWithError(errors.New("load ended"))
+	return err
+}
+
+// dockerArchive writes the image as a legacy `docker save` archive holding
+// the config and the layers with data; the engine skips reading the layers
+// it already has.
+func (a *Assembled) dockerArchive(w io.Writer, ref string) error {
+	tw := tar.NewWriter(w)
+	add := func(name string, b []byte) error {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: epoch}); err != nil {
+			return err
+		}
+		_, err := tw.Write(b)
+		return err
+	}
+	cfgName := strings.TrimPrefix(a.ID(), "sha256:") + ".json"
+	if err := add(cfgName, a.Config); err != nil {
+		return err
+	}
+	var paths []string
+	for _, l := range a.Layers {
+		p := strings.TrimPrefix(l.DiffID, "sha256:") + "/layer.tar"
+		paths = append(paths, p)
+		if l.Data != nil {
+			if err := add(p, l.Data); err != nil {
+				return err
+			}
+		}
+	}
+	m, err := json.Marshal([]map[string]any{{"Config": cfgName, "RepoTags": []string{ref}, "Layers": paths}})
+	if err != nil {
+		return err
+	}
+	if err := add("manifest.json", m); err != nil {
+		return err
+	}
+	return tw.Close()
+}
