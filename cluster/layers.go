@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/client"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
@@ -49,9 +50,14 @@ type savedLayer struct {
 	digest string // sha256:<hex> of the uncompressed tar, the layer's diffID
 	size   int64
 	file   string // "" when the node already has it (not kept)
+	data   []byte // the layer in memory instead of file (LoadParts)
 }
 
-func (s *savedImage) cleanup() { _ = os.RemoveAll(s.tmp) }
+func (s *savedImage) cleanup() {
+	if s.tmp != "" {
+		_ = os.RemoveAll(s.tmp)
+	}
+}
 
 // readSaved reads a legacy docker-archive (Docker before 25) and keeps only
 // the layers the node lacks, on disk.
@@ -184,6 +190,12 @@ func (s *savedImage) writeOCI(w io.Writer, name string) error {
 		return err
 	}
 	for _, l := range s.layers {
+		if l.data != nil {
+			if err := add(blob(l.digest), l.data); err != nil {
+				return err
+			}
+			continue
+		}
 		if l.file == "" {
 			continue
 		}
@@ -240,4 +252,83 @@ func loadLayers(ctx context.Context, docker *client.Client, n nodes.Node, ref st
 		return 0, 0, fmt.Errorf("loading image %s into node %s: %w", ref, n.String(), err)
 	}
 	return sent, len(saved.layers), nil
+}
+
+// ImageParts is an image given as its config and uncompressed layers, as
+// devenv assembles them (internal/build), so it can be loaded without
+// `docker save`.
+type ImageParts struct {
+	Config []byte
+	Layers []LayerPart // in order, base first
+}
+
+// LayerPart is one uncompressed layer. Data is nil for a layer the nodes
+// are expected to hold already (a base image's).
+type LayerPart struct {
+	DiffID string
+	Size   int64
+	Data   []byte
+}
+
+// ErrMissingLayers means a node lacks a layer that LoadParts was given
+// without data: load the image from Docker (LoadImage) instead.
+var ErrMissingLayers = errors.New("a node lacks a base layer")
+
+// LoadParts loads the image ref, given as parts, into every node, sending
+// each node only the layers it lacks. It skips the checks and the `docker
+// save` of LoadImage: the caller knows the image is new. It returns an error
+// wrapping ErrMissingLayers, having loaded nothing, when a node lacks a
+// layer given without data.
+func (c *Cluster) LoadParts(ctx context.Context, docker *client.Client, ref string, parts ImageParts) error {
+	if c.provider == nil {
+		c.provider = newProvider(c.log)
+	}
+	t0 := time.Now()
+	list, err := c.provider.ListInternalNodes(c.Name)
+	if err != nil {
+		return fmt.Errorf("listing nodes of cluster %q: %w", c.Name, err)
+	}
+	if len(list) == 0 {
+		return fmt.Errorf("loading image %s: cluster %q has no nodes: create it with `devenv up`", ref, c.Name)
+	}
+	c.log.Debugf("LoadParts: nodes listed at %s", time.Since(t0))
+	node, err := docker.ContainerInspect(ctx, list[0].String(), client.ContainerInspectOptions{})
+	if err != nil {
+		return fmt.Errorf("inspecting node %s: %w", list[0].String(), err)
+	}
+	if _, err := EnsurePrivileged(ctx, docker, node.Container.Config.Image, c.log); err != nil {
+		return err
+	}
+	images := make([]*savedImage, len(list))
+	for i, n := range list {
+		have, err := nodeBlobs(n)
+		if err != nil {
+			return err
+		}
+		s := &savedImage{config: parts.Config}
+		for _, l := range parts.Layers {
+			sl := savedLayer{digest: l.DiffID, size: l.Size}
+			switch {
+			case have[l.DiffID]:
+			case l.Data == nil:
+				return fmt.Errorf("%w: node %s has no layer %s of %s", ErrMissingLayers, n.String(), shortID(l.DiffID), ref)
+			default:
+				sl.data = l.Data
+			}
+			s.layers = append(s.layers, sl)
+		}
+		images[i] = s
+	}
+	c.log.Debugf("LoadParts: node content listed at %s", time.Since(t0))
+	for i, n := range list {
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(images[i].writeOCI(pw, ref)) }()
+		err := nodeutils.LoadImageArchive(n, pr)
+		_ = pr.CloseWithError(err)
+		if err != nil {
+			return fmt.Errorf("loading image %s into node %s: %w", ref, n.String(), err)
+		}
+	}
+	c.log.Debugf("LoadParts: imported at %s", time.Since(t0))
+	return nil
 }

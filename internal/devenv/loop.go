@@ -145,6 +145,38 @@ func (e *Env) handle(ctx context.Context, b watch.Batch, configFiles []string) (
 	return restart
 }
 
+// loadNew loads the changed services' new images into the cluster: from
+// their assembled parts where there are some (no `docker save`, only the
+// new layers), from Docker otherwise.
+func (e *Env) loadNew(ctx context.Context, changed []string) error {
+	var rest []string
+	for _, n := range changed {
+		a, ok := e.parts[n]
+		if !ok {
+			rest = append(rest, n)
+			continue
+		}
+		ref := e.Images[n]
+		done := e.prog.start("%s: loading %s into the cluster", n, ref)
+		parts := cluster.ImageParts{Config: a.Config}
+		for _, l := range a.Layers {
+			parts.Layers = append(parts.Layers, cluster.LayerPart{DiffID: l.DiffID, Size: l.Size, Data: l.Data})
+		}
+		err := e.Cluster.LoadParts(ctx, e.docker, ref, parts)
+		done(err, "")
+		if err != nil {
+			e.opts.logger().Debugf("%s: loading the assembled image: %v; loading it from Docker", n, err)
+			rest = append(rest, n)
+			continue
+		}
+		delete(e.parts, n)
+	}
+	if len(rest) == 0 {
+		return nil
+	}
+	return e.loadImages(ctx, rest)
+}
+
 // swapImages loads the changed services' images and swaps them into the
 // running pods (cluster.SwapImages), which is faster than a rollout. It
 // returns the services that need a rollout instead: those whose deployment
@@ -152,7 +184,7 @@ func (e *Env) handle(ctx context.Context, b watch.Batch, configFiles []string) (
 func (e *Env) swapImages(ctx context.Context, changed []string) (rollout []string) {
 	lg := e.opts.logger()
 	t0 := time.Now()
-	if err := e.loadImages(ctx, changed); err != nil {
+	if err := e.loadNew(ctx, changed); err != nil {
 		return changed // the rollout path loads again and reports
 	}
 	timeout := e.opts.RolloutTimeout

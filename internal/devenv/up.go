@@ -77,6 +77,9 @@ type Env struct {
 	opts     Options
 	prog     *progress
 	lock     *lock
+	// parts holds the services' newest assembled images until they are
+	// loaded, to load them without `docker save`.
+	parts map[string]*build.Assembled
 }
 
 // Close releases the project lock and the Docker connection. The
@@ -428,6 +431,14 @@ func (e *Env) buildService(ctx context.Context, s *config.Service) (ref string, 
 	done(nil, "%s: image %s %s", s.Name, res.Ref, state)
 	prev := e.Images[s.Name]
 	e.Images[s.Name] = res.Ref
+	if e.parts == nil {
+		e.parts = map[string]*build.Assembled{}
+	}
+	if res.Assembled != nil && prev != res.Ref {
+		e.parts[s.Name] = res.Assembled
+	} else {
+		delete(e.parts, s.Name)
+	}
 	return res.Ref, prev != res.Ref, nil
 }
 
