@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -48,7 +47,7 @@ const fieldManagerSwap = "devenv-swap"
 // It returns an error wrapping ErrNoSwap, having changed nothing, when the
 // deployment is not in a state where this is safe.
 func (c *Cluster) SwapImages(ctx context.Context, namespace, name string, images map[string]string, timeout time.Duration) error {
-	d, rs, old, err := c.swappable(ctx, namespace, name, images)
+	d, rs, old, err := c.swappable(ctx, namespace, name, images, false)
 	if err != nil || len(old) == 0 {
 		return err
 	}
@@ -65,7 +64,7 @@ func (c *Cluster) SwapImages(ctx context.Context, namespace, name string, images
 	}
 	// Never worse than before: the previous images come back.
 	c.log.Infof("deployment/%s: the new version failed (%s); putting the previous images back", name, reason)
-	d, rs, _, err = c.swappable(ctx, namespace, name, old)
+	d, rs, _, err = c.swappable(ctx, namespace, name, old, true)
 	if err == nil {
 		if pods, err = c.swapTo(ctx, d, rs, old); err == nil {
 			if r := c.waitSwapped(ctx, namespace, pods, old, timeout); r != "" {
@@ -81,8 +80,9 @@ func (c *Cluster) SwapImages(ctx context.Context, namespace, name string, images
 
 // swappable checks that deployment name can swap to images and returns it,
 // its current ReplicaSet, and the images being replaced (none when the
-// deployment already has these images).
-func (c *Cluster) swappable(ctx context.Context, namespace, name string, images map[string]string) (*appsv1.Deployment, *appsv1.ReplicaSet, map[string]string, error) {
+// deployment already has these images). Going back after a failed swap
+// (back) accepts pods that are not available.
+func (c *Cluster) swappable(ctx context.Context, namespace, name string, images map[string]string, back bool) (*appsv1.Deployment, *appsv1.ReplicaSet, map[string]string, error) {
 	d, err := c.Client.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil, nil, fmt.Errorf("%w: deployment/%s does not exist yet", ErrNoSwap, name)
@@ -109,7 +109,7 @@ func (c *Cluster) swappable(ctx context.Context, namespace, name string, images 
 	if d.Spec.Paused {
 		return nil, nil, nil, fmt.Errorf("%w: deployment/%s is paused", ErrNoSwap, name)
 	}
-	if done, msg := rolloutDone(d); !done {
+	if done, msg := rolloutDone(d); !done && !back {
 		return nil, nil, nil, fmt.Errorf("%w: deployment/%s is rolling out (%s)", ErrNoSwap, name, msg)
 	}
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
@@ -149,8 +149,8 @@ func equalIgnoreHash(a, b *corev1.PodTemplateSpec) bool {
 }
 
 // swapTo changes the deployment, its ReplicaSet and its pods to images and
-// returns the names of the pods changed.
-func (c *Cluster) swapTo(ctx context.Context, d *appsv1.Deployment, rs *appsv1.ReplicaSet, images map[string]string) ([]string, error) {
+// returns the pods changed, each with the IDs of its containers before.
+func (c *Cluster) swapTo(ctx context.Context, d *appsv1.Deployment, rs *appsv1.ReplicaSet, images map[string]string) (map[string]map[string]string, error) {
 	ns, name := d.Namespace, d.Name
 	deps := c.Client.AppsV1().Deployments(ns)
 	patch := func(extra map[string]any) []byte {
@@ -189,7 +189,7 @@ func (c *Cluster) swapTo(ctx context.Context, d *appsv1.Deployment, rs *appsv1.R
 		return nil, fmt.Errorf("listing the pods of deployment/%s: %w", name, err)
 	}
 	podPatch, _ := json.Marshal(map[string]any{"spec": json.RawMessage(mustSpec(patch(nil)))})
-	var names []string
+	swapped := map[string]map[string]string{}
 	for _, p := range list.Items {
 		if p.DeletionTimestamp != nil {
 			continue
@@ -200,11 +200,15 @@ func (c *Cluster) swapTo(ctx context.Context, d *appsv1.Deployment, rs *appsv1.R
 			}
 			return nil, fmt.Errorf("changing the images of pod %s: %w", p.Name, err)
 		}
-		names = append(names, p.Name)
+		// The containers running before: the ones to see replaced.
+		ids := map[string]string{}
+		for _, cs := range p.Status.ContainerStatuses {
+			ids[cs.Name] = cs.ContainerID
+		}
+		swapped[p.Name] = ids
 	}
-	sort.Strings(names)
-	c.log.Debugf("deployment/%s: swapped %v in pods %v", name, images, names)
-	return names, nil
+	c.log.Debugf("deployment/%s: swapped %v in pods %v", name, images, slices.Sorted(maps.Keys(swapped)))
+	return swapped, nil
 }
 
 // mustSpec returns the pod spec part ({"containers": [...]}) of a
@@ -224,9 +228,9 @@ func mustSpec(b []byte) []byte {
 // waitSwapped waits until the pods run images and are Ready. It returns ""
 // when they are, or the reason they are not: a container that cannot start
 // or crashes on its new image ends the wait at once.
-func (c *Cluster) waitSwapped(ctx context.Context, namespace string, pods []string, images map[string]string, timeout time.Duration) string {
+func (c *Cluster) waitSwapped(ctx context.Context, namespace string, pods map[string]map[string]string, images map[string]string, timeout time.Duration) string {
 	deadline := time.Now().Add(timeout)
-	pending := slices.Clone(pods)
+	pending := slices.Sorted(maps.Keys(pods))
 	last := "not checked yet"
 	for {
 		var still []string
@@ -240,10 +244,18 @@ func (c *Cluster) waitSwapped(ctx context.Context, namespace string, pods []stri
 				still = append(still, name)
 				continue
 			}
-			done, failed := swapState(p, images)
+			done, failed := swapState(p, images, pods[name])
 			switch {
-			case failed:
-				return explainPod(p, func(string) []corev1.Event { return nil }, c.podLogs(ctx, namespace))
+			case failed != "":
+				logs := c.podLogs(ctx, namespace)
+				tail := strings.TrimSpace(logs(name, failed, false))
+				if tail == "" {
+					tail = strings.TrimSpace(logs(name, failed, true))
+				}
+				if tail != "" {
+					return crashReason(p, failed) + fmt.Sprintf("; last %d log lines:\n%s", logTail, lastLines(tail, logTail))
+				}
+				return crashReason(p, failed)
 			case !done:
 				last = fmt.Sprintf("pod %s is not Ready on its new images yet", name)
 				still = append(still, name)
@@ -268,9 +280,10 @@ func (c *Cluster) waitSwapped(ctx context.Context, namespace string, pods []stri
 	}
 }
 
-// swapState reports whether pod p runs images and is Ready (done), or has a
-// container that cannot start or crashed on its new image (failed).
-func swapState(p *corev1.Pod, images map[string]string) (done, failed bool) {
+// swapState reports whether pod p runs images in new containers (not
+// those of before, by ID) and is Ready (done), or names a container that
+// cannot start or has exited on its new image.
+func swapState(p *corev1.Pod, images map[string]string, before map[string]string) (done bool, failed string) {
 	ready := podReady(p)
 	seen := 0
 	for _, cs := range p.Status.ContainerStatuses {
@@ -278,26 +291,61 @@ func swapState(p *corev1.Pod, images map[string]string) (done, failed bool) {
 		if !ok {
 			continue
 		}
+		fresh := cs.ContainerID != "" && cs.ContainerID != before[cs.Name]
 		if w := cs.State.Waiting; w != nil {
 			switch w.Reason {
-			case "CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull",
-				"InvalidImageName", "CreateContainerError", "CreateContainerConfigError", "RunContainerError":
-				return false, true
+			case "ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName",
+				"CreateContainerError", "CreateContainerConfigError", "RunContainerError":
+				if sameImage(cs.Image, want) {
+					return false, cs.Name
+				}
+			case "CrashLoopBackOff":
+				if fresh {
+					return false, cs.Name
+				}
 			}
 		}
-		if !sameImage(cs.Image, want) {
+		if !fresh {
 			ready = false
 			continue
 		}
-		if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
-			return false, true
+		if cs.State.Terminated != nil {
+			return false, cs.Name // a server that exits, even with 0, is not serving
 		}
-		if !cs.Ready || cs.State.Running == nil {
+		if !cs.Ready || cs.State.Running == nil || !sameImage(cs.Image, want) {
 			ready = false
 		}
 		seen++
 	}
-	return ready && seen == len(images), false
+	return ready && seen == len(images), ""
+}
+
+// crashReason says in plain words why container name of pod p failed.
+func crashReason(p *corev1.Pod, name string) string {
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.Name != name {
+			continue
+		}
+		t := cs.State.Terminated
+		if t == nil {
+			t = cs.LastTerminationState.Terminated
+		}
+		if w := cs.State.Waiting; w != nil && w.Reason != "CrashLoopBackOff" {
+			if r := explainPod(p, func(string) []corev1.Event { return nil }, func(string, string, bool) string { return "" }); r != "" {
+				return r
+			}
+			return fmt.Sprintf("container %s of pod %s cannot start: %s: %s", name, p.Name, w.Reason, w.Message)
+		}
+		if t != nil {
+			msg := fmt.Sprintf("container %s of pod %s exited with code %d on its new image", name, p.Name, t.ExitCode)
+			if t.Reason != "" && t.Reason != "Error" && t.Reason != "Completed" {
+				msg += " (" + t.Reason + ")"
+			}
+			return msg
+		}
+		return fmt.Sprintf("container %s of pod %s keeps crashing on its new image", name, p.Name)
+	}
+	return fmt.Sprintf("pod %s has no container %s", p.Name, name)
 }
 
 // sameImage compares an image reference in a pod spec with the one the

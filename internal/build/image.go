@@ -9,6 +9,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -29,6 +30,10 @@ type ImageOptions struct {
 	// Engine makes the engine's builder build every image; otherwise
 	// simple Dockerfiles are assembled by devenv (see Image).
 	Engine bool
+	// Background lets an assembled image's load into Docker run after
+	// Image returns (see Result.DockerLoaded): the caller can load its
+	// parts into the cluster meanwhile.
+	Background bool
 }
 
 // Result is a built image.
@@ -46,6 +51,17 @@ type Result struct {
 	// Assembled is the image's parts when devenv assembled it itself (nil
 	// when the engine built it), for loading it without `docker save`.
 	Assembled *Assembled
+
+	loaded func() error
+}
+
+// DockerLoaded waits until the image is in Docker (it may still be loading
+// with ImageOptions.Background) and returns what the load returned.
+func (r Result) DockerLoaded() error {
+	if r.loaded == nil {
+		return nil
+	}
+	return r.loaded()
 }
 
 // Registry is the registry part of every service image's name.
@@ -84,7 +100,7 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 		if err == nil {
 			var a *Assembled
 			if a, err = assemble(ctx, docker, spec, r, data, dfName, labels); err == nil {
-				res, err := tagAssembled(ctx, docker, spec, repo, a)
+				res, err := tagAssembled(ctx, docker, spec, repo, a, opts.Background)
 				res.ContextDigest, res.Duration = digest, time.Since(start)
 				return res, err
 			}
@@ -142,7 +158,7 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 
 // tagAssembled loads an assembled image into Docker under its
 // content-derived tag, unless Docker has it already.
-func tagAssembled(ctx context.Context, docker *client.Client, spec Spec, repo string, a *Assembled) (Result, error) {
+func tagAssembled(ctx context.Context, docker *client.Client, spec Spec, repo string, a *Assembled, background bool) (Result, error) {
 	id := a.ID()
 	ref := repo + ":" + strings.TrimPrefix(id, "sha256:")[:12]
 	res := Result{Ref: ref, ID: id, Assembled: a}
@@ -154,9 +170,18 @@ func tagAssembled(ctx context.Context, docker *client.Client, spec Spec, repo st
 	case err != nil && !cerrdefs.IsNotFound(err):
 		return Result{}, fmt.Errorf("service %q: inspecting %s: %w", spec.Service, ref, err)
 	}
-	if err := a.loadIntoDocker(ctx, docker, ref); err != nil {
-		return Result{}, fmt.Errorf("service %q: loading the assembled image %s into Docker: %w", spec.Service, ref, err)
+	load := func() error {
+		if err := a.loadIntoDocker(ctx, docker, ref); err != nil {
+			return fmt.Errorf("service %q: loading the assembled image %s into Docker: %w", spec.Service, ref, err)
+		}
+		return nil
 	}
+	if !background {
+		return res, load()
+	}
+	done := make(chan error, 1)
+	go func() { done <- load() }()
+	res.loaded = sync.OnceValue(func() error { return <-done })
 	return res, nil
 }
 

@@ -30,6 +30,8 @@ func (e *Env) Watch(ctx context.Context, configFiles []string) error {
 		return err
 	}
 	defer func() { w.Close() }()
+	e.watching = true
+	defer func() { e.watching = false; e.waitDocker(nil) }()
 	if e.opts.PodLogs != nil {
 		names := make([]string, 0, len(e.Config.Services))
 		for _, s := range e.Config.Services {

@@ -80,6 +80,24 @@ type Env struct {
 	// parts holds the services' newest assembled images until they are
 	// loaded, to load them without `docker save`.
 	parts map[string]*build.Assembled
+	// inDocker waits for a service's image load into Docker, which runs in
+	// the background while watching (build.ImageOptions.Background).
+	inDocker map[string]func() error
+	watching bool
+}
+
+// waitDocker waits until the named services' images (all when nil) are in
+// Docker, reporting failed loads.
+func (e *Env) waitDocker(names []string) {
+	for n, wait := range e.inDocker {
+		if names != nil && !contains(names, n) {
+			continue
+		}
+		if err := wait(); err != nil && !errors.Is(err, context.Canceled) {
+			e.opts.logger().Warnf("%v", err)
+		}
+		delete(e.inDocker, n)
+	}
 }
 
 // Close releases the project lock and the Docker connection. The
@@ -415,10 +433,12 @@ func (e *Env) buildService(ctx context.Context, s *config.Service) (ref string, 
 		lg.Infof("%s: %s", s.Name, n)
 	}
 	spec.Args = newArgs
+	e.waitDocker([]string{s.Name})
 	done := e.prog.start("%s: image", s.Name)
 	res, err := build.Image(ctx, e.docker, spec, build.ImageOptions{
 		ContextOptions: build.ContextOptions{Dockerfile: newDF},
 		Output:         e.opts.BuildOutput,
+		Background:     e.watching,
 	})
 	if err != nil {
 		done(err, "")
@@ -439,6 +459,10 @@ func (e *Env) buildService(ctx context.Context, s *config.Service) (ref string, 
 	} else {
 		delete(e.parts, s.Name)
 	}
+	if e.inDocker == nil {
+		e.inDocker = map[string]func() error{}
+	}
+	e.inDocker[s.Name] = res.DockerLoaded
 	return res.Ref, prev != res.Ref, nil
 }
 
@@ -478,6 +502,7 @@ func (e *Env) preload(ctx context.Context) {
 // loadImages loads the services' images into the cluster's nodes (only
 // those named, or all when names is nil), skipping what the nodes have.
 func (e *Env) loadImages(ctx context.Context, names []string) error {
+	e.waitDocker(names)
 	for _, s := range e.Config.Services {
 		if names != nil && !contains(names, s.Name) {
 			continue

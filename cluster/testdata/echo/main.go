@@ -1,6 +1,7 @@
 // Command echo is the integration tests' tiny image: "serve ADDR" answers
 // every request with "hello from HOSTNAME"; "get URL" fetches URL (retrying
-// for up to a minute) and prints the body.
+// for up to a minute) and prints the body. ECHO_VERSION, when set, adds a
+// "version" line to the answer.
 package main
 
 import (
@@ -25,6 +26,9 @@ func main() {
 		host, _ := os.Hostname()
 		http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "hello from %s\n", host)
+			if v := os.Getenv("ECHO_VERSION"); v != "" {
+				fmt.Fprintf(w, "version %s\n", v)
+			}
 		})
 		fmt.Println("serving on", addr)
 		if err := http.ListenAndServe(addr, nil); err != nil {
