@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -66,6 +67,8 @@ type Cluster struct {
 
 	log      *log.Logger
 	provider *kindcluster.Provider
+	partsMu  sync.Mutex
+	parts    *partsState // LoadParts' memory
 }
 
 // Ensure makes the cluster exist and answer: it creates it if missing, reuses

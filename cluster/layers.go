@@ -280,30 +280,68 @@ var ErrMissingLayers = errors.New("a node lacks a base layer")
 // wrapping ErrMissingLayers, having loaded nothing, when a node lacks a
 // layer given without data.
 func (c *Cluster) LoadParts(ctx context.Context, docker *client.Client, ref string, parts ImageParts) error {
-	if c.provider == nil {
-		c.provider = newProvider(c.log)
-	}
 	t0 := time.Now()
-	list, err := c.provider.ListInternalNodes(c.Name)
-	if err != nil {
-		return fmt.Errorf("listing nodes of cluster %q: %w", c.Name, err)
-	}
-	if len(list) == 0 {
-		return fmt.Errorf("loading image %s: cluster %q has no nodes: create it with `devenv up`", ref, c.Name)
-	}
-	c.log.Debugf("LoadParts: nodes listed at %s", time.Since(t0))
-	node, err := docker.ContainerInspect(ctx, list[0].String(), client.ContainerInspectOptions{})
-	if err != nil {
-		return fmt.Errorf("inspecting node %s: %w", list[0].String(), err)
-	}
-	if _, err := EnsurePrivileged(ctx, docker, node.Container.Config.Image, c.log); err != nil {
-		return err
-	}
-	images := make([]*savedImage, len(list))
-	for i, n := range list {
-		have, err := nodeBlobs(n)
+	c.partsMu.Lock()
+	defer c.partsMu.Unlock()
+	if c.parts == nil {
+		if c.provider == nil {
+			c.provider = newProvider(c.log)
+		}
+		list, err := c.provider.ListInternalNodes(c.Name)
 		if err != nil {
+			return fmt.Errorf("listing nodes of cluster %q: %w", c.Name, err)
+		}
+		if len(list) == 0 {
+			return fmt.Errorf("loading image %s: cluster %q has no nodes: create it with `devenv up`", ref, c.Name)
+		}
+		node, err := docker.ContainerInspect(ctx, list[0].String(), client.ContainerInspectOptions{})
+		if err != nil {
+			return fmt.Errorf("inspecting node %s: %w", list[0].String(), err)
+		}
+		if _, err := EnsurePrivileged(ctx, docker, node.Container.Config.Image, c.log); err != nil {
 			return err
+		}
+		st := &partsState{nodes: list, have: map[string]map[string]bool{}, snapshotter: map[string]string{}}
+		for _, n := range list {
+			snap, err := snapshotter(n)
+			if err != nil {
+				return err
+			}
+			st.snapshotter[n.String()] = snap
+		}
+		c.parts = st
+	}
+	err := c.loadParts(ref, parts, false)
+	if err != nil && !errors.Is(err, ErrMissingLayers) {
+		// What the nodes hold may have changed (garbage collection): ask
+		// them again and retry once.
+		c.log.Debugf("LoadParts: %v; asking the nodes what they hold and retrying", err)
+		err = c.loadParts(ref, parts, true)
+	}
+	c.log.Debugf("LoadParts: %s loaded in %s", ref, time.Since(t0).Round(time.Millisecond))
+	return err
+}
+
+// partsState is what LoadParts remembers between calls: the nodes, each
+// node's containerd snapshotter, and the blobs each node is known to hold
+// (listed once, then kept up to date with what LoadParts sends).
+type partsState struct {
+	nodes       []nodes.Node
+	snapshotter map[string]string
+	have        map[string]map[string]bool
+}
+
+func (c *Cluster) loadParts(ref string, parts ImageParts, refresh bool) error {
+	st := c.parts
+	images := make([]*savedImage, len(st.nodes))
+	for i, n := range st.nodes {
+		have := st.have[n.String()]
+		if have == nil || refresh {
+			var err error
+			if have, err = nodeBlobs(n); err != nil {
+				return err
+			}
+			st.have[n.String()] = have
 		}
 		s := &savedImage{config: parts.Config}
 		for _, l := range parts.Layers {
@@ -319,16 +357,54 @@ func (c *Cluster) LoadParts(ctx context.Context, docker *client.Client, ref stri
 		}
 		images[i] = s
 	}
-	c.log.Debugf("LoadParts: node content listed at %s", time.Since(t0))
-	for i, n := range list {
+	for i, n := range st.nodes {
 		pr, pw := io.Pipe()
 		go func() { pw.CloseWithError(images[i].writeOCI(pw, ref)) }()
-		err := nodeutils.LoadImageArchive(n, pr)
+		var stderr bytes.Buffer
+		err := n.Command("ctr", "--namespace=k8s.io", "images", "import", "--all-platforms", "--digests",
+			"--snapshotter="+st.snapshotter[n.String()], "-").SetStdin(pr).SetStderr(&stderr).Run()
 		_ = pr.CloseWithError(err)
 		if err != nil {
-			return fmt.Errorf("loading image %s into node %s: %w", ref, n.String(), err)
+			delete(st.have, n.String())
+			return fmt.Errorf("loading image %s into node %s: %w: %s", ref, n.String(), err, strings.TrimSpace(stderr.String()))
+		}
+		for _, l := range parts.Layers {
+			st.have[n.String()][l.DiffID] = true
 		}
 	}
-	c.log.Debugf("LoadParts: imported at %s", time.Since(t0))
 	return nil
+}
+
+// snapshotter returns the snapshotter the node's CRI plugin uses, which
+// images must be unpacked for (what kind's own image loader looks up).
+func snapshotter(n nodes.Node) (string, error) {
+	var out bytes.Buffer
+	if err := n.Command("containerd", "config", "dump").SetStdout(&out).Run(); err != nil {
+		return "", fmt.Errorf("reading the containerd configuration of node %s: %w", n.String(), err)
+	}
+	return criSnapshotter(out.String()), nil
+}
+
+// criSnapshotter finds the CRI plugin's snapshotter in a containerd
+// configuration (version 2 or 3); "overlayfs", containerd's default, when
+// it names none.
+func criSnapshotter(config string) string {
+	section := ""
+	for _, line := range strings.Split(config, "\n") {
+		line = strings.ReplaceAll(strings.TrimSpace(line), "'", `"`)
+		if strings.HasPrefix(line, "[") {
+			section = line
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || strings.TrimSpace(k) != "snapshotter" {
+			continue
+		}
+		if section == `[plugins."io.containerd.cri.v1.images"]` || section == `[plugins."io.containerd.grpc.v1.cri".containerd]` {
+			if v = strings.Trim(strings.TrimSpace(v), `"`); v != "" {
+				return v
+			}
+		}
+	}
+	return "overlayfs"
 }

@@ -125,3 +125,16 @@ func TestLayerDiffRefusesOCIArchives(t *testing.T) {
 		t.Errorf("err = %v, want errNotLegacyArchive (full load fallback)", err)
 	}
 }
+
+func TestCRISnapshotter(t *testing.T) {
+	for _, tc := range []struct{ config, want string }{
+		{"version = 4\n[plugins]\n  [plugins.'io.containerd.cri.v1.images']\n    snapshotter = 'native'\n  [plugins.'x']\n    snapshotter = 'other'\n", "native"},
+		{"version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  # comment\n  snapshotter = \"fuse-overlayfs\"\n", "fuse-overlayfs"},
+		{"version = 3\n[plugins.'io.containerd.transfer.v1.local']\n  snapshotter = 'zfs'\n", "overlayfs"},
+		{"", "overlayfs"},
+	} {
+		if got := criSnapshotter(tc.config); got != tc.want {
+			t.Errorf("criSnapshotter(%q) = %q, want %q", tc.config, got, tc.want)
+		}
+	}
+}
