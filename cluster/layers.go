@@ -283,16 +283,51 @@ func (c *Cluster) LoadParts(ctx context.Context, docker *client.Client, ref stri
 	t0 := time.Now()
 	c.partsMu.Lock()
 	defer c.partsMu.Unlock()
-	if c.parts == nil {
-		if c.provider == nil {
-			c.provider = newProvider(c.log)
+	if err := c.prepareParts(ctx, docker); err != nil {
+		return err
+	}
+	err := c.loadParts(ref, parts, false)
+	if err != nil && !errors.Is(err, ErrMissingLayers) {
+		// What the nodes hold may have changed (garbage collection): ask
+		// them again and retry once.
+		c.log.Debugf("LoadParts: %v; asking the nodes what they hold and retrying", err)
+		err = c.loadParts(ref, parts, true)
+	}
+	c.log.Debugf("LoadParts: %s loaded in %s", ref, time.Since(t0).Round(time.Millisecond))
+	return err
+}
+
+// PrepareLoads looks up, ahead of the first LoadParts, what LoadParts
+// needs to know about the nodes (their list, snapshotter and blobs), so the
+// first save after `up` does not pay for it.
+func (c *Cluster) PrepareLoads(ctx context.Context, docker *client.Client) error {
+	c.partsMu.Lock()
+	defer c.partsMu.Unlock()
+	if err := c.prepareParts(ctx, docker); err != nil {
+		return err
+	}
+	for _, n := range c.parts.nodes {
+		if c.parts.have[n.String()] != nil {
+			continue
 		}
-		list, err := c.provider.ListInternalNodes(c.Name)
+		have, err := nodeBlobs(n)
+		if err != nil {
+			return err
+		}
+		c.parts.have[n.String()] = have
+	}
+	return nil
+}
+
+func (c *Cluster) prepareParts(ctx context.Context, docker *client.Client) error {
+	if c.parts == nil {
+		// A provider of its own: PrepareLoads runs beside LoadImage.
+		list, err := newProvider(c.log).ListInternalNodes(c.Name)
 		if err != nil {
 			return fmt.Errorf("listing nodes of cluster %q: %w", c.Name, err)
 		}
 		if len(list) == 0 {
-			return fmt.Errorf("loading image %s: cluster %q has no nodes: create it with `devenv up`", ref, c.Name)
+			return fmt.Errorf("cluster %q has no nodes: create it with `devenv up`", c.Name)
 		}
 		node, err := docker.ContainerInspect(ctx, list[0].String(), client.ContainerInspectOptions{})
 		if err != nil {
@@ -311,15 +346,7 @@ func (c *Cluster) LoadParts(ctx context.Context, docker *client.Client, ref stri
 		}
 		c.parts = st
 	}
-	err := c.loadParts(ref, parts, false)
-	if err != nil && !errors.Is(err, ErrMissingLayers) {
-		// What the nodes hold may have changed (garbage collection): ask
-		// them again and retry once.
-		c.log.Debugf("LoadParts: %v; asking the nodes what they hold and retrying", err)
-		err = c.loadParts(ref, parts, true)
-	}
-	c.log.Debugf("LoadParts: %s loaded in %s", ref, time.Since(t0).Round(time.Millisecond))
-	return err
+	return nil
 }
 
 // partsState is what LoadParts remembers between calls: the nodes, each

@@ -24,7 +24,7 @@ import (
 var ErrNoSwap = errors.New("cannot swap images in place")
 
 // swapPoll is how often SwapImages checks the pods.
-const swapPoll = 100 * time.Millisecond
+const swapPoll = 50 * time.Millisecond
 
 // fieldManagerSwap names the patches SwapImages makes.
 const fieldManagerSwap = "devenv-swap"

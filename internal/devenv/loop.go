@@ -31,6 +31,12 @@ func (e *Env) Watch(ctx context.Context, configFiles []string) error {
 	}
 	defer func() { w.Close() }()
 	e.watching = true
+	go func() {
+		// Ahead of the first save: what loading new layers needs to know.
+		if err := e.Cluster.PrepareLoads(ctx, e.docker); err != nil && ctx.Err() == nil {
+			lg.Debugf("preparing image loads: %v", err)
+		}
+	}()
 	defer func() { e.watching = false; e.waitDocker(nil) }()
 	if e.opts.PodLogs != nil {
 		names := make([]string, 0, len(e.Config.Services))
