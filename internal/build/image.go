@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -95,21 +96,28 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 	for k, v := range spec.Labels {
 		labels[k] = v
 	}
-	if !opts.Engine && !opts.NoCache {
+	if !opts.Engine && !opts.NoCache && !assemblyRefused.Load() {
 		r, err := recipeOf(spec, opts.ContextOptions)
 		if err == nil {
 			var a *Assembled
 			if a, err = assemble(ctx, docker, spec, r, data, dfName, labels); err == nil {
-				res, err := tagAssembled(ctx, docker, spec, repo, a, opts.Background)
+				res, lerr := tagAssembled(ctx, docker, spec, repo, a, opts.Background)
 				res.ContextDigest, res.Duration = digest, time.Since(start)
-				return res, err
+				if lerr == nil || ctx.Err() != nil {
+					return res, lerr
+				}
+				// An engine that does not take an archive without the base's
+				// layers (e.g. one with the containerd image store): the
+				// engine's builder from now on.
+				assemblyRefused.Store(true)
+				err = fmt.Errorf("%w: %v", errNotSimple, lerr)
 			}
 		}
 		if !errors.Is(err, errNotSimple) {
 			return Result{}, fmt.Errorf("service %q: %w", spec.Service, err)
 		}
 		if opts.Output != nil {
-			fmt.Fprintf(opts.Output, "[%s] the engine builds the image: the Dockerfile %v\n", spec.Service, err)
+			fmt.Fprintf(opts.Output, "[%s] the engine builds the image: %v\n", spec.Service, err)
 		}
 	}
 	args := make(map[string]*string, len(spec.Args))
@@ -155,6 +163,10 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 	res.Duration = time.Since(start)
 	return res, nil
 }
+
+// assemblyRefused is set when the engine refused an assembled image: every
+// later build in the process uses the engine's builder.
+var assemblyRefused atomic.Bool
 
 // tagAssembled loads an assembled image into Docker under its
 // content-derived tag, unless Docker has it already.
