@@ -117,7 +117,7 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 			return Result{}, fmt.Errorf("service %q: %w", spec.Service, err)
 		}
 		if opts.Output != nil {
-			fmt.Fprintf(opts.Output, "[%s] the engine builds the image: %v\n", spec.Service, err)
+			fmt.Fprintf(opts.Output, "[%s] image %v\n", spec.Service, err)
 		}
 	}
 	args := make(map[string]*string, len(spec.Args))

@@ -12,7 +12,7 @@ import (
 // errNotSimple means a Dockerfile needs the engine's builder: it runs
 // commands, has several stages, or uses an instruction or flag devenv does
 // not assemble itself.
-var errNotSimple = errors.New("needs the engine's builder")
+var errNotSimple = errors.New("built by the engine (devenv assembles only simple Dockerfiles)")
 
 // recipe is a Dockerfile devenv can assemble without the engine: one FROM
 // (an image or scratch) followed by COPY and configuration instructions.
