@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -123,7 +124,7 @@ spec:
 	t.Logf("swap took %s", time.Since(start))
 	time.Sleep(2 * time.Second) // room for a deployment controller reaction, if any
 	pods, image, rs, paused := state()
-	if want := []string{podName + "=" + v2}; !equal(pods, want) || image != v2 || rs != rs0 || paused {
+	if want := []string{podName + "=" + v2}; !slices.Equal(pods, want) || image != v2 || rs != rs0 || paused {
 		t.Errorf("after the swap: pods %v image %s ReplicaSets %d paused %v; want pods %v, image %s, %d ReplicaSets, not paused",
 			pods, image, rs, paused, want, v2, rs0)
 	}
@@ -143,7 +144,7 @@ spec:
 	}
 	t.Logf("crashing version: %v", err)
 	pods, image, rs, paused = state()
-	if want := []string{podName + "=" + v2}; !equal(pods, want) || image != v2 || rs != rs0 || paused {
+	if want := []string{podName + "=" + v2}; !slices.Equal(pods, want) || image != v2 || rs != rs0 || paused {
 		t.Errorf("after the failed swap: pods %v image %s ReplicaSets %d paused %v; want pods %v, image %s", pods, image, rs, paused, want, v2)
 	}
 	if err := c.WaitRollout(ctx, ns, "echo", time.Minute); err != nil {
@@ -159,16 +160,4 @@ spec:
 	if err := c.SwapImages(ctx, ns, "echo", map[string]string{"nope": v2}, time.Minute); !errors.Is(err, ErrNoSwap) {
 		t.Errorf("unknown container: err = %v, want ErrNoSwap", err)
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -147,21 +147,36 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 	if err != nil {
 		return Result{}, fmt.Errorf("service %q: image build failed: %w", spec.Service, err)
 	}
-	ref := repo + ":" + strings.TrimPrefix(id, "sha256:")[:12]
+	ref := contentRef(repo, id)
 	res := Result{Ref: ref, ID: id, ContextDigest: digest}
-	existing, err := docker.ImageInspect(ctx, ref)
-	switch {
-	case err == nil && existing.ID == id:
-		res.Cached = true
-	case err == nil || cerrdefs.IsNotFound(err):
+	if res.Cached, err = tagged(ctx, docker, spec, ref, id); err != nil {
+		return Result{}, err
+	}
+	if !res.Cached {
 		if _, err := docker.ImageTag(ctx, client.ImageTagOptions{Source: id, Target: ref}); err != nil {
 			return Result{}, fmt.Errorf("service %q: tagging %s: %w", spec.Service, ref, err)
 		}
-	default:
-		return Result{}, fmt.Errorf("service %q: inspecting %s: %w", spec.Service, ref, err)
 	}
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// contentRef is the tag of image id: the repository and the first 12 hex
+// digits of the ID.
+func contentRef(repo, id string) string {
+	return repo + ":" + strings.TrimPrefix(id, "sha256:")[:12]
+}
+
+// tagged reports whether ref already names image id in Docker.
+func tagged(ctx context.Context, docker *client.Client, spec Spec, ref, id string) (bool, error) {
+	existing, err := docker.ImageInspect(ctx, ref)
+	switch {
+	case err == nil:
+		return existing.ID == id, nil
+	case cerrdefs.IsNotFound(err):
+		return false, nil
+	}
+	return false, fmt.Errorf("service %q: inspecting %s: %w", spec.Service, ref, err)
 }
 
 // assemblyRefused is set when the engine refused an assembled image: every
@@ -172,15 +187,12 @@ var assemblyRefused atomic.Bool
 // content-derived tag, unless Docker has it already.
 func tagAssembled(ctx context.Context, docker *client.Client, spec Spec, repo string, a *Assembled, background bool) (Result, error) {
 	id := a.ID()
-	ref := repo + ":" + strings.TrimPrefix(id, "sha256:")[:12]
+	ref := contentRef(repo, id)
 	res := Result{Ref: ref, ID: id, Assembled: a}
-	existing, err := docker.ImageInspect(ctx, ref)
-	switch {
-	case err == nil && existing.ID == id:
-		res.Cached = true
-		return res, nil
-	case err != nil && !cerrdefs.IsNotFound(err):
-		return Result{}, fmt.Errorf("service %q: inspecting %s: %w", spec.Service, ref, err)
+	cached, err := tagged(ctx, docker, spec, ref, id)
+	if err != nil || cached {
+		res.Cached = cached
+		return res, err
 	}
 	load := func() error {
 		if err := a.loadIntoDocker(ctx, docker, ref); err != nil {
