@@ -307,14 +307,9 @@ func (c *Cluster) PrepareLoads(ctx context.Context, docker *client.Client) error
 		return err
 	}
 	for _, n := range c.parts.nodes {
-		if c.parts.have[n.String()] != nil {
-			continue
-		}
-		have, err := nodeBlobs(n)
-		if err != nil {
+		if _, err := c.parts.blobs(n, false); err != nil {
 			return err
 		}
-		c.parts.have[n.String()] = have
 	}
 	return nil
 }
@@ -358,17 +353,28 @@ type partsState struct {
 	have        map[string]map[string]bool
 }
 
+// blobs returns the blobs node n holds: listed the first time (or when
+// refresh is set), remembered after that.
+func (st *partsState) blobs(n nodes.Node, refresh bool) (map[string]bool, error) {
+	have := st.have[n.String()]
+	if have != nil && !refresh {
+		return have, nil
+	}
+	have, err := nodeBlobs(n)
+	if err != nil {
+		return nil, err
+	}
+	st.have[n.String()] = have
+	return have, nil
+}
+
 func (c *Cluster) loadParts(ref string, parts ImageParts, refresh bool) error {
 	st := c.parts
 	images := make([]*savedImage, len(st.nodes))
 	for i, n := range st.nodes {
-		have := st.have[n.String()]
-		if have == nil || refresh {
-			var err error
-			if have, err = nodeBlobs(n); err != nil {
-				return err
-			}
-			st.have[n.String()] = have
+		have, err := st.blobs(n, refresh)
+		if err != nil {
+			return err
 		}
 		s := &savedImage{config: parts.Config}
 		for _, l := range parts.Layers {

@@ -123,7 +123,8 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	env := &Env{Config: cfg, Images: map[string]string{}, opts: opts, prog: &progress{log: lg}, lock: lk}
+	env := &Env{Config: cfg, Images: map[string]string{}, opts: opts, prog: &progress{log: lg}, lock: lk,
+		parts: map[string]*build.Assembled{}, inDocker: map[string]func() error{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -451,16 +452,10 @@ func (e *Env) buildService(ctx context.Context, s *config.Service) (ref string, 
 	done(nil, "%s: image %s %s", s.Name, res.Ref, state)
 	prev := e.Images[s.Name]
 	e.Images[s.Name] = res.Ref
-	if e.parts == nil {
-		e.parts = map[string]*build.Assembled{}
-	}
 	if res.Assembled != nil && prev != res.Ref {
 		e.parts[s.Name] = res.Assembled
 	} else {
 		delete(e.parts, s.Name)
-	}
-	if e.inDocker == nil {
-		e.inDocker = map[string]func() error{}
 	}
 	e.inDocker[s.Name] = res.DockerLoaded
 	return res.Ref, prev != res.Ref, nil
