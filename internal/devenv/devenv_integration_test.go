@@ -332,8 +332,9 @@ services:
 	env.Close()
 
 	// While watching, the pods' logs streamed prefixed with their service,
-	// including the new pods of each rollout.
-	for _, want := range []string{"[transfermoney] ", "transfermoney v3 listening", "[account] "} {
+	// including the containers each image swap restarted and the pods of
+	// each rollout.
+	for _, want := range []string{"[transfermoney] ", "transfermoney v2 listening", "transfermoney v3 listening", "[account] "} {
 		if !strings.Contains(podLogs.String(), want) {
 			t.Errorf("the streamed pod logs lack %q:\n%s", want, podLogs.String())
 		}

@@ -41,7 +41,7 @@ func (p prefixWriter) line(i int, service, text string) {
 
 // LogOptions tune Logs.
 type LogOptions struct {
-	Follow bool      // keep streaming, following new pods after rollouts, until ctx ends
+	Follow bool      // keep streaming, following new pods and restarted containers, until ctx ends
 	Color  bool      // colour the prefixes (on a terminal)
 	Out    io.Writer // where the lines go
 }
@@ -81,27 +81,31 @@ func streamLogs(ctx context.Context, cs kubernetes.Interface, cfg *config.Config
 	wg.Wait()
 }
 
-// followService streams the logs of each pod of one service; with follow,
-// it looks for new pods every second so a rollout's new pods are picked up.
+// followService streams the logs of each container of the service's pods;
+// with follow, it looks for new containers every second, so a rollout's new
+// pods and a container restarted in its pod (an image swap, a crash) are
+// picked up.
 func followService(ctx context.Context, cs kubernetes.Interface, ns string, i int, name string, follow bool, pw prefixWriter) {
-	seen := map[string]bool{}
+	seen := map[string]bool{} // container IDs
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
 		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: templates.LabelApp + "=" + name})
 		if err == nil {
 			for _, p := range pods.Items {
-				if seen[string(p.UID)] || p.Status.Phase == corev1.PodPending {
-					continue
-				}
-				seen[string(p.UID)] = true
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if err := podLogs(ctx, cs, ns, p.Name, follow, func(line string) { pw.line(i, name, line) }); err != nil && ctx.Err() == nil {
-						pw.line(i, name, "(logs of pod "+p.Name+": "+err.Error()+")")
+				for _, st := range p.Status.ContainerStatuses {
+					if st.ContainerID == "" || seen[st.ContainerID] || (st.State.Running == nil && st.State.Terminated == nil) {
+						continue
 					}
-				}()
+					seen[st.ContainerID] = true
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						if err := podLogs(ctx, cs, ns, p.Name, st.Name, follow, func(line string) { pw.line(i, name, line) }); err != nil && ctx.Err() == nil {
+							pw.line(i, name, "(logs of pod "+p.Name+": "+err.Error()+")")
+						}
+					}()
+				}
 			}
 		}
 		if !follow {
@@ -115,8 +119,8 @@ func followService(ctx context.Context, cs kubernetes.Interface, ns string, i in
 	}
 }
 
-func podLogs(ctx context.Context, cs kubernetes.Interface, ns, pod string, follow bool, emit func(string)) error {
-	rc, err := cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Follow: follow}).Stream(ctx)
+func podLogs(ctx context.Context, cs kubernetes.Interface, ns, pod, container string, follow bool, emit func(string)) error {
+	rc, err := cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: container, Follow: follow}).Stream(ctx)
 	if err != nil {
 		return err
 	}
