@@ -1,0 +1,130 @@
+package supervise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// start runs the supervisor (compiled by Binary) over a shell script and
+// returns the command and its state file.
+func start(t *testing.T, script string) (*exec.Cmd, string) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("the supervisor is a Linux program")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bin, err := Binary(ctx, runtime.GOARCH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "supervise")
+	if err := os.WriteFile(exe, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "state")
+	cmd := exec.Command(exe, "-state", state, "-grace", "2s", "--", "sh", "-c", script)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_, _ = cmd.Process.Wait()
+	})
+	return cmd, state
+}
+
+// waitState polls the state file until it starts with prefix.
+func waitState(t *testing.T, state, prefix string) string {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile(state)
+		if last = string(b); strings.HasPrefix(last, prefix) {
+			return last
+		}
+	}
+	t.Fatalf("state %q never started with %q", last, prefix)
+	return ""
+}
+
+func exitCode(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(10 * time.Second):
+		t.Fatal("the supervisor did not exit")
+		return -1
+	}
+}
+
+func TestRestartOnHangup(t *testing.T) {
+	// The child leaves a mark when asked to stop, then exits with 0.
+	marks := t.TempDir()
+	cmd, state := start(t, fmt.Sprintf(`trap 'touch %s/stopped-$$; exit 0' TERM; while :; do sleep 0.05; done`, marks))
+	first := waitState(t, state, "1 running ")
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	second := waitState(t, state, "2 running ")
+	oldPID := strings.Fields(first)[2]
+	if strings.Fields(second)[2] == oldPID {
+		t.Fatalf("the child kept its PID %s across the restart", oldPID)
+	}
+	if _, err := os.Stat(filepath.Join(marks, "stopped-"+oldPID)); err != nil {
+		t.Fatalf("the old child was not stopped with SIGTERM: %v", err)
+	}
+	// SIGTERM is passed on and the supervisor exits as the child did.
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitCode(t, cmd); code != 0 {
+		t.Fatalf("exit code %d after the child exited with 0", code)
+	}
+}
+
+func TestImageProcessExitEndsSupervisor(t *testing.T) {
+	cmd, _ := start(t, `exit 7`)
+	if code := exitCode(t, cmd); code != 7 {
+		t.Fatalf("exit code %d, want the child's 7", code)
+	}
+}
+
+func TestRestartedChildCrashIsRestarted(t *testing.T) {
+	// The first child runs until SIGTERM; the ones after a restart crash.
+	flag := filepath.Join(t.TempDir(), "crash")
+	cmd, state := start(t, fmt.Sprintf(`if [ -e %s ]; then exit 3; fi; touch %[1]s; trap 'exit 0' TERM; while :; do sleep 0.05; done`, flag))
+	waitState(t, state, "1 running ")
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitState(t, state, "2 exited "); !strings.Contains(got, "exited with code 3") {
+		t.Fatalf("state %q does not say how the child exited", got)
+	}
+	// Restarted after the back-off (one second), not given up.
+	waitState(t, state, "3 ")
+	if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("the supervisor exited: %v", err)
+	}
+}
