@@ -21,6 +21,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/devenv-tool/devenv/internal/dockerx"
+	"github.com/devenv-tool/devenv/internal/supervise"
 )
 
 // Assembled is an image devenv put together itself from a simple
@@ -30,6 +31,10 @@ import (
 type Assembled struct {
 	Config []byte
 	Layers []Layer // base layers first
+	// Live is set when the image runs its command under devenv's
+	// supervisor (ImageOptions.Live), so that a running container can be
+	// updated in place (see LiveDiff).
+	Live bool
 }
 
 // Layer is one uncompressed layer of an assembled image.
@@ -62,7 +67,7 @@ type ctxEntry struct {
 // assemble makes the image of recipe r from the build context tar. It
 // returns an error wrapping errNotSimple when the engine's builder must
 // decide (a base image Docker does not have, an ambiguous COPY).
-func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, contextTar []byte, dfName string, labels map[string]string) (*Assembled, error) {
+func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, contextTar []byte, dfName string, labels map[string]string, live bool) (*Assembled, error) {
 	cfg := imageConfig{Architecture: runtime.GOARCH, OS: "linux"}
 	cfg.RootFS.Type = "layers"
 	var layers []Layer
@@ -81,6 +86,19 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 		for _, d := range base.RootFS.Layers {
 			layers = append(layers, Layer{DiffID: d})
 		}
+	}
+	var sup []byte
+	if live {
+		var err error
+		if sup, err = supervise.Binary(ctx, cfg.Architecture); err != nil {
+			return nil, fmt.Errorf("%w: %v", errNoLive, err)
+		}
+		tarb, err := supervisorLayer(sup)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(tarb)
+		layers = append(layers, Layer{DiffID: "sha256:" + hex.EncodeToString(sum[:]), Size: int64(len(tarb)), Data: tarb})
 	}
 	files, err := contextFiles(contextTar, spec, dfName)
 	if err != nil {
@@ -151,6 +169,13 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 		c.Labels = map[string]string{}
 	}
 	maps.Copy(c.Labels, labels)
+	if live {
+		if len(c.Entrypoint) == 0 && len(c.Cmd) == 0 {
+			return nil, fmt.Errorf("%w: the image has no ENTRYPOINT or CMD to supervise", errNoLive)
+		}
+		// The supervisor runs the image's command: ENTRYPOINT + CMD.
+		c.Entrypoint = append([]string{supervise.Path, "--"}, c.Entrypoint...)
+	}
 	for _, l := range layers {
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.DiffID)
 	}
@@ -161,7 +186,32 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 	if err != nil {
 		return nil, err
 	}
-	return &Assembled{Config: b, Layers: layers}, nil
+	return &Assembled{Config: b, Layers: layers, Live: live}, nil
+}
+
+// errNoLive says why an image cannot be assembled for live update; Image
+// then assembles it without the supervisor.
+var errNoLive = errors.New("no live update")
+
+// supervisorLayer is the layer holding devenv's supervisor and the folder
+// it writes its state to (writable by any user: the image's USER runs it).
+func supervisorLayer(bin []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dir := strings.TrimPrefix(path.Dir(supervise.Path), "/")
+	if err := tw.WriteHeader(&tar.Header{Name: dir + "/", Typeflag: tar.TypeDir, Mode: 0o1777, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
+		return nil, err
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: strings.TrimPrefix(supervise.Path, "/"), Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bin)), ModTime: epoch, Format: tar.FormatPAX}); err != nil {
+		return nil, err
+	}
+	if _, err := tw.Write(bin); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // ID is the image ID: the digest of the config.

@@ -35,6 +35,12 @@ type ImageOptions struct {
 	// Image returns (see Result.DockerLoaded): the caller can load its
 	// parts into the cluster meanwhile.
 	Background bool
+	// Live puts devenv's supervisor into assembled images as their first
+	// process, so that running containers can take new files without a
+	// restart of the container (see LiveDiff). When the supervisor cannot
+	// be had (no go command) the image is assembled without it and
+	// Result.NoLive says why.
+	Live bool
 }
 
 // Result is a built image.
@@ -52,6 +58,9 @@ type Result struct {
 	// Assembled is the image's parts when devenv assembled it itself (nil
 	// when the engine built it), for loading it without `docker save`.
 	Assembled *Assembled
+	// NoLive says why an image asked for with ImageOptions.Live has no
+	// supervisor ("" when it has one, or was not asked for).
+	NoLive string
 
 	loaded func() error
 }
@@ -100,9 +109,15 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 		r, err := recipeOf(spec, opts.ContextOptions)
 		if err == nil {
 			var a *Assembled
-			if a, err = assemble(ctx, docker, spec, r, data, dfName, labels); err == nil {
+			noLive := ""
+			a, err = assemble(ctx, docker, spec, r, data, dfName, labels, opts.Live)
+			if errors.Is(err, errNoLive) {
+				noLive = err.Error()
+				a, err = assemble(ctx, docker, spec, r, data, dfName, labels, false)
+			}
+			if err == nil {
 				res, lerr := tagAssembled(ctx, docker, spec, repo, a, opts.Background)
-				res.ContextDigest, res.Duration = digest, time.Since(start)
+				res.ContextDigest, res.Duration, res.NoLive = digest, time.Since(start), noLive
 				if lerr == nil || ctx.Err() != nil {
 					return res, lerr
 				}
