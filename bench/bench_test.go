@@ -12,12 +12,17 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/devenv-tool/devenv/cluster"
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/internal/devenv"
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/internal/testenv"
+	"github.com/devenv-tool/devenv/templates"
 )
 
 func rounds() int {
@@ -96,7 +101,9 @@ func BenchmarkSaveToServing(b *testing.B) {
 	name := testenv.Name("bench-")
 	files, tm, cfg := project(b, name)
 	kubeconfig := filepath.Join(b.TempDir(), "kubeconfig")
-	opts := devenv.Options{Kubeconfig: kubeconfig, Log: log.New(&testenv.Log{}, false)}
+	// Live update is what `devenv up` does while watching;
+	// DEVENV_BENCH_LIVE=0 measures the image swap instead.
+	opts := devenv.Options{Kubeconfig: kubeconfig, Log: log.New(&testenv.Log{}, false), Live: os.Getenv("DEVENV_BENCH_LIVE") != "0"}
 	b.Cleanup(func() { _ = devenv.Down(context.Background(), cfg, devenv.DownOptions{Options: opts}) })
 	env, err := devenv.Up(ctx, cfg, opts)
 	if err != nil {
@@ -107,9 +114,13 @@ func BenchmarkSaveToServing(b *testing.B) {
 	// on engines that refuse --privileged: Up installed it in PATH.
 	c := env.Cluster
 	ns := cfg.Namespace
-	answers := func(want string) func() error {
+	// The manual loop gets its own copy of the Deployment and Service, as
+	// a user without devenv would have: the two loops alternate on the same
+	// cluster without undoing each other's work.
+	manualCopy(ctx, b, c, ns, "transfermoney", "transfermoney-manual")
+	answers := func(svc, want string) func() error {
 		return func() error {
-			body, err := testenv.Proxy(ctx, c, ns, "GET", "transfermoney:8080", "/version", nil)
+			body, err := testenv.Proxy(ctx, c, ns, "GET", svc+":8080", "/version", nil)
 			if err != nil {
 				return err
 			}
@@ -136,7 +147,7 @@ func BenchmarkSaveToServing(b *testing.B) {
 		v := fmt.Sprintf("d%d", i)
 		t0 := time.Now()
 		setVersion(v)
-		if err := testenv.Eventually(ctx, 5*time.Minute, 100*time.Millisecond, answers(v)); err != nil {
+		if err := testenv.Eventually(ctx, 5*time.Minute, 100*time.Millisecond, answers("transfermoney", v)); err != nil {
 			b.Fatalf("devenv round %d: %v", i, err)
 		}
 		devenvTimes = append(devenvTimes, time.Since(t0))
@@ -152,15 +163,15 @@ func BenchmarkSaveToServing(b *testing.B) {
 			{"./build.sh"},
 			{"docker", "build", "-q", "-t", ref, "."},
 			{kind, "load", "docker-image", ref, "--name", cfg.Cluster.Name},
-			{"kubectl", "-n", ns, "set", "image", "deployment/transfermoney", "transfermoney=" + ref},
-			{"kubectl", "-n", ns, "rollout", "status", "deployment/transfermoney", "--timeout=5m"},
+			{"kubectl", "-n", ns, "set", "image", "deployment/transfermoney-manual", "transfermoney=" + ref},
+			{"kubectl", "-n", ns, "rollout", "status", "deployment/transfermoney-manual", "--timeout=5m"},
 		}
 		for _, s := range steps {
 			if err := run(ctx, tm, manualEnv, s...); err != nil {
 				b.Fatalf("manual round %d: %v", i, err)
 			}
 		}
-		if err := testenv.Eventually(ctx, 5*time.Minute, 100*time.Millisecond, answers(v)); err != nil {
+		if err := testenv.Eventually(ctx, 5*time.Minute, 100*time.Millisecond, answers("transfermoney-manual", v)); err != nil {
 			b.Fatalf("manual round %d: %v", i, err)
 		}
 		manualTimes = append(manualTimes, time.Since(t0))
@@ -173,6 +184,37 @@ func BenchmarkSaveToServing(b *testing.B) {
 	b.ReportMetric(d.Seconds()/m.Seconds(), "devenv/manual")
 	b.Logf("save to serving, %d rounds: devenv median %s (%v), manual median %s (%v), ratio %.2f",
 		len(devenvTimes), d, devenvTimes, m, manualTimes, d.Seconds()/m.Seconds())
+}
+
+// manualCopy copies Deployment and Service name to a new name selecting
+// its own pods (app=<to>), without devenv's project label, so that devenv
+// neither prunes it nor streams its logs.
+func manualCopy(ctx context.Context, b *testing.B, c *cluster.Cluster, ns, name, to string) {
+	d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sel := map[string]string{templates.LabelApp: to}
+	md := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: to, Namespace: ns, Labels: sel}, Spec: *d.Spec.DeepCopy()}
+	md.Spec.Selector = &metav1.LabelSelector{MatchLabels: sel}
+	md.Spec.Template.Labels = sel
+	if _, err := c.Client.AppsV1().Deployments(ns).Create(ctx, md, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	svc, err := c.Client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ms := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: to, Namespace: ns, Labels: sel}, Spec: corev1.ServiceSpec{Selector: sel, Ports: svc.Spec.Ports}}
+	for i := range ms.Spec.Ports {
+		ms.Spec.Ports[i].NodePort = 0
+	}
+	if _, err := c.Client.CoreV1().Services(ns).Create(ctx, ms, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.WaitRollout(ctx, ns, to, 3*time.Minute); err != nil {
+		b.Fatal(err)
+	}
 }
 
 func BenchmarkUp(b *testing.B) {

@@ -24,6 +24,7 @@ func (f *envFlags) add(cmd *cobra.Command) {
 type upFlags struct {
 	envFlags
 	noWatch bool
+	noLive  bool
 	retain  bool
 	timeout time.Duration
 }
@@ -44,10 +45,19 @@ updated, and objects removed from devenv.yaml are pruned. Only one up runs per
 project at a time.
 
 On a machine that cannot pull images, devenv uses its stand-ins (see
-devenv images build) and says so.`,
+devenv images build) and says so.
+
+While watching, a save rebuilds what changed. When a service's Dockerfile is
+simple (one FROM, then only COPY, ENV, LABEL, WORKDIR, USER, EXPOSE,
+ENTRYPOINT, CMD), devenv assembles its image itself with a small supervisor
+as the first process, and a save that changes only files writes them into the
+running containers and restarts the program there: no new pod, no new
+container (live update; it needs the go command to compile the supervisor
+once). Other changes swap the image into the running pods, or roll out.`,
 		Example: `  devenv up --no-watch            # make everything ready, then exit 0
   devenv up -f devenv.yaml -f ci.yaml --kubeconfig /tmp/kc
-  devenv up -v                    # with debug output and build logs`,
+  devenv up -v                    # with debug output and build logs
+  devenv up --no-live             # replace containers on every save`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runUp(cmd.Context(), g, f)
@@ -55,6 +65,7 @@ devenv images build) and says so.`,
 	}
 	f.add(cmd)
 	cmd.Flags().BoolVar(&f.noWatch, "no-watch", false, "exit once everything is ready instead of watching the sources")
+	cmd.Flags().BoolVar(&f.noLive, "no-live", false, "build images without the live-update supervisor: every save replaces the containers")
 	cmd.Flags().BoolVar(&f.retain, "retain", false, "keep a cluster whose creation failed, for debugging")
 	cmd.Flags().DurationVar(&f.timeout, "rollout-timeout", devenv.DefaultRolloutTimeout, "how long to wait for each service to become ready")
 	return cmd
@@ -72,6 +83,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags) error {
 	}
 	if !f.noWatch {
 		opts.PodLogs, opts.Color = g.streams.Out, isTerminal(g.streams.Out)
+		opts.Live = !f.noLive
 	}
 	start := time.Now()
 	env, err := devenv.Up(ctx, cfg, opts)

@@ -3,11 +3,14 @@ package devenv
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
 	"github.com/devenv-tool/devenv/cluster"
+	"github.com/devenv-tool/devenv/internal/build"
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/kafka"
 	"github.com/devenv-tool/devenv/watch"
@@ -142,7 +145,12 @@ func (e *Env) handle(ctx context.Context, b watch.Batch, configFiles []string) (
 		changed = append(changed, n)
 	}
 	if len(changed) > 0 && !b.Config {
-		// Only images changed: swap them into the running pods.
+		// Only images changed: write their new files into the running
+		// containers where they can take them, else swap the images into
+		// the running pods.
+		if changed = e.liveUpdate(ctx, changed); len(changed) == 0 {
+			return restart
+		}
 		if changed = e.swapImages(ctx, changed); len(changed) == 0 {
 			return restart
 		}
@@ -178,11 +186,133 @@ func (e *Env) loadNew(ctx context.Context, changed []string) error {
 			continue
 		}
 		delete(e.parts, n)
+		delete(e.stale, n)
 	}
 	if len(rest) == 0 {
 		return nil
 	}
 	return e.loadImages(ctx, rest)
+}
+
+// liveUpdate writes the changed services' new files into their running
+// containers and restarts their programs there (cluster.LiveUpdate). It
+// returns the services that need their images swapped instead: images
+// without devenv's supervisor, changes beyond files (ENV, base, …),
+// pods not all Ready, and containers whose files devenv does not know. A
+// new version that exits or does not listen in time gets the previous
+// files back and is reported; the previous version serves again.
+func (e *Env) liveUpdate(ctx context.Context, changed []string) (swap []string) {
+	if !e.opts.Live {
+		return changed
+	}
+	lg := e.opts.logger()
+	timeout := e.opts.RolloutTimeout
+	if timeout == 0 {
+		timeout = DefaultRolloutTimeout
+	}
+	for _, n := range changed {
+		t0 := time.Now()
+		ref := e.Images[n]
+		plans, err := e.livePlans(ctx, n, ref)
+		if err != nil {
+			lg.Debugf("%s: no live update: %v", n, err)
+			swap = append(swap, n)
+			continue
+		}
+		s := e.Config.Service(n)
+		if !slices.ContainsFunc(plans, func(p livePlan) bool { return !p.changes.Empty() }) {
+			// The containers hold these files already (a change undone).
+			for _, p := range plans {
+				e.content[p.target.ContainerID] = ref
+			}
+			e.stale[n] = true
+			lg.Infof("%s ✓ %s (the running containers hold these files already)", n, time.Since(t0).Round(100*time.Millisecond))
+			continue
+		}
+		done := e.prog.start("%s: updating %d running containers in place", n, len(plans))
+		var failed error
+		for i, p := range plans {
+			err := e.Cluster.LiveUpdate(ctx, e.docker, p.target, p.changes.Tar, p.changes.Removed, s.Port, timeout)
+			if err == nil {
+				e.content[p.target.ContainerID] = ref
+				continue
+			}
+			if errors.Is(err, cluster.ErrNoLive) && i == 0 {
+				done(nil, "%s: swapping the image instead: %v", n, err)
+				swap = append(swap, n)
+				break
+			}
+			failed = err
+			// Put the previous files back where they were replaced.
+			for _, q := range plans[:i+1] {
+				back, derr := build.LiveDiff(e.known[ref], e.known[q.from])
+				if derr == nil {
+					derr = e.Cluster.LiveUpdate(ctx, e.docker, q.target, back.Tar, back.Removed, s.Port, timeout)
+				}
+				if derr != nil {
+					lg.Debugf("%s: putting the previous files back into pod %s: %v", n, q.target.Pod, derr)
+					delete(e.content, q.target.ContainerID)
+					failed = fmt.Errorf("%w (and putting the previous version back failed: %v)", err, derr)
+					continue
+				}
+				e.content[q.target.ContainerID] = q.from
+			}
+			break
+		}
+		if contains(swap, n) {
+			continue
+		}
+		if failed != nil {
+			done(failed, "")
+			lg.Infof("✗ %s: %v\n  (the previous version is serving again; save again to retry)", n, failed)
+			continue
+		}
+		e.stale[n] = true
+		files := 0
+		for _, p := range plans {
+			files = max(files, len(p.changes.Files)+len(p.changes.Removed))
+		}
+		done(nil, "%s: %d files updated in %d running containers", n, files, len(plans))
+		lg.Infof("%s ✓ %s (updated in place)", n, time.Since(t0).Round(100*time.Millisecond))
+	}
+	return swap
+}
+
+// livePlan is what one running container needs to become image ref.
+type livePlan struct {
+	target  cluster.LiveTarget
+	from    string // the image whose files it holds now
+	changes build.Changes
+}
+
+// livePlans finds service n's running containers and the files each needs
+// to hold image ref's, or says why that cannot be done in place.
+func (e *Env) livePlans(ctx context.Context, n, ref string) ([]livePlan, error) {
+	to := e.known[ref]
+	if to == nil {
+		return nil, fmt.Errorf("the image was built by the engine")
+	}
+	targets, err := e.Cluster.LiveTargets(ctx, e.Config.Namespace, n, n)
+	if err != nil {
+		return nil, err
+	}
+	var plans []livePlan
+	for _, t := range targets {
+		from, ok := e.content[t.ContainerID]
+		if !ok {
+			from = t.Image
+		}
+		old := e.known[from]
+		if old == nil {
+			return nil, fmt.Errorf("pod %s runs %s, whose files devenv does not know", t.Pod, from)
+		}
+		ch, err := build.LiveDiff(old, to)
+		if err != nil {
+			return nil, err
+		}
+		plans = append(plans, livePlan{target: t, from: from, changes: ch})
+	}
+	return plans, nil
 }
 
 // swapImages loads the changed services' images and swaps them into the

@@ -50,6 +50,11 @@ type Options struct {
 	// name, while Watch runs; nil for none. Color colours the prefixes.
 	PodLogs io.Writer
 	Color   bool
+	// Live builds images for live update: a simple Dockerfile's image runs
+	// under devenv's supervisor, so that Watch can write a save's changed
+	// files into the running containers and restart their program, without
+	// new containers (see cluster.LiveUpdate). Set it when watching.
+	Live bool
 }
 
 func (o Options) logger() *log.Logger {
@@ -84,6 +89,17 @@ type Env struct {
 	// the background while watching (build.ImageOptions.Background).
 	inDocker map[string]func() error
 	watching bool
+	// known holds recent assembled images by reference (recent[service]
+	// lists them, oldest first): what a live update compares to know which
+	// files changed.
+	known  map[string]*build.Assembled
+	recent map[string][]string
+	// content maps a live-updated container's ID to the image whose files
+	// it holds (a container not listed holds its pod spec's image's).
+	content map[string]string
+	// stale lists services whose newest image was only written into
+	// running containers, not loaded into the cluster yet.
+	stale map[string]bool
 }
 
 // waitDocker waits until the named services' images (all when nil) are in
@@ -124,7 +140,8 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 		return nil, err
 	}
 	env := &Env{Config: cfg, Images: map[string]string{}, opts: opts, prog: &progress{log: lg}, lock: lk,
-		parts: map[string]*build.Assembled{}, inDocker: map[string]func() error{}}
+		parts: map[string]*build.Assembled{}, inDocker: map[string]func() error{},
+		known: map[string]*build.Assembled{}, recent: map[string][]string{}, content: map[string]string{}, stale: map[string]bool{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -440,6 +457,7 @@ func (e *Env) buildService(ctx context.Context, s *config.Service) (ref string, 
 		ContextOptions: build.ContextOptions{Dockerfile: newDF},
 		Output:         e.opts.BuildOutput,
 		Background:     e.watching,
+		Live:           e.opts.Live,
 	})
 	if err != nil {
 		done(err, "")
@@ -450,6 +468,12 @@ func (e *Env) buildService(ctx context.Context, s *config.Service) (ref string, 
 		state = "unchanged"
 	}
 	done(nil, "%s: image %s %s", s.Name, res.Ref, state)
+	if res.NoLive != "" {
+		lg.Debugf("%s: %s", s.Name, res.NoLive)
+	}
+	if res.Assembled != nil {
+		e.remember(s.Name, res.Ref, res.Assembled)
+	}
 	prev := e.Images[s.Name]
 	e.Images[s.Name] = res.Ref
 	if res.Assembled != nil && prev != res.Ref {
@@ -497,6 +521,15 @@ func (e *Env) preload(ctx context.Context) {
 // loadImages loads the services' images into the cluster's nodes (only
 // those named, or all when names is nil), skipping what the nodes have.
 func (e *Env) loadImages(ctx context.Context, names []string) error {
+	if names != nil {
+		// Images that were only written into running containers go too: a
+		// rollout or a new pod needs them on the nodes.
+		for n := range e.stale {
+			if !contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
 	e.waitDocker(names)
 	for _, s := range e.Config.Services {
 		if names != nil && !contains(names, s.Name) {
@@ -513,8 +546,25 @@ func (e *Env) loadImages(ctx context.Context, names []string) error {
 		if err != nil {
 			return err
 		}
+		delete(e.stale, s.Name)
 	}
 	return nil
+}
+
+// remember keeps an assembled image for live updates: the last few of
+// each service.
+func (e *Env) remember(service, ref string, a *build.Assembled) {
+	const keep = 4
+	if _, ok := e.known[ref]; ok {
+		return
+	}
+	e.known[ref] = a
+	r := append(e.recent[service], ref)
+	for len(r) > keep {
+		delete(e.known, r[0])
+		r = r[1:]
+	}
+	e.recent[service] = r
 }
 
 // objects renders every object for the current state of the environment.

@@ -13,22 +13,40 @@
 // PID or how it exited. devenv reads it from the node to know when the new
 // process runs.
 //
+// "supervise update" is the other half, run by devenv inside the
+// container's namespaces (nsenter from the node): it removes the paths
+// given as arguments, writes the files of the tar on its standard input,
+// sends SIGHUP to the supervisor (PID 1), and waits until the new child
+// runs and accepts connections on -ip:-port. Its exit code says how it
+// went: 0 serving, 11 the container does not run under the supervisor
+// (nothing was changed), 12 the new process exited, 14 it did not listen
+// in time, 1 anything else; its last line of output says more.
+//
 // devenv compiles this file itself (CGO off, static) and puts the binary
 // in the images it assembles when it watches; it has no dependencies.
 package main
 
 import (
+	"archive/tar"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "update" {
+		os.Exit(update(os.Args[2:]))
+	}
 	state := flag.String("state", "/.devenv/state", "file to write the state to")
 	grace := flag.Duration("grace", 5*time.Second, "how long the child has to exit after SIGTERM on a restart")
 	flag.Parse()
@@ -201,4 +219,168 @@ func oneLine(s string) string {
 		}
 	}
 	return s
+}
+
+// update is "supervise update": see the package comment.
+func update(args []string) int {
+	fs := flag.NewFlagSet("update", flag.ContinueOnError)
+	stateFile := fs.String("state", "/.devenv/state", "the supervisor's state file")
+	ip := fs.String("ip", "127.0.0.1", "address the new process must accept connections on")
+	port := fs.Int("port", 0, "port the new process must accept connections on (0: wait until it has run for a second)")
+	timeout := fs.Duration("timeout", time.Minute, "how long the new process has to accept connections")
+	if err := fs.Parse(args); err != nil {
+		return 1
+	}
+	fail := func(code int, format string, a ...any) int {
+		fmt.Printf(format+"\n", a...)
+		return code
+	}
+	self, _ := os.Readlink("/proc/self/exe")
+	if init, err := os.Readlink("/proc/1/exe"); err != nil || init != self {
+		return fail(11, "the container's first process (%s) is not devenv's supervisor", init)
+	}
+	gen0, _, _ := readState(*stateFile)
+	for _, p := range fs.Args() {
+		if err := os.RemoveAll(p); err != nil {
+			return fail(1, "removing %s: %v", p, err)
+		}
+	}
+	if err := extract(os.Stdin); err != nil {
+		return fail(1, "writing the new files: %v", err)
+	}
+	if err := syscall.Kill(1, syscall.SIGHUP); err != nil {
+		return fail(1, "signalling the supervisor: %v", err)
+	}
+	deadline := time.Now().Add(*timeout)
+	addr := net.JoinHostPort(*ip, strconv.Itoa(*port))
+	var since time.Time
+	for ; time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		gen, state, detail := readState(*stateFile)
+		switch {
+		case gen <= gen0:
+			continue // not restarted yet
+		case state == "exited":
+			return fail(12, "%s", detail)
+		case gen > gen0+1:
+			return fail(12, "exited and was restarted")
+		case *port == 0:
+			if since.IsZero() {
+				since = time.Now()
+			}
+			if time.Since(since) >= time.Second {
+				return fail(0, "running")
+			}
+		default:
+			if c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond); err == nil {
+				c.Close()
+				return fail(0, "serving on %s", addr)
+			}
+		}
+	}
+	return fail(14, "the new process did not accept connections on %s within %s", addr, *timeout)
+}
+
+// readState reads the supervisor's state file.
+func readState(file string) (gen int, state, detail string) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, "", ""
+	}
+	f := strings.SplitN(strings.TrimSpace(string(b)), " ", 3)
+	gen, _ = strconv.Atoi(f[0])
+	if len(f) > 1 {
+		state = f[1]
+	}
+	if len(f) > 2 {
+		detail = f[2]
+	}
+	return gen, state, detail
+}
+
+// extract writes the tar's entries under /: files are written beside their
+// target and renamed over it, so a running program's file can be replaced.
+func extract(r io.Reader) error {
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := path.Clean("/" + h.Name)
+		if name == "/" {
+			continue
+		}
+		mode := h.FileInfo().Mode()
+		if err := os.MkdirAll(path.Dir(name), 0o755); err != nil {
+			return err
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if fi, err := os.Lstat(name); err != nil || !fi.IsDir() {
+				_ = os.RemoveAll(name)
+				if err := os.Mkdir(name, 0o700); err != nil {
+					return err
+				}
+			}
+		case tar.TypeReg:
+			tmp := path.Join(path.Dir(name), ".devenv-"+path.Base(name))
+			_ = os.Remove(tmp)
+			f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, tr)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err == nil {
+				err = own(tmp, h, mode)
+			}
+			if err == nil {
+				if fi, lerr := os.Lstat(name); lerr == nil && fi.IsDir() {
+					_ = os.RemoveAll(name)
+				}
+				err = os.Rename(tmp, name)
+			}
+			if err != nil {
+				_ = os.Remove(tmp)
+				return err
+			}
+			continue
+		case tar.TypeSymlink:
+			_ = os.RemoveAll(name)
+			if err := os.Symlink(h.Linkname, name); err != nil {
+				return err
+			}
+			if err := os.Lchown(name, h.Uid, h.Gid); err != nil {
+				return err
+			}
+			continue
+		case tar.TypeLink:
+			_ = os.RemoveAll(name)
+			if err := os.Link(path.Clean("/"+h.Linkname), name); err != nil {
+				return err
+			}
+			continue
+		default:
+			return fmt.Errorf("%s: entries of type %q are not supported", name, h.Typeflag)
+		}
+		if err := own(name, h, mode); err != nil {
+			return err
+		}
+	}
+}
+
+// own gives a written file or folder the entry's owner, mode and time.
+func own(name string, h *tar.Header, mode os.FileMode) error {
+	if err := os.Lchown(name, h.Uid, h.Gid); err != nil {
+		return err
+	}
+	if err := os.Chmod(name, mode&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky)); err != nil {
+		return err
+	}
+	return os.Chtimes(name, h.ModTime, h.ModTime)
 }
