@@ -32,6 +32,21 @@ func rounds() int {
 	return 5
 }
 
+// benchLog is devenv's logger: with DEVENV_BENCH_LOG=FILE, its debug
+// output (-v) goes to FILE, to see where a slow round spent its time.
+func benchLog(b *testing.B) *log.Logger {
+	name := os.Getenv("DEVENV_BENCH_LOG")
+	if name == "" {
+		return log.New(&testenv.Log{}, false)
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close() })
+	return log.New(f, true)
+}
+
 func median(d []time.Duration) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
@@ -103,7 +118,7 @@ func BenchmarkSaveToServing(b *testing.B) {
 	kubeconfig := filepath.Join(b.TempDir(), "kubeconfig")
 	// Live update is what `devenv up` does while watching;
 	// DEVENV_BENCH_LIVE=0 measures the image swap instead.
-	opts := devenv.Options{Kubeconfig: kubeconfig, Log: log.New(&testenv.Log{}, false), Live: os.Getenv("DEVENV_BENCH_LIVE") != "0"}
+	opts := devenv.Options{Kubeconfig: kubeconfig, Log: benchLog(b), Live: os.Getenv("DEVENV_BENCH_LIVE") != "0"}
 	b.Cleanup(func() { _ = devenv.Down(context.Background(), cfg, devenv.DownOptions{Options: opts}) })
 	env, err := devenv.Up(ctx, cfg, opts)
 	if err != nil {

@@ -150,9 +150,12 @@ func execIn(ctx context.Context, docker *client.Client, name string, cmd []strin
 		return buf.String(), 0, fmt.Errorf("reading exec output from node %s: %w", name, err)
 	}
 	// The output ends when the process exits; the engine may record the
-	// exit a moment later.
+	// exit a moment later. The work is done: its result is read even when
+	// ctx ended meanwhile.
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	for i := 0; ; i++ {
-		ins, err := docker.ExecInspect(ctx, created.ID, client.ExecInspectOptions{})
+		ins, err := docker.ExecInspect(ictx, created.ID, client.ExecInspectOptions{})
 		if err != nil {
 			return buf.String(), 0, fmt.Errorf("inspecting exec in node %s: %w", name, err)
 		}

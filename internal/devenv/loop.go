@@ -237,6 +237,11 @@ func (e *Env) liveUpdate(ctx context.Context, changed []string) (swap []string) 
 				e.content[p.target.ContainerID] = ref
 				continue
 			}
+			if ctx.Err() != nil {
+				// Stopped meanwhile: what the container holds is unknown.
+				delete(e.content, p.target.ContainerID)
+				return nil
+			}
 			if errors.Is(err, cluster.ErrNoLive) && i == 0 {
 				done(nil, "%s: swapping the image instead: %v", n, err)
 				swap = append(swap, n)
