@@ -85,7 +85,7 @@ services:
 	}
 	out := &testenv.Log{TB: t}
 	podLogs := &testenv.Log{}
-	opts := Options{Kubeconfig: filepath.Join(tmp, "kubeconfig"), Log: log.New(out, true), RolloutTimeout: 4 * time.Minute, PodLogs: podLogs}
+	opts := Options{Kubeconfig: filepath.Join(tmp, "kubeconfig"), Log: log.New(out, true), RolloutTimeout: 4 * time.Minute, PodLogs: podLogs, Live: true}
 	t.Cleanup(func() {
 		if err := Down(context.Background(), cfg, DownOptions{Options: opts}); err != nil {
 			t.Errorf("down: %v", err)
@@ -231,12 +231,31 @@ services:
 			t.Fatal(err)
 		}
 	}
+	// The container that serves: a save that changes only files is
+	// written into it (live update), it is not replaced.
+	container := func() string {
+		pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=transfermoney"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, p := range pods.Items {
+			for _, cs := range p.Status.ContainerStatuses {
+				ids = append(ids, p.Name+"/"+cs.ContainerID)
+			}
+		}
+		return strings.Join(ids, ",")
+	}
+	serving := container()
 	t0 = time.Now()
 	setVersion(`const version = "v2"`)
 	if err := testenv.Eventually(ctx, 3*time.Minute, 500*time.Millisecond, version("v2")); err != nil {
 		t.Fatalf("the change did not roll out: %v", err)
 	}
 	t.Logf("save to serving v2: %s", time.Since(t0))
+	if now := container(); now != serving || !strings.Contains(out.String(), "transfermoney ✓") || !strings.Contains(out.String(), "(updated in place)") {
+		t.Errorf("v2 was not written into the running container: before %s, after %s", serving, now)
+	}
 
 	setVersion(`const version = "v3" +`) // does not compile
 	if err := testenv.Eventually(ctx, 2*time.Minute, 500*time.Millisecond, func() error {
@@ -250,9 +269,35 @@ services:
 	if err := version("v2")(); err != nil {
 		t.Fatalf("after a broken build the old version must keep serving: %v", err)
 	}
+	// A version that builds but exits at once: reported, and the
+	// previous files are put back.
+	crash := filepath.Join(tm, "crash.go")
+	if err := os.WriteFile(crash, []byte("package main\n\nimport \"os\"\n\nfunc init() { println(\"crash on purpose\"); os.Exit(3) }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	setVersion(`const version = "v3"`)
+	if err := testenv.Eventually(ctx, 2*time.Minute, 500*time.Millisecond, func() error {
+		if !strings.Contains(out.String(), "exited with code 3") || !strings.Contains(out.String(), "the previous version is serving again") {
+			return errors.New("the crash was not reported yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "crash on purpose") {
+		t.Errorf("the crash report lacks the container's last log lines")
+	}
+	if err := testenv.Eventually(ctx, 30*time.Second, 200*time.Millisecond, version("v2")); err != nil {
+		t.Fatalf("after a crashing version the previous one must serve again: %v", err)
+	}
+	if err := os.Remove(crash); err != nil {
+		t.Fatal(err)
+	}
 	if err := testenv.Eventually(ctx, 3*time.Minute, 500*time.Millisecond, version("v3")); err != nil {
 		t.Fatalf("the fix did not roll out: %v", err)
+	}
+	if now := container(); now != serving {
+		t.Errorf("the container was replaced (before %s, after %s): every save here changes only files", serving, now)
 	}
 	// Saving a config file re-applies the configuration: the ConfigMap gets
 	// the new key and the service's pods restart (the config hash changed).
