@@ -21,11 +21,22 @@ import (
 // derivedImage builds FROM base with extra Dockerfile lines.
 func derivedImage(t *testing.T, docker *client.Client, base, lines string) string {
 	t.Helper()
+	return derivedImageWith(t, docker, base, lines, nil)
+}
+
+// derivedImageWith builds FROM base with extra Dockerfile lines and
+// executable files in the build context.
+func derivedImageWith(t *testing.T, docker *client.Client, base, lines string, files map[string][]byte) string {
+	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	df := []byte("FROM " + base + "\n" + lines + "\n")
 	_ = tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(df))})
 	_, _ = tw.Write(df)
+	for name, b := range files {
+		_ = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(b))})
+		_, _ = tw.Write(b)
+	}
 	_ = tw.Close()
 	ref := "devenv.local/it-echo:" + randSuffix()
 	res, err := docker.ImageBuild(context.Background(), &buf, client.ImageBuildOptions{Tags: []string{ref}, Remove: true, Labels: map[string]string{testLabel: testValue}})

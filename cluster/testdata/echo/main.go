@@ -1,7 +1,8 @@
 // Command echo is the integration tests' tiny image: "serve ADDR" answers
 // every request with "hello from HOSTNAME"; "get URL" fetches URL (retrying
 // for up to a minute) and prints the body. ECHO_VERSION, when set, adds a
-// "version" line to the answer.
+// "version" line to the answer; without it, the version set at build time
+// (-ldflags -X main.version=V), if any.
 package main
 
 import (
@@ -11,6 +12,8 @@ import (
 	"os"
 	"time"
 )
+
+var version string
 
 func main() {
 	if len(os.Args) < 2 {
@@ -26,7 +29,11 @@ func main() {
 		host, _ := os.Hostname()
 		http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "hello from %s\n", host)
-			if v := os.Getenv("ECHO_VERSION"); v != "" {
+			v := os.Getenv("ECHO_VERSION")
+			if v == "" {
+				v = version
+			}
+			if v != "" {
 				fmt.Fprintf(w, "version %s\n", v)
 			}
 		})

@@ -1,0 +1,165 @@
+package cluster
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/devenv-tool/devenv/internal/supervise"
+)
+
+// echoBinary builds the echo test program with its version set at build time.
+func echoBinary(t *testing.T, version string) []byte {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "echo")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w -X main.version="+version, "-o", bin, "./testdata/echo")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building echo: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func tarOf(t *testing.T, name string, mode int64, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(data))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestIntegrationLiveUpdate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: needs Docker and kind")
+	}
+	c := sharedCluster(t)
+	docker := testDocker(t)
+	base := testImage(t, docker)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	sup, err := supervise.Binary(ctx, runtime.GOARCH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What devenv's assembled images do: the supervisor runs the image's
+	// command.
+	live := derivedImageWith(t, docker, base, `COPY supervise /.devenv/supervise
+ENTRYPOINT ["/.devenv/supervise", "--", "/echo"]`, map[string][]byte{"supervise": sup})
+	for _, img := range []string{base, live} {
+		if _, err := c.LoadImage(ctx, docker, img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ns := "it-live"
+	deploy := func(name, image string) string {
+		return `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ` + name + `, namespace: ` + ns + `}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: ` + name + `}}
+  template:
+    metadata: {labels: {app: ` + name + `}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: echo
+        image: ` + image + `
+        imagePullPolicy: Never
+        args: [serve, ":8080"]
+        ports: [{containerPort: 8080}]
+        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ` + name + `, namespace: ` + ns + `}
+spec:
+  selector: {app: ` + name + `}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+`
+	}
+	if _, err := c.Apply(ctx, objs(t, "apiVersion: v1\nkind: Namespace\nmetadata: {name: "+ns+"}\n---"+deploy("live", live)+"---"+deploy("plain", base)),
+		ApplyOptions{Selector: map[string]string{"devenv.dev/project": "it-live"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"live", "plain"} {
+		if err := c.WaitRollout(ctx, ns, d, 2*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	answer := func(svc string) string {
+		b, err := c.Client.CoreV1().Services(ns).ProxyGet("http", svc, "80", "/", nil).DoRaw(ctx)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		return string(b)
+	}
+	targets, err := c.LiveTargets(ctx, ns, "live", "echo")
+	if err != nil || len(targets) != 1 {
+		t.Fatalf("LiveTargets: %v, %v; want the one pod", targets, err)
+	}
+	before := targets[0]
+
+	v2 := echoBinary(t, "two")
+	start := time.Now()
+	if err := c.LiveUpdate(ctx, docker, before, tarOf(t, "echo", 0o755, v2), nil, 8080, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("live update took %s", time.Since(start))
+	if got := answer("live"); !strings.Contains(got, "version two") {
+		t.Errorf("after the update the service answers %q, want version two", got)
+	}
+	after, err := c.LiveTargets(ctx, ns, "live", "echo")
+	if err != nil || len(after) != 1 || after[0].Pod != before.Pod || after[0].ContainerID != before.ContainerID {
+		t.Errorf("targets after the update %+v (%v), want the same pod and container as %+v", after, err, before)
+	}
+
+	// Not a program: the start fails, reported; the good binary back serves.
+	err = c.LiveUpdate(ctx, docker, before, tarOf(t, "echo", 0o755, []byte("not a program\n")), nil, 8080, 30*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "exec format error") {
+		t.Errorf("a broken binary: err = %v, want the start's failure", err)
+	}
+	if err := c.LiveUpdate(ctx, docker, before, tarOf(t, "echo", 0o755, v2), nil, 8080, time.Minute); err != nil {
+		t.Fatalf("putting the good binary back: %v", err)
+	}
+	if got := answer("live"); !strings.Contains(got, "version two") {
+		t.Errorf("after putting it back the service answers %q", got)
+	}
+
+	// A container without the supervisor: ErrNoLive, nothing written.
+	plain, err := c.LiveTargets(ctx, ns, "plain", "echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.LiveUpdate(ctx, docker, plain[0], tarOf(t, "echo", 0o755, v2), nil, 8080, time.Minute)
+	if !errors.Is(err, ErrNoLive) {
+		t.Errorf("no supervisor: err = %v, want ErrNoLive", err)
+	}
+	if got := answer("plain"); strings.Contains(got, "version") || !strings.Contains(got, "hello from") {
+		t.Errorf("the container without supervisor answers %q, want its old self", got)
+	}
+	if _, err := c.LiveTargets(ctx, ns, "absent", "echo"); !errors.Is(err, ErrNoLive) {
+		t.Errorf("missing deployment: err = %v, want ErrNoLive", err)
+	}
+}
