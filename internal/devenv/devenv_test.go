@@ -1,6 +1,8 @@
 package devenv
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/internal/log"
 )
 
 func TestWatchPatterns(t *testing.T) {
@@ -82,4 +85,18 @@ func TestLockRefusesASecondUp(t *testing.T) {
 		t.Errorf("after release: %v", err)
 	}
 	again.release()
+}
+
+func TestProgressStoppedIsNotFailed(t *testing.T) {
+	var out bytes.Buffer
+	p := &progress{log: log.New(&out, false)}
+	p.start("applying %d objects", 3)(fmt.Errorf("apply: %w", context.Canceled), "")
+	p.start("loading")(errors.New("no space left"), "")
+	got := out.String()
+	if !strings.Contains(got, "• applying 3 objects: stopped") || strings.Contains(got, "✗ applying") {
+		t.Errorf("a cancelled step printed %q, want it reported as stopped", got)
+	}
+	if !strings.Contains(got, "✗ loading") {
+		t.Errorf("a failed step printed %q, want ✗", got)
+	}
 }

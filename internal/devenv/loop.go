@@ -358,10 +358,16 @@ func (e *Env) redeploy(ctx context.Context, changed []string, why string) {
 	lg := e.opts.logger()
 	t0 := time.Now()
 	if err := e.loadImages(ctx, changed); err != nil {
+		if ctx.Err() != nil {
+			return // stopped watching: not a failure
+		}
 		lg.Infof("✗ loading images: %v", err)
 		return
 	}
 	if err := e.apply(ctx); err != nil {
+		if ctx.Err() != nil {
+			return // stopped watching: not a failure
+		}
 		lg.Infof("✗ applying: %v", err)
 		return
 	}
@@ -370,6 +376,9 @@ func (e *Env) redeploy(ctx context.Context, changed []string, why string) {
 		wait = nil
 	}
 	if err := e.waitRollouts(ctx, wait); err != nil {
+		if ctx.Err() != nil {
+			return // stopped watching: not a failure
+		}
 		lg.Infof("✗ rollout: %v", err)
 		return
 	}

@@ -1,6 +1,8 @@
 package devenv
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -9,7 +11,8 @@ import (
 )
 
 // progress prints one line when a step starts and a ✓/✗ line with its
-// duration when it ends. It is safe for concurrent steps.
+// duration when it ends (a step ended by cancellation says "stopped"
+// rather than ✗). It is safe for concurrent steps.
 type progress struct {
 	mu  sync.Mutex
 	log *log.Logger
@@ -24,6 +27,11 @@ func (p *progress) start(format string, args ...any) func(err error, doneFormat 
 		d := time.Since(t0).Round(100 * time.Millisecond)
 		p.mu.Lock()
 		defer p.mu.Unlock()
+		if errors.Is(err, context.Canceled) {
+			// Stopped (Ctrl-C), not failed.
+			p.log.Infof("• %s: stopped (%s)", what, d)
+			return
+		}
 		if err != nil {
 			p.log.Infof("✗ %s (%s)", what, d)
 			return
