@@ -81,9 +81,11 @@ func runUp(ctx context.Context, g *globals, f *upFlags) error {
 	if g.verbose {
 		opts.BuildOutput = g.streams.Err
 	}
+	// With or without watching, so that `up --no-watch` and `up` build
+	// the same images and switching between them rolls nothing out.
+	opts.Live = !f.noLive
 	if !f.noWatch {
 		opts.PodLogs, opts.Color = g.streams.Out, isTerminal(g.streams.Out)
-		opts.Live = !f.noLive
 	}
 	start := time.Now()
 	env, err := devenv.Up(ctx, cfg, opts)

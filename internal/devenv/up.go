@@ -53,7 +53,7 @@ type Options struct {
 	// Live builds images for live update: a simple Dockerfile's image runs
 	// under devenv's supervisor, so that Watch can write a save's changed
 	// files into the running containers and restart their program, without
-	// new containers (see cluster.LiveUpdate). Set it when watching.
+	// new containers (see cluster.LiveUpdate). The CLI sets it unless --no-live, watching or not.
 	Live bool
 }
 
