@@ -231,8 +231,12 @@ func (e *Env) liveUpdate(ctx context.Context, changed []string) (swap []string) 
 		}
 		done := e.prog.start("%s: updating %d running containers in place", n, len(plans))
 		var failed error
+		restored := false
 		for i, p := range plans {
-			err := e.Cluster.LiveUpdate(ctx, e.docker, p.target, p.changes.Tar, p.changes.Removed, s.Port, timeout)
+			err := error(nil)
+			if !p.changes.Empty() {
+				err = e.Cluster.LiveUpdate(ctx, e.docker, p.target, p.changes.Tar, p.changes.Removed, s.Port, timeout)
+			}
 			if err == nil {
 				e.content[p.target.ContainerID] = ref
 				continue
@@ -247,21 +251,7 @@ func (e *Env) liveUpdate(ctx context.Context, changed []string) (swap []string) 
 				swap = append(swap, n)
 				break
 			}
-			failed = err
-			// Put the previous files back where they were replaced.
-			for _, q := range plans[:i+1] {
-				back, derr := build.LiveDiff(e.known[ref], e.known[q.from])
-				if derr == nil {
-					derr = e.Cluster.LiveUpdate(ctx, e.docker, q.target, back.Tar, back.Removed, s.Port, timeout)
-				}
-				if derr != nil {
-					lg.Debugf("%s: putting the previous files back into pod %s: %v", n, q.target.Pod, derr)
-					delete(e.content, q.target.ContainerID)
-					failed = fmt.Errorf("%w (and putting the previous version back failed: %v)", err, derr)
-					continue
-				}
-				e.content[q.target.ContainerID] = q.from
-			}
+			restored, failed = e.putBack(ctx, n, ref, plans[:i+1], err, timeout)
 			break
 		}
 		if contains(swap, n) {
@@ -269,7 +259,16 @@ func (e *Env) liveUpdate(ctx context.Context, changed []string) (swap []string) 
 		}
 		if failed != nil {
 			done(failed, "")
+			if !restored {
+				lg.Infof("✗ %s: %v\n  (save again to retry)", n, failed)
+				continue
+			}
 			lg.Infof("✗ %s: %v\n  (the previous version is serving again; save again to retry)", n, failed)
+			// What runs is the previous image's files: a later rollout (a
+			// config change) deploys that, and saving the same files again
+			// retries.
+			e.Images[n] = plans[0].from
+			delete(e.parts, n)
 			continue
 		}
 		e.stale[n] = true
@@ -281,6 +280,30 @@ func (e *Env) liveUpdate(ctx context.Context, changed []string) (swap []string) 
 		lg.Infof("%s ✓ %s (updated in place)", n, time.Since(t0).Round(100*time.Millisecond))
 	}
 	return swap
+}
+
+// putBack writes the previous files back into the containers of plans
+// (which were given image ref's) after err. It reports whether every
+// container holds its previous files again, and returns err, extended when
+// that failed.
+func (e *Env) putBack(ctx context.Context, n, ref string, plans []livePlan, err error, timeout time.Duration) (restored bool, _ error) {
+	port := e.Config.Service(n).Port
+	restored = true
+	for _, p := range plans {
+		back, berr := build.LiveDiff(e.known[ref], e.known[p.from])
+		if berr == nil {
+			berr = e.Cluster.LiveUpdate(ctx, e.docker, p.target, back.Tar, back.Removed, port, timeout)
+		}
+		if berr != nil {
+			e.opts.logger().Debugf("%s: putting the previous files back into pod %s: %v", n, p.target.Pod, berr)
+			delete(e.content, p.target.ContainerID)
+			err = fmt.Errorf("%w (and putting the previous version back into pod %s failed: %v)", err, p.target.Pod, berr)
+			restored = false
+			continue
+		}
+		e.content[p.target.ContainerID] = p.from
+	}
+	return restored, err
 }
 
 // livePlan is what one running container needs to become image ref.
