@@ -99,7 +99,8 @@ type Env struct {
 	content map[string]string
 	// stale lists services whose newest image was only written into
 	// running containers, not loaded into the cluster yet.
-	stale map[string]bool
+	stale      map[string]bool
+	noLiveSaid bool // why images have no supervisor was said once
 }
 
 // waitDocker waits until the named services' images (all when nil) are in
@@ -469,7 +470,13 @@ func (e *Env) buildService(ctx context.Context, s *config.Service) (ref string, 
 	}
 	done(nil, "%s: image %s %s", s.Name, res.Ref, state)
 	if res.NoLive != "" {
-		lg.Debugf("%s: %s", s.Name, res.NoLive)
+		if !e.noLiveSaid {
+			// Once: saves still work, only slower.
+			lg.Infof("%s: %s", s.Name, res.NoLive)
+			e.noLiveSaid = true
+		} else {
+			lg.Debugf("%s: %s", s.Name, res.NoLive)
+		}
 	}
 	if res.Assembled != nil {
 		e.remember(s.Name, res.Ref, res.Assembled)
