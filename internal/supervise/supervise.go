@@ -44,7 +44,7 @@ func Binary(ctx context.Context, arch string) ([]byte, error) {
 	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		return nil, errors.New("live update needs the go command to compile its supervisor: install Go 1.22 or newer, or ignore this (images are swapped instead)")
+		return nil, errors.New("the go command, which compiles devenv's supervisor, is not in PATH: install Go 1.22 or newer (until then saves swap images, which is slower)")
 	}
 	ver, err := exec.CommandContext(ctx, goBin, "env", "GOVERSION").Output()
 	if err != nil {
