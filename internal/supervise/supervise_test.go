@@ -59,6 +59,17 @@ func waitState(t *testing.T, state, prefix string) string {
 	return ""
 }
 
+// waitFile polls until file exists.
+func waitFile(t *testing.T, file string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(file); err == nil {
+			return
+		}
+	}
+	t.Fatalf("%s never appeared", file)
+}
+
 func exitCode(t *testing.T, cmd *exec.Cmd) int {
 	t.Helper()
 	done := make(chan error, 1)
@@ -82,8 +93,9 @@ func exitCode(t *testing.T, cmd *exec.Cmd) int {
 func TestRestartOnHangup(t *testing.T) {
 	// The child leaves a mark when asked to stop, then exits with 0.
 	marks := t.TempDir()
-	cmd, state := start(t, fmt.Sprintf(`trap 'touch %s/stopped-$$; exit 0' TERM; while :; do sleep 0.05; done`, marks))
+	cmd, state := start(t, fmt.Sprintf(`trap 'touch %s/stopped-$$; exit 0' TERM; touch %[1]s/ready-$$; while :; do sleep 0.05; done`, marks))
 	first := waitState(t, state, "1 running ")
+	waitFile(t, filepath.Join(marks, "ready-"+strings.Fields(first)[2])) // its trap is set
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +108,7 @@ func TestRestartOnHangup(t *testing.T) {
 		t.Fatalf("the old child was not stopped with SIGTERM: %v", err)
 	}
 	// SIGTERM is passed on and the supervisor exits as the child did.
+	waitFile(t, filepath.Join(marks, "ready-"+strings.Fields(second)[2]))
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +129,7 @@ func TestRestartedChildCrashIsRestarted(t *testing.T) {
 	flag := filepath.Join(t.TempDir(), "crash")
 	cmd, state := start(t, fmt.Sprintf(`if [ -e %s ]; then exit 3; fi; touch %[1]s; trap 'exit 0' TERM; while :; do sleep 0.05; done`, flag))
 	waitState(t, state, "1 running ")
+	waitFile(t, flag) // the first child ran
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
@@ -126,5 +140,18 @@ func TestRestartedChildCrashIsRestarted(t *testing.T) {
 	waitState(t, state, "3 ")
 	if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
 		t.Fatalf("the supervisor exited: %v", err)
+	}
+}
+
+func TestBinaryWithoutGo(t *testing.T) {
+	mu.Lock()
+	saved := built
+	built = map[string][]byte{}
+	mu.Unlock()
+	t.Cleanup(func() { mu.Lock(); built = saved; mu.Unlock() })
+	t.Setenv("PATH", t.TempDir())
+	_, err := Binary(context.Background(), "amd64")
+	if err == nil || !strings.Contains(err.Error(), "go command") || !strings.Contains(err.Error(), "install Go") {
+		t.Fatalf("err = %v, want one that names the missing go command and what to do", err)
 	}
 }
