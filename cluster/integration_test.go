@@ -3,6 +3,7 @@ package cluster
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	corev1 "k8s.io/api/core/v1"
@@ -84,6 +86,14 @@ func teardown() {
 	if err == nil {
 		for _, c := range res.Items {
 			_, _ = docker.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
+		}
+	}
+	// The images the tests built (the echo image and those derived from
+	// it) carry the test label: remove them all, newest (children) first.
+	if imgs, err := docker.ImageList(ctx, client.ImageListOptions{Filters: client.Filters{}.Add("label", testLabel+"="+testValue)}); err == nil {
+		slices.SortFunc(imgs.Items, func(a, b image.Summary) int { return cmp.Compare(b.Created, a.Created) })
+		for _, img := range imgs.Items {
+			_, _ = docker.ImageRemove(ctx, img.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true})
 		}
 	}
 	if suite.image != "" {
