@@ -12,11 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/client"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/devenv-tool/devenv/cluster"
+	"github.com/devenv-tool/devenv/internal/build"
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/internal/devenv"
 	"github.com/devenv-tool/devenv/internal/dockerx"
@@ -119,7 +121,10 @@ func BenchmarkSaveToServing(b *testing.B) {
 	// Live update is what `devenv up` does while watching;
 	// DEVENV_BENCH_LIVE=0 measures the image swap instead.
 	opts := devenv.Options{Kubeconfig: kubeconfig, Log: benchLog(b), Live: os.Getenv("DEVENV_BENCH_LIVE") != "0"}
-	b.Cleanup(func() { _ = devenv.Down(context.Background(), cfg, devenv.DownOptions{Options: opts}) })
+	b.Cleanup(func() {
+		_ = devenv.Down(context.Background(), cfg, devenv.DownOptions{Options: opts})
+		testenv.RemoveImages(b, docker, build.LabelProject+"="+name)
+	})
 	env, err := devenv.Up(ctx, cfg, opts)
 	if err != nil {
 		b.Fatal(err)
@@ -172,6 +177,9 @@ func BenchmarkSaveToServing(b *testing.B) {
 		// manual: what a user types, timed until the new version answers.
 		v = fmt.Sprintf("m%d", i)
 		ref := fmt.Sprintf("devenv.local/%s-transfermoney:manual-%d", name, i)
+		b.Cleanup(func() {
+			_, _ = docker.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+		})
 		t0 = time.Now()
 		setVersion(v)
 		steps := [][]string{
@@ -283,6 +291,7 @@ func BenchmarkUp(b *testing.B) {
 		if err := devenv.Down(ctx, cfg, devenv.DownOptions{Options: opts}); err != nil {
 			b.Fatal(err)
 		}
+		testenv.RemoveImages(b, docker, build.LabelProject+"="+name)
 	}
 	b.StopTimer()
 	b.ReportMetric(median(cold).Seconds(), "cold-up-s")

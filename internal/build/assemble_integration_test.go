@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+
+	"github.com/devenv-tool/devenv/internal/testenv"
 )
 
 // fsEntry is what a test compares of one file in an image.
@@ -77,7 +79,7 @@ func TestIntegrationAssembleMatchesEngine(t *testing.T) {
 	docker := connect(t)
 	ctx := context.Background()
 	project := fmt.Sprintf("itest%d", time.Now().UnixNano()%1_000_000)
-	t.Cleanup(func() { removeProjectImages(t, docker, project) })
+	t.Cleanup(func() { testenv.RemoveImages(t, docker, LabelProject+"="+project) })
 
 	// A base image built by the engine, with configuration to inherit.
 	baseDir := t.TempDir()

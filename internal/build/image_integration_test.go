@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/devenv-tool/devenv/internal/dockerx"
+	"github.com/devenv-tool/devenv/internal/testenv"
 )
 
 // goApp writes a tiny static Go program's binary to dir/app.
@@ -42,22 +43,6 @@ func connect(t *testing.T) *client.Client {
 	return docker
 }
 
-// removeProjectImages removes the images labelled with the test's project;
-// PruneChildren takes their untagged parents (the build steps) along.
-func removeProjectImages(t *testing.T, docker *client.Client, project string) {
-	ctx := context.Background()
-	list, err := docker.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", LabelProject+"="+project)})
-	if err != nil {
-		t.Errorf("listing test images: %v", err)
-		return
-	}
-	for _, img := range list.Items {
-		if _, err := docker.ImageRemove(ctx, img.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil {
-			t.Logf("removing %s: %v", img.ID, err)
-		}
-	}
-}
-
 func TestIntegrationImage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds images with the real Docker engine; skipped with -short")
@@ -65,7 +50,7 @@ func TestIntegrationImage(t *testing.T) {
 	docker := connect(t)
 	ctx := context.Background()
 	project := fmt.Sprintf("itest%d", time.Now().UnixNano()%1_000_000)
-	t.Cleanup(func() { removeProjectImages(t, docker, project) })
+	t.Cleanup(func() { testenv.RemoveImages(t, docker, LabelProject+"="+project) })
 
 	dir := t.TempDir()
 	goApp(t, dir)
@@ -142,7 +127,7 @@ func TestIntegrationImageErrors(t *testing.T) {
 	docker := connect(t)
 	ctx := context.Background()
 	project := fmt.Sprintf("itest%d", time.Now().UnixNano()%1_000_000)
-	t.Cleanup(func() { removeProjectImages(t, docker, project) })
+	t.Cleanup(func() { testenv.RemoveImages(t, docker, LabelProject+"="+project) })
 
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "Dockerfile"), "FROM scratch\nCOPY missing.txt /\n")

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/devenv-tool/devenv/cluster"
+	"github.com/devenv-tool/devenv/internal/build"
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/log"
@@ -90,6 +91,7 @@ services:
 		if err := Down(context.Background(), cfg, DownOptions{Options: opts}); err != nil {
 			t.Errorf("down: %v", err)
 		}
+		testenv.RemoveImages(t, docker, build.LabelProject+"="+name)
 	})
 
 	t0 := time.Now()

@@ -6,12 +6,14 @@ package testenv
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,10 +21,31 @@ import (
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client"
 
 	"github.com/devenv-tool/devenv/cluster"
 )
+
+// RemoveImages removes the images carrying label ("key=value"), newest
+// first so that children go before their parents; PruneChildren takes
+// their untagged parents (build steps) along. Tests and benchmarks call it
+// on their project's images when they end.
+func RemoveImages(tb testing.TB, docker *client.Client, label string) {
+	ctx := context.Background()
+	list, err := docker.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", label)})
+	if err != nil {
+		tb.Errorf("listing test images: %v", err)
+		return
+	}
+	items := list.Items
+	slices.SortFunc(items, func(a, b image.Summary) int { return cmp.Compare(b.Created, a.Created) })
+	for _, img := range items {
+		if _, err := docker.ImageRemove(ctx, img.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil {
+			tb.Logf("removing %s: %v", img.ID, err)
+		}
+	}
+}
 
 // NodeImage is the stand-in node image integration tests run on.
 const NodeImage = "devenv.local/kind-node:v1.37.2"
