@@ -11,12 +11,14 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"path"
 	"runtime"
 	"slices"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/client"
 
@@ -111,11 +113,25 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 	}
 	cmdSet := false
 	where := func(s step) string { return fmt.Sprintf("%s:%d", spec.dockerfile(), s.line) }
+	// What is a folder where a COPY writes: the engine copies a file into
+	// a folder that exists (made by an earlier step, or in the base).
+	made := map[string]byte{}
+	base := &baseFS{docker: docker, image: r.base}
+	defer base.close()
+	dirAt := func(p string) (bool, error) {
+		if t, ok := made[strings.TrimPrefix(p, "/")]; ok {
+			return t == tar.TypeDir, nil
+		}
+		return base.isDir(ctx, p)
+	}
 	for _, s := range r.steps {
 		switch s.op {
 		case "copy":
-			tarb, err := copyLayer(files, s, workdir, where(s), spec.Context)
+			tarb, err := copyLayer(files, s, workdir, where(s), spec.Context, dirAt)
 			if err != nil {
+				return nil, err
+			}
+			if err := record(made, tarb); err != nil {
 				return nil, err
 			}
 			sum := sha256.Sum256(tarb)
@@ -140,6 +156,9 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 			// The engine creates the folder (and those above it).
 			tarb, err := dirLayer(workdir)
 			if err != nil {
+				return nil, err
+			}
+			if err := record(made, tarb); err != nil {
 				return nil, err
 			}
 			sum := sha256.Sum256(tarb)
@@ -273,7 +292,7 @@ func contextFiles(contextTar []byte, spec Spec, dfName string) (map[string]ctxEn
 
 // copyLayer makes the layer of one COPY: the sources' files at their
 // destinations, with their modes, owned by root, and the folders above them.
-func copyLayer(files map[string]ctxEntry, s step, workdir, where, contextDir string) ([]byte, error) {
+func copyLayer(files map[string]ctxEntry, s step, workdir, where, contextDir string, dirAt func(string) (bool, error)) ([]byte, error) {
 	srcs, dest := s.args[:len(s.args)-1], s.args[len(s.args)-1]
 	destDir := strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.")
 	if !path.IsAbs(dest) {
@@ -307,6 +326,14 @@ func copyLayer(files map[string]ctxEntry, s step, workdir, where, contextDir str
 			return nil, fmt.Errorf("%w: %s: several sources need a destination ending in /", errNotSimple, where)
 		}
 		destDir = true
+	} else if !destDir {
+		// One file to a path without a trailing slash: into it when it is
+		// a folder already.
+		d, err := dirAt(dest)
+		if err != nil {
+			return nil, fmt.Errorf("%s: COPY: finding out whether %s is a folder: %w", where, dest, err)
+		}
+		destDir = d
 	}
 	// target path (no leading /) -> entry
 	out := map[string]ctxEntry{}
@@ -366,6 +393,67 @@ func copyLayer(files map[string]ctxEntry, s step, workdir, where, contextDir str
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// record notes the type of every entry of a layer by path (no leading or
+// trailing slash).
+func record(made map[string]byte, layer []byte) error {
+	tr := tar.NewReader(bytes.NewReader(layer))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		made[strings.Trim(h.Name, "/")] = h.Typeflag
+	}
+}
+
+// baseFS answers questions about the base image's files, from a container
+// created (never started) from it on the first question.
+type baseFS struct {
+	docker *client.Client
+	image  string // "" for scratch
+	id     string
+}
+
+// isDir reports whether p is a folder in the base image (following a
+// symbolic link once).
+func (b *baseFS) isDir(ctx context.Context, p string) (bool, error) {
+	if b.image == "" {
+		return false, nil
+	}
+	if b.id == "" {
+		c, err := b.docker.ContainerCreate(ctx, client.ContainerCreateOptions{
+			Config: &container.Config{Image: b.image, Entrypoint: []string{"/devenv-never-started"}, Labels: map[string]string{"devenv.dev/purpose": "stat"}},
+		})
+		if err != nil {
+			return false, fmt.Errorf("creating a container from %s to look at its files: %w", b.image, err)
+		}
+		b.id = c.ID
+	}
+	for range 2 {
+		st, err := b.docker.ContainerStatPath(ctx, b.id, client.ContainerStatPathOptions{Path: p})
+		if cerrdefs.IsNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if st.Stat.Mode&os.ModeSymlink == 0 || st.Stat.LinkTarget == "" {
+			return st.Stat.Mode.IsDir(), nil
+		}
+		p = st.Stat.LinkTarget
+	}
+	return false, nil
+}
+
+func (b *baseFS) close() {
+	if b.id != "" {
+		_, _ = b.docker.ContainerRemove(context.Background(), b.id, client.ContainerRemoveOptions{Force: true})
+	}
 }
 
 // dirLayer is a layer holding folder dir and the folders above it.

@@ -118,6 +118,9 @@ func TestIntegrationAssembleMatchesEngine(t *testing.T) {
 		"COPY app /usr/local/bin/tool",
 		"COPY *.txt /opt/texts/",
 		"COPY . /all/",
+		"COPY more.txt /bin",               // a folder of the base: into it
+		"COPY conf/app.conf /opt/texts",    // a folder an earlier COPY made
+		"COPY data.txt /opt/texts/renamed", // a new name
 		"WORKDIR /var/empty/x",
 		"USER 1000:1000",
 		"EXPOSE 8080 9090/udp",
