@@ -244,6 +244,7 @@ func (e *Env) liveUpdate(ctx context.Context, changed []string) (swap []string) 
 			if ctx.Err() != nil {
 				// Stopped meanwhile: what the container holds is unknown.
 				delete(e.content, p.target.ContainerID)
+				done(ctx.Err(), "")
 				return nil
 			}
 			if errors.Is(err, cluster.ErrNoLive) && i == 0 {
