@@ -260,9 +260,9 @@ func update(args []string) int {
 		case gen <= gen0:
 			continue // not restarted yet
 		case state == "exited":
+			// (A crash stays "exited" for the back-off, a second at least:
+			// polling sees it.)
 			return fail(12, "%s", detail)
-		case gen > gen0+1:
-			return fail(12, "exited and was restarted")
 		case *port == 0:
 			if since.IsZero() {
 				since = time.Now()
