@@ -106,6 +106,37 @@ func teardown() {
 	}
 }
 
+// echoApp is the YAML of a Deployment and a Service named name running the
+// echo image (container "echo", serving on 8080; the Service on port 80).
+func echoApp(ns, name, image string) string {
+	return `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ` + name + `, namespace: ` + ns + `}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: ` + name + `}}
+  template:
+    metadata: {labels: {app: ` + name + `}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: echo
+        image: ` + image + `
+        imagePullPolicy: Never
+        args: [serve, ":8080"]
+        ports: [{containerPort: 8080}]
+        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ` + name + `, namespace: ` + ns + `}
+spec:
+  selector: {app: ` + name + `}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+`
+}
+
 func randSuffix() string {
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
@@ -387,30 +418,7 @@ apiVersion: v1
 kind: Namespace
 metadata: {name: `+ns+`}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: echo, namespace: `+ns+`}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: echo}}
-  template:
-    metadata: {labels: {app: echo}}
-    spec:
-      containers:
-      - name: echo
-        image: `+image+`
-        imagePullPolicy: Never
-        args: [serve, ":8080"]
-        ports: [{containerPort: 8080}]
-        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
----
-apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: `+ns+`}
-spec:
-  selector: {app: echo}
-  ports: [{name: http, port: 80, targetPort: 8080}]
-`), ApplyOptions{Selector: map[string]string{"devenv.dev/project": "it-svc"}})
+`+echoApp(ns, "echo", image)), ApplyOptions{Selector: map[string]string{"devenv.dev/project": "it-svc"}})
 	if err != nil {
 		t.Fatal(err)
 	}

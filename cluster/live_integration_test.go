@@ -71,35 +71,7 @@ ENTRYPOINT ["/.devenv/supervise", "--", "/echo"]`, map[string][]byte{"supervise"
 		}
 	}
 	ns := "it-live"
-	deploy := func(name, image string) string {
-		return `
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: ` + name + `, namespace: ` + ns + `}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: ` + name + `}}
-  template:
-    metadata: {labels: {app: ` + name + `}}
-    spec:
-      terminationGracePeriodSeconds: 2
-      containers:
-      - name: echo
-        image: ` + image + `
-        imagePullPolicy: Never
-        args: [serve, ":8080"]
-        ports: [{containerPort: 8080}]
-        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
----
-apiVersion: v1
-kind: Service
-metadata: {name: ` + name + `, namespace: ` + ns + `}
-spec:
-  selector: {app: ` + name + `}
-  ports: [{name: http, port: 80, targetPort: 8080}]
-`
-	}
-	if _, err := c.Apply(ctx, objs(t, "apiVersion: v1\nkind: Namespace\nmetadata: {name: "+ns+"}\n---"+deploy("live", live)+"---"+deploy("plain", base)),
+	if _, err := c.Apply(ctx, objs(t, "apiVersion: v1\nkind: Namespace\nmetadata: {name: "+ns+"}\n---"+echoApp(ns, "live", live)+"---"+echoApp(ns, "plain", base)),
 		ApplyOptions{Selector: map[string]string{"devenv.dev/project": "it-live"}}); err != nil {
 		t.Fatal(err)
 	}

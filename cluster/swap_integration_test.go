@@ -70,32 +70,7 @@ func TestIntegrationSwapImages(t *testing.T) {
 apiVersion: v1
 kind: Namespace
 metadata: {name: `+ns+`}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: echo, namespace: `+ns+`}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: echo}}
-  template:
-    metadata: {labels: {app: echo}}
-    spec:
-      terminationGracePeriodSeconds: 2
-      containers:
-      - name: echo
-        image: `+base+`
-        imagePullPolicy: Never
-        args: [serve, ":8080"]
-        ports: [{containerPort: 8080}]
-        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
----
-apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: `+ns+`}
-spec:
-  selector: {app: echo}
-  ports: [{name: http, port: 80, targetPort: 8080}]
-`), ApplyOptions{Selector: map[string]string{"devenv.dev/project": "it-swap"}}); err != nil {
+---`+echoApp(ns, "echo", base)), ApplyOptions{Selector: map[string]string{"devenv.dev/project": "it-swap"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.WaitRollout(ctx, ns, "echo", 2*time.Minute); err != nil {
