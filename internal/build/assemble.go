@@ -18,8 +18,8 @@ import (
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/container"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/devenv-tool/devenv/internal/dockerx"
@@ -99,8 +99,7 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 		if err != nil {
 			return nil, err
 		}
-		sum := sha256.Sum256(tarb)
-		layers = append(layers, Layer{DiffID: "sha256:" + hex.EncodeToString(sum[:]), Size: int64(len(tarb)), Data: tarb})
+		layers = append(layers, dataLayer(tarb))
 	}
 	files, err := contextFiles(contextTar, spec, dfName)
 	if err != nil {
@@ -124,18 +123,23 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 		}
 		return base.isDir(ctx, p)
 	}
+	// add appends a layer of the image's own and notes what it holds.
+	add := func(tarb []byte, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := record(made, tarb); err != nil {
+			return err
+		}
+		layers = append(layers, dataLayer(tarb))
+		return nil
+	}
 	for _, s := range r.steps {
 		switch s.op {
 		case "copy":
-			tarb, err := copyLayer(files, s, workdir, where(s), spec.Context, dirAt)
-			if err != nil {
+			if err := add(copyLayer(files, s, workdir, where(s), spec.Context, dirAt)); err != nil {
 				return nil, err
 			}
-			if err := record(made, tarb); err != nil {
-				return nil, err
-			}
-			sum := sha256.Sum256(tarb)
-			layers = append(layers, Layer{DiffID: "sha256:" + hex.EncodeToString(sum[:]), Size: int64(len(tarb)), Data: tarb})
 		case "env":
 			for i := 0; i+1 < len(s.args); i += 2 {
 				c.Env = setEnv(c.Env, s.args[i], s.args[i+1])
@@ -154,15 +158,9 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 			}
 			c.WorkingDir = workdir
 			// The engine creates the folder (and those above it).
-			tarb, err := dirLayer(workdir)
-			if err != nil {
+			if err := add(dirLayer(workdir)); err != nil {
 				return nil, err
 			}
-			if err := record(made, tarb); err != nil {
-				return nil, err
-			}
-			sum := sha256.Sum256(tarb)
-			layers = append(layers, Layer{DiffID: "sha256:" + hex.EncodeToString(sum[:]), Size: int64(len(tarb)), Data: tarb})
 		case "user":
 			c.User = s.args[0]
 		case "expose":
@@ -393,6 +391,12 @@ func copyLayer(files map[string]ctxEntry, s step, workdir, where, contextDir str
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// dataLayer is a layer with its tar.
+func dataLayer(tarb []byte) Layer {
+	sum := sha256.Sum256(tarb)
+	return Layer{DiffID: "sha256:" + hex.EncodeToString(sum[:]), Size: int64(len(tarb)), Data: tarb}
 }
 
 // record notes the type of every entry of a layer by path (no leading or
