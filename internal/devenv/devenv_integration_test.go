@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -185,6 +186,17 @@ services:
 	}
 	if recs, err = consumeAll(ctx, env.Kafka.HostAddress, "transfers", 3); err != nil {
 		t.Fatalf("after the broker restarted: %v", err)
+	}
+	var amounts []string
+	for _, r := range recs {
+		for _, a := range []string{`"amount":5`, `"amount":7`} {
+			if strings.Contains(string(r.Value), a) && !slices.Contains(amounts, a) {
+				amounts = append(amounts, a)
+			}
+		}
+	}
+	if len(amounts) != 2 {
+		t.Errorf("after the broker restarted the topic holds amounts %v, want the transfer of 5 from before and of 7 from after", amounts)
 	}
 	env.Close()
 
