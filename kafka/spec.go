@@ -128,15 +128,6 @@ func clusterID(project string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
-// envList returns env as sorted KEY=VALUE entries.
-func envList(env map[string]string) []string {
-	out := make([]string, 0, len(env))
-	for _, k := range slices.Sorted(maps.Keys(env)) {
-		out = append(out, k+"="+env[k])
-	}
-	return out
-}
-
 // generic turns the request into a testcontainers-go request: no wait
 // strategy (Ensure waits by the Kafka protocol), only the HOST listener
 // published, restart unless stopped, the labelled data volume mounted.

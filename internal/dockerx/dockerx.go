@@ -18,7 +18,7 @@ var ErrNoDaemon = errors.New("no Docker engine answers")
 // Connect returns a client for the engine named by DOCKER_HOST (or the default
 // socket) after checking that it answers.
 func Connect(ctx context.Context) (*client.Client, error) {
-	cli, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return nil, fmt.Errorf("creating Docker client: %w", err)
 	}
