@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,10 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/devenv-tool/devenv/internal/dockerx"
 )
 
 // ErrNoLive means a running container cannot be updated in place (it does
@@ -107,7 +107,7 @@ exec nsenter -t "$p" -m -u -i -n -p -r -w /.devenv/supervise update "$@"`
 	cmd := []string{"sh", "-c", script, "sh", t.ContainerID,
 		"-ip", t.IP, "-port", strconv.Itoa(port), "-timeout", timeout.String(), "--"}
 	cmd = append(cmd, removed...)
-	out, code, err := execIn(ctx, docker, t.Node, cmd, files)
+	out, code, err := dockerx.Exec(ctx, docker, t.Node, cmd, files, nil)
 	if err != nil {
 		return fmt.Errorf("updating %s in pod %s: %w", t.Container, t.Pod, err)
 	}
@@ -126,42 +126,5 @@ exec nsenter -t "$p" -m -u -i -n -p -r -w /.devenv/supervise update "$@"`
 		return err
 	default:
 		return fmt.Errorf("updating %s in pod %s: %s (exit code %d)", t.Container, t.Pod, msg, code)
-	}
-}
-
-// execIn runs cmd in container name with stdin as its input and returns
-// its combined output and exit code.
-func execIn(ctx context.Context, docker *client.Client, name string, cmd []string, stdin []byte) (string, int, error) {
-	created, err := docker.ExecCreate(ctx, name, client.ExecCreateOptions{Cmd: cmd, AttachStdin: true, AttachStdout: true, AttachStderr: true})
-	if err != nil {
-		return "", 0, fmt.Errorf("exec in node %s: %w", name, err)
-	}
-	att, err := docker.ExecAttach(ctx, created.ID, client.ExecAttachOptions{})
-	if err != nil {
-		return "", 0, fmt.Errorf("exec in node %s: %w", name, err)
-	}
-	defer att.Close()
-	go func() {
-		_, _ = att.Conn.Write(stdin)
-		_ = att.CloseWrite()
-	}()
-	var buf bytes.Buffer
-	if _, err := stdcopy.StdCopy(&buf, &buf, att.Reader); err != nil {
-		return buf.String(), 0, fmt.Errorf("reading exec output from node %s: %w", name, err)
-	}
-	// The output ends when the process exits; the engine may record the
-	// exit a moment later. The work is done: its result is read even when
-	// ctx ended meanwhile.
-	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	for i := 0; ; i++ {
-		ins, err := docker.ExecInspect(ictx, created.ID, client.ExecInspectOptions{})
-		if err != nil {
-			return buf.String(), 0, fmt.Errorf("inspecting exec in node %s: %w", name, err)
-		}
-		if !ins.Running || i == 100 {
-			return buf.String(), ins.ExitCode, nil
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -1,10 +1,8 @@
 package kindnode
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,10 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
+	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/execx"
 	"github.com/devenv-tool/devenv/internal/images/debian"
 )
@@ -332,40 +330,14 @@ func (b *builder) copyIn(ctx context.Context, id string, files []tarEntry) error
 // exec runs a command in the container and returns its combined output; a
 // non-zero exit is an *execx.RunError carrying the output.
 func (b *builder) exec(ctx context.Context, id string, cmd ...string) (string, error) {
-	docker := b.env.Docker
-	created, err := docker.ExecCreate(ctx, id, client.ExecCreateOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	out, code, err := dockerx.Exec(ctx, b.env.Docker, id, cmd, nil, b.output())
 	if err != nil {
-		return "", fmt.Errorf("exec in the build container: %w", err)
+		return out, fmt.Errorf("exec in the build container: %w", err)
 	}
-	att, err := docker.ExecAttach(ctx, created.ID, client.ExecAttachOptions{})
-	if err != nil {
-		return "", fmt.Errorf("exec in the build container: %w", err)
+	if code != 0 {
+		return out, &execx.RunError{Command: cmd, Output: []byte(out), Err: fmt.Errorf("exit status %d", code)}
 	}
-	defer att.Close()
-	var buf bytes.Buffer
-	w := io.Writer(&buf)
-	if b.output() != nil {
-		w = io.MultiWriter(&buf, b.output())
-	}
-	if _, err := stdcopy.StdCopy(w, w, att.Reader); err != nil {
-		return buf.String(), fmt.Errorf("reading exec output: %w", err)
-	}
-	// The output ends when the process exits; the engine may record the exit a moment later.
-	var ins client.ExecInspectResult
-	for i := 0; ; i++ {
-		ins, err = docker.ExecInspect(ctx, created.ID, client.ExecInspectOptions{})
-		if err != nil {
-			return buf.String(), fmt.Errorf("inspecting exec: %w", err)
-		}
-		if !ins.Running || i == 50 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if ins.ExitCode != 0 {
-		return buf.String(), &execx.RunError{Command: cmd, Output: buf.Bytes(), Err: fmt.Errorf("exit status %d", ins.ExitCode)}
-	}
-	return buf.String(), nil
+	return out, nil
 }
 
 func (b *builder) warnf(format string, args ...any) {
