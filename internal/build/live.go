@@ -3,7 +3,6 @@ package build
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -138,10 +137,7 @@ func fileMap(a *Assembled) (map[string]*ctxEntry, error) {
 
 func sameEntry(a, b *ctxEntry) bool {
 	x, y := a.hdr, b.hdr
-	if x.Typeflag != y.Typeflag || x.Mode != y.Mode || x.Uid != y.Uid || x.Gid != y.Gid || x.Linkname != y.Linkname || len(a.data) != len(b.data) {
-		return false
-	}
-	return sha256.Sum256(a.data) == sha256.Sum256(b.data)
+	return x.Typeflag == y.Typeflag && x.Mode == y.Mode && x.Uid == y.Uid && x.Gid == y.Gid && x.Linkname == y.Linkname && bytes.Equal(a.data, b.data)
 }
 
 func shortDigest(d string) string {
