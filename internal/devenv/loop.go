@@ -206,10 +206,7 @@ func (e *Env) liveUpdate(ctx context.Context, changed []string) (swap []string) 
 		return changed
 	}
 	lg := e.opts.logger()
-	timeout := e.opts.RolloutTimeout
-	if timeout == 0 {
-		timeout = DefaultRolloutTimeout
-	}
+	timeout := e.opts.rolloutTimeout()
 	for _, n := range changed {
 		t0 := time.Now()
 		ref := e.Images[n]
@@ -354,10 +351,7 @@ func (e *Env) swapImages(ctx context.Context, changed []string) (rollout []strin
 	if err := e.loadNew(ctx, changed); err != nil {
 		return changed // the rollout path loads again and reports
 	}
-	timeout := e.opts.RolloutTimeout
-	if timeout == 0 {
-		timeout = DefaultRolloutTimeout
-	}
+	timeout := e.opts.rolloutTimeout()
 	for _, n := range changed {
 		done := e.prog.start("%s: swapping in %s", n, e.Images[n])
 		err := e.Cluster.SwapImages(ctx, e.Config.Namespace, n, map[string]string{n: e.Images[n]}, timeout)

@@ -57,6 +57,13 @@ type Options struct {
 	Live bool
 }
 
+func (o Options) rolloutTimeout() time.Duration {
+	if o.RolloutTimeout == 0 {
+		return DefaultRolloutTimeout
+	}
+	return o.RolloutTimeout
+}
+
 func (o Options) logger() *log.Logger {
 	if o.Log == nil {
 		return log.Nop()
@@ -614,10 +621,7 @@ func (e *Env) apply(ctx context.Context) error {
 
 // waitRollouts waits for the named services' Deployments (all when nil), all at once.
 func (e *Env) waitRollouts(ctx context.Context, names []string) error {
-	timeout := e.opts.RolloutTimeout
-	if timeout == 0 {
-		timeout = DefaultRolloutTimeout
-	}
+	timeout := e.opts.rolloutTimeout()
 	var wg sync.WaitGroup
 	errs := make([]error, len(e.Config.Services))
 	for i, s := range e.Config.Services {
