@@ -7,12 +7,17 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
+	"sync"
 	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/devenv-tool/devenv/cluster"
 	"github.com/devenv-tool/devenv/internal/build"
 	"github.com/devenv-tool/devenv/internal/config"
-	"github.com/devenv-tool/devenv/kafka"
+	"github.com/devenv-tool/devenv/internal/log"
+	"github.com/devenv-tool/devenv/internal/render"
 	"github.com/devenv-tool/devenv/watch"
 )
 
@@ -27,20 +32,21 @@ const endpointCheckEvery = 2 * time.Second
 // running version in place; the loop goes on. It returns nil when ctx ends
 // (Ctrl-C): the environment keeps running.
 func (e *Env) Watch(ctx context.Context, configFiles []string) error {
-	lg := e.opts.logger()
-	w, err := e.newWatcher(configFiles)
+	l := e.loop
+	lg := l.log
+	w, err := newWatcher(l.cfg, configFiles)
 	if err != nil {
 		return err
 	}
 	defer func() { w.Close() }()
-	e.watching = true
+	l.watching = true
 	go func() {
 		// Ahead of the first save: what loading new layers needs to know.
-		if err := e.Cluster.PrepareLoads(ctx, e.docker); err != nil && ctx.Err() == nil {
+		if err := e.prepareLoads(ctx); err != nil && ctx.Err() == nil {
 			lg.Debugf("preparing image loads: %v", err)
 		}
 	}()
-	defer func() { e.watching = false; e.waitDocker(nil) }()
+	defer func() { l.watching = false; l.waitDocker(nil) }()
 	if e.opts.PodLogs != nil {
 		names := make([]string, 0, len(e.Config.Services))
 		for _, s := range e.Config.Services {
@@ -66,23 +72,25 @@ func (e *Env) Watch(ctx context.Context, configFiles []string) error {
 			if !ok {
 				return nil
 			}
-			restart := e.handle(ctx, b, configFiles)
+			restart := l.handle(ctx, b, configFiles)
+			e.Config, e.LastApply = l.cfg, l.lastApply
 			if restart {
 				// The set of services or their folders changed: watch anew.
 				w.Close()
-				if w, err = e.newWatcher(configFiles); err != nil {
+				if w, err = newWatcher(l.cfg, configFiles); err != nil {
 					return err
 				}
 			}
 		case <-tick.C:
-			e.repoint(ctx)
+			l.repoint(ctx)
+			e.LastApply = l.lastApply
 		}
 	}
 }
 
-func (e *Env) newWatcher(configFiles []string) (*watch.Watcher, error) {
-	specs := make([]watch.Spec, 0, len(e.Config.Services))
-	for _, s := range e.Config.Services {
+func newWatcher(cfg *config.Config, configFiles []string) (*watch.Watcher, error) {
+	specs := make([]watch.Spec, 0, len(cfg.Services))
+	for _, s := range cfg.Services {
 		specs = append(specs, watch.Spec{Service: s.Name, Root: s.Context, Watch: watchPatterns(s), Ignore: s.Ignore})
 	}
 	files := make([]string, 0, len(configFiles))
@@ -94,43 +102,177 @@ func (e *Env) newWatcher(configFiles []string) (*watch.Watcher, error) {
 	return watch.New(specs, watch.Options{Files: files})
 }
 
+// The loop's peers, each behind a small interface so that its decisions can
+// be tested with fakes (loop_test.go); adapters.go implements them on
+// cluster, kafka, h2 and internal/build.
+
+// builder runs a service's prebuild and builds its image.
+type builder interface {
+	Build(ctx context.Context, s *config.Service, o buildOptions) (built, error)
+}
+
+// buildOptions tune one build.
+type buildOptions struct {
+	// Background loads the image into Docker in the background (while
+	// watching); built.DockerLoaded waits for it.
+	Background bool
+	// BeforeImage runs after the prebuild, before the image build.
+	BeforeImage func()
+}
+
+// built is a builder's result.
+type built struct {
+	Ref string
+	// Assembled is the image's parts when devenv assembled it (nil when the
+	// engine built it): what a live update compares, and what loads
+	// without `docker save`.
+	Assembled *build.Assembled
+	// NoLive says why an image asked for with Options.Live has no
+	// supervisor ("" when it has one).
+	NoLive string
+	// DockerLoaded waits until the image is in Docker; nil when it is.
+	DockerLoaded func() error
+}
+
+// liveUpdater writes files into a service's running containers and
+// restarts their program there (cluster.LiveTargets, cluster.LiveUpdate).
+type liveUpdater interface {
+	// LiveTargets returns the service's running containers, or an error
+	// wrapping cluster.ErrNoLive unless all its pods are there and Ready.
+	LiveTargets(ctx context.Context, namespace, service string) ([]cluster.LiveTarget, error)
+	// LiveUpdate removes removed, writes the files of the tar files and
+	// restarts the program; an error wrapping cluster.ErrNoLive means
+	// nothing was changed.
+	LiveUpdate(ctx context.Context, t cluster.LiveTarget, files []byte, removed []string, port int, timeout time.Duration) error
+}
+
+// swapper swaps a new image into a Deployment's running pods
+// (cluster.SwapImages); an error wrapping cluster.ErrNoSwap asks for a
+// rollout instead.
+type swapper interface {
+	SwapImage(ctx context.Context, namespace, service, ref string, timeout time.Duration) error
+}
+
+// loader loads images into the cluster's nodes.
+type loader interface {
+	// LoadParts loads an assembled image from its parts (only the layers
+	// the nodes lack).
+	LoadParts(ctx context.Context, ref string, a *build.Assembled) error
+	// LoadImage loads an image from Docker; loaded is false when the nodes
+	// had it.
+	LoadImage(ctx context.Context, ref string) (loaded bool, err error)
+}
+
+// deployer applies objects (pruning the selector's others) and waits for
+// Deployments' rollouts.
+type deployer interface {
+	Apply(ctx context.Context, objs []*unstructured.Unstructured, selector map[string]string) (cluster.ApplyResult, error)
+	WaitRollout(ctx context.Context, namespace, name string, timeout time.Duration) error
+}
+
+// finder finds an external container's (render.ComponentKafka,
+// render.ComponentH2) current address; ip is "" while it does not run.
+type finder interface {
+	FindIP(ctx context.Context, component string) (ip string, found bool, err error)
+}
+
+// loop is the inner loop's state and its decisions: which images it knows,
+// which files each running container holds, which images still have to be
+// loaded, and for each batch of changes whether to write the new files
+// into the running containers (live update), swap the new image into the
+// running pods, or roll out; and when an external container moved, to
+// re-point the endpoints. It talks to the cluster and the builder only
+// through the interfaces above. Up builds, loads and applies through it
+// too, so that the loop starts knowing what Up did.
+type loop struct {
+	cfg    *config.Config
+	images map[string]string // each service's current image (Env.Images)
+	// ext maps each external component (render.ComponentKafka, …) to the
+	// address its endpoints point at.
+	ext  map[string]string
+	opts Options
+	log  *log.Logger
+	prog *progress
+
+	builder  builder
+	live     liveUpdater
+	swapper  swapper
+	loader   loader
+	deployer deployer
+	finder   finder
+	// loadConfig reads the configuration files again (config.Load).
+	loadConfig func(files ...string) (*config.Config, error)
+
+	// lastApply is what the last apply did (Env.LastApply).
+	lastApply cluster.ApplyResult
+	// parts holds the services' newest assembled images until they are
+	// loaded, to load them without `docker save`.
+	parts map[string]*build.Assembled
+	// inDocker waits for a service's image load into Docker, which runs in
+	// the background while watching (buildOptions.Background).
+	inDocker map[string]func() error
+	watching bool
+	// known holds recent assembled images by reference (recent[service]
+	// lists them, oldest first): what a live update compares to know which
+	// files changed.
+	known  map[string]*build.Assembled
+	recent map[string][]string
+	// content maps a live-updated container's ID to the image whose files
+	// it holds (a container not listed holds its pod spec's image's).
+	content map[string]string
+	// stale lists services whose newest image was only written into
+	// running containers, not loaded into the cluster yet.
+	stale      map[string]bool
+	noLiveSaid bool // why images have no supervisor was said once
+}
+
+// newLoop returns a loop for cfg that records the services' images in
+// images. The cluster's side (live, swapper, loader, deployer) is set once
+// the cluster is there.
+func newLoop(cfg *config.Config, images map[string]string, opts Options, prog *progress, b builder, f finder) *loop {
+	return &loop{cfg: cfg, images: images, ext: map[string]string{}, opts: opts, log: opts.logger(), prog: prog,
+		builder: b, finder: f, loadConfig: config.Load,
+		parts: map[string]*build.Assembled{}, inDocker: map[string]func() error{},
+		known: map[string]*build.Assembled{}, recent: map[string][]string{}, content: map[string]string{}, stale: map[string]bool{}}
+}
+
 // handle acts on one batch of changes. It reports whether the watcher must
 // be rebuilt (the services changed).
-func (e *Env) handle(ctx context.Context, b watch.Batch, configFiles []string) (restart bool) {
-	lg := e.opts.logger()
+func (l *loop) handle(ctx context.Context, b watch.Batch, configFiles []string) (restart bool) {
+	lg := l.log
 	names := make([]string, 0, len(b.Services))
 	for n := range b.Services {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	if b.Config {
-		cfg, err := config.Load(configFiles...)
+		cfg, err := l.loadConfig(configFiles...)
 		if err != nil {
 			lg.Infof("✗ %s: %v (keeping the running configuration)", filepath.Base(configFiles[0]), err)
 		} else {
-			restart = !sameServices(e.Config, cfg)
-			e.Config = cfg
+			restart = !sameServices(l.cfg, cfg)
+			l.cfg = cfg
 			// Build what is new, then re-apply everything: ConfigMaps,
 			// Secrets and resources; the config hash restarts the pods.
 			for _, s := range cfg.Services {
-				if _, ok := e.Images[s.Name]; !ok && !contains(names, s.Name) {
+				if _, ok := l.images[s.Name]; !ok && !slices.Contains(names, s.Name) {
 					names = append(names, s.Name)
 				}
 			}
 			if len(names) == 0 {
-				e.redeploy(ctx, nil, "configuration")
+				l.redeploy(ctx, nil, "configuration")
 				return restart
 			}
 		}
 	}
 	var changed []string
 	for _, n := range names {
-		s := e.Config.Service(n)
+		s := l.cfg.Service(n)
 		if s == nil {
 			continue
 		}
 		t0 := time.Now()
-		_, newImage, err := e.buildService(ctx, s)
+		_, newImage, err := l.build(ctx, s)
 		if ctx.Err() != nil {
 			return restart
 		}
@@ -148,99 +290,258 @@ func (e *Env) handle(ctx context.Context, b watch.Batch, configFiles []string) (
 		// Only images changed: write their new files into the running
 		// containers where they can take them, else swap the images into
 		// the running pods.
-		if changed = e.liveUpdate(ctx, changed); len(changed) == 0 {
+		if changed = l.liveUpdate(ctx, changed); len(changed) == 0 {
 			return restart
 		}
-		if changed = e.swapImages(ctx, changed); len(changed) == 0 {
+		if changed = l.swapImages(ctx, changed); len(changed) == 0 {
 			return restart
 		}
 	}
 	if len(changed) > 0 || b.Config {
-		e.redeploy(ctx, changed, "")
+		l.redeploy(ctx, changed, "")
 	}
 	return restart
+}
+
+// buildAll builds every service's image, one after another (builds are CPU bound).
+func (l *loop) buildAll(ctx context.Context) error {
+	for _, s := range l.cfg.Services {
+		if _, _, err := l.build(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// build runs the service's prebuild and image build and records the
+// resulting image. changed reports a new image (something to deploy).
+func (l *loop) build(ctx context.Context, s *config.Service) (ref string, changed bool, err error) {
+	res, err := l.builder.Build(ctx, s, buildOptions{
+		Background:  l.watching,
+		BeforeImage: func() { l.waitDocker([]string{s.Name}) },
+	})
+	if err != nil {
+		return "", false, err
+	}
+	if res.NoLive != "" {
+		if !l.noLiveSaid {
+			// Once: saves still work, only slower.
+			l.log.Infof("%s: %s", s.Name, res.NoLive)
+			l.noLiveSaid = true
+		} else {
+			l.log.Debugf("%s: %s", s.Name, res.NoLive)
+		}
+	}
+	if res.Assembled != nil {
+		l.remember(s.Name, res.Ref, res.Assembled)
+	}
+	prev := l.images[s.Name]
+	l.images[s.Name] = res.Ref
+	if res.Assembled != nil && prev != res.Ref {
+		l.parts[s.Name] = res.Assembled
+	} else {
+		delete(l.parts, s.Name)
+	}
+	if res.DockerLoaded != nil {
+		l.inDocker[s.Name] = res.DockerLoaded
+	}
+	return res.Ref, prev != res.Ref, nil
+}
+
+// remember keeps an assembled image for live updates: the last few of
+// each service.
+func (l *loop) remember(service, ref string, a *build.Assembled) {
+	const keep = 4
+	if _, ok := l.known[ref]; ok {
+		return
+	}
+	l.known[ref] = a
+	r := append(l.recent[service], ref)
+	for len(r) > keep {
+		delete(l.known, r[0])
+		r = r[1:]
+	}
+	l.recent[service] = r
+}
+
+// waitDocker waits until the named services' images (all when nil) are in
+// Docker, reporting failed loads.
+func (l *loop) waitDocker(names []string) {
+	for n, wait := range l.inDocker {
+		if names != nil && !slices.Contains(names, n) {
+			continue
+		}
+		if err := wait(); err != nil && !errors.Is(err, context.Canceled) {
+			l.log.Warnf("%v", err)
+		}
+		delete(l.inDocker, n)
+	}
+}
+
+// loadImages loads the services' images into the cluster's nodes (only
+// those named, or all when names is nil), skipping what the nodes have.
+func (l *loop) loadImages(ctx context.Context, names []string) error {
+	if names != nil {
+		// Images that were only written into running containers go too: a
+		// rollout or a new pod needs them on the nodes.
+		for n := range l.stale {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	l.waitDocker(names)
+	for _, s := range l.cfg.Services {
+		if names != nil && !slices.Contains(names, s.Name) {
+			continue
+		}
+		ref := l.images[s.Name]
+		done := l.prog.start("%s: loading %s into the cluster", s.Name, ref)
+		loaded, err := l.loader.LoadImage(ctx, ref)
+		if err == nil && !loaded {
+			done(nil, "%s: the cluster already has %s", s.Name, ref)
+		} else {
+			done(err, "")
+		}
+		if err != nil {
+			return err
+		}
+		delete(l.stale, s.Name)
+	}
+	return nil
 }
 
 // loadNew loads the changed services' new images into the cluster: from
 // their assembled parts where there are some (no `docker save`, only the
 // new layers), from Docker otherwise.
-func (e *Env) loadNew(ctx context.Context, changed []string) error {
+func (l *loop) loadNew(ctx context.Context, changed []string) error {
 	var rest []string
 	for _, n := range changed {
-		a, ok := e.parts[n]
+		a, ok := l.parts[n]
 		if !ok {
 			rest = append(rest, n)
 			continue
 		}
-		ref := e.Images[n]
-		done := e.prog.start("%s: loading %s into the cluster", n, ref)
-		parts := cluster.ImageParts{Config: a.Config}
-		for _, l := range a.Layers {
-			parts.Layers = append(parts.Layers, cluster.LayerPart{DiffID: l.DiffID, Size: l.Size, Data: l.Data})
-		}
-		err := e.Cluster.LoadParts(ctx, e.docker, ref, parts)
+		ref := l.images[n]
+		done := l.prog.start("%s: loading %s into the cluster", n, ref)
+		err := l.loader.LoadParts(ctx, ref, a)
 		done(err, "")
 		if err != nil {
-			e.opts.logger().Debugf("%s: loading the assembled image: %v; loading it from Docker", n, err)
+			l.log.Debugf("%s: loading the assembled image: %v; loading it from Docker", n, err)
 			rest = append(rest, n)
 			continue
 		}
-		delete(e.parts, n)
-		delete(e.stale, n)
+		delete(l.parts, n)
+		delete(l.stale, n)
 	}
 	if len(rest) == 0 {
 		return nil
 	}
-	return e.loadImages(ctx, rest)
+	return l.loadImages(ctx, rest)
+}
+
+// objects renders every object for the current state of the environment.
+func (l *loop) objects() ([]*unstructured.Unstructured, error) {
+	return render.Objects(l.cfg, render.Options{ExternalIPs: l.ext, Images: l.images, ShowSecrets: true})
+}
+
+// apply renders and applies everything, pruning what devenv.yaml no longer has.
+func (l *loop) apply(ctx context.Context) error {
+	objs, err := l.objects()
+	if err != nil {
+		return err
+	}
+	done := l.prog.start("applying %d objects to namespace %s", len(objs), l.cfg.Namespace)
+	res, err := l.deployer.Apply(ctx, objs, Selector(l.cfg))
+	if err != nil {
+		done(err, "")
+		return err
+	}
+	l.lastApply = res
+	done(nil, "applied: %d created, %d changed, %d unchanged, %d pruned",
+		len(res.Created), len(res.Changed), len(res.Unchanged), len(res.Pruned))
+	for _, w := range res.Warnings {
+		if l.cfg.Kafka != nil && l.cfg.Kafka.Endpoints == config.EndpointsClassic && strings.Contains(w, "v1 Endpoints is deprecated") {
+			// Asked for in devenv.yaml (endpoints: classic), as the seed shows it.
+			l.log.Debugf("API server: %s (kafka.endpoints: classic asks for the v1 Endpoints object)", w)
+			continue
+		}
+		l.log.Warnf("API server: %s", w)
+	}
+	return nil
+}
+
+// waitRollouts waits for the named services' Deployments (all when nil), all at once.
+func (l *loop) waitRollouts(ctx context.Context, names []string) error {
+	timeout := l.opts.rolloutTimeout()
+	var wg sync.WaitGroup
+	errs := make([]error, len(l.cfg.Services))
+	for i, s := range l.cfg.Services {
+		if names != nil && !slices.Contains(names, s.Name) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done := l.prog.start("%s: rollout", s.Name)
+			err := l.deployer.WaitRollout(ctx, l.cfg.Namespace, s.Name, timeout)
+			done(err, "%s ready", s.Name)
+			if err != nil {
+				errs[i] = fmt.Errorf("%s: %w", s.Name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // liveUpdate writes the changed services' new files into their running
-// containers and restarts their programs there (cluster.LiveUpdate). It
-// returns the services that need their images swapped instead: images
-// without devenv's supervisor, changes beyond files (ENV, base, …),
-// pods not all Ready, and containers whose files devenv does not know. A
-// new version that exits or does not listen in time gets the previous
-// files back and is reported; the previous version serves again.
-func (e *Env) liveUpdate(ctx context.Context, changed []string) (swap []string) {
-	if !e.opts.Live {
+// containers and restarts their programs there (liveUpdater). It returns
+// the services that need their images swapped instead: images without
+// devenv's supervisor, changes beyond files (ENV, base, …), pods not all
+// Ready, and containers whose files devenv does not know. A new version
+// that exits or does not listen in time gets the previous files back and
+// is reported; the previous version serves again.
+func (l *loop) liveUpdate(ctx context.Context, changed []string) (swap []string) {
+	if !l.opts.Live {
 		return changed
 	}
-	lg := e.opts.logger()
-	timeout := e.opts.rolloutTimeout()
+	lg := l.log
+	timeout := l.opts.rolloutTimeout()
 	for _, n := range changed {
 		t0 := time.Now()
-		ref := e.Images[n]
-		plans, err := e.livePlans(ctx, n, ref)
+		ref := l.images[n]
+		plans, err := l.livePlans(ctx, n, ref)
 		if err != nil {
 			lg.Debugf("%s: no live update: %v", n, err)
 			swap = append(swap, n)
 			continue
 		}
-		s := e.Config.Service(n)
+		s := l.cfg.Service(n)
 		if !slices.ContainsFunc(plans, func(p livePlan) bool { return !p.changes.Empty() }) {
 			// The containers hold these files already (a change undone).
 			for _, p := range plans {
-				e.content[p.target.ContainerID] = ref
+				l.content[p.target.ContainerID] = ref
 			}
-			e.stale[n] = true
+			l.stale[n] = true
 			lg.Infof("%s ✓ %s (the running containers hold these files already)", n, time.Since(t0).Round(100*time.Millisecond))
 			continue
 		}
-		done := e.prog.start("%s: updating %d running containers in place", n, len(plans))
+		done := l.prog.start("%s: updating %d running containers in place", n, len(plans))
 		var failed error
 		restored := false
 		for i, p := range plans {
 			err := error(nil)
 			if !p.changes.Empty() {
-				err = e.Cluster.LiveUpdate(ctx, e.docker, p.target, p.changes.Tar, p.changes.Removed, s.Port, timeout)
+				err = l.live.LiveUpdate(ctx, p.target, p.changes.Tar, p.changes.Removed, s.Port, timeout)
 			}
 			if err == nil {
-				e.content[p.target.ContainerID] = ref
+				l.content[p.target.ContainerID] = ref
 				continue
 			}
 			if ctx.Err() != nil {
 				// Stopped meanwhile: what the container holds is unknown.
-				delete(e.content, p.target.ContainerID)
+				delete(l.content, p.target.ContainerID)
 				done(ctx.Err(), "")
 				return nil
 			}
@@ -249,10 +550,10 @@ func (e *Env) liveUpdate(ctx context.Context, changed []string) (swap []string) 
 				swap = append(swap, n)
 				break
 			}
-			restored, failed = e.putBack(ctx, n, ref, plans[:i+1], err, timeout)
+			restored, failed = l.putBack(ctx, n, ref, plans[:i+1], err, timeout)
 			break
 		}
-		if contains(swap, n) {
+		if slices.Contains(swap, n) {
 			continue
 		}
 		if failed != nil {
@@ -265,11 +566,11 @@ func (e *Env) liveUpdate(ctx context.Context, changed []string) (swap []string) 
 			// What runs is the previous image's files: a later rollout (a
 			// config change) deploys that, and saving the same files again
 			// retries.
-			e.Images[n] = plans[0].from
-			delete(e.parts, n)
+			l.images[n] = plans[0].from
+			delete(l.parts, n)
 			continue
 		}
-		e.stale[n] = true
+		l.stale[n] = true
 		files := 0
 		for _, p := range plans {
 			files = max(files, len(p.changes.Files)+len(p.changes.Removed))
@@ -284,22 +585,22 @@ func (e *Env) liveUpdate(ctx context.Context, changed []string) (swap []string) 
 // (which were given image ref's) after err. It reports whether every
 // container holds its previous files again, and returns err, extended when
 // that failed.
-func (e *Env) putBack(ctx context.Context, n, ref string, plans []livePlan, err error, timeout time.Duration) (restored bool, _ error) {
-	port := e.Config.Service(n).Port
+func (l *loop) putBack(ctx context.Context, n, ref string, plans []livePlan, err error, timeout time.Duration) (restored bool, _ error) {
+	port := l.cfg.Service(n).Port
 	restored = true
 	for _, p := range plans {
-		back, berr := build.LiveDiff(e.known[ref], e.known[p.from])
+		back, berr := liveDiff(l.known[ref], l.known[p.from])
 		if berr == nil {
-			berr = e.Cluster.LiveUpdate(ctx, e.docker, p.target, back.Tar, back.Removed, port, timeout)
+			berr = l.live.LiveUpdate(ctx, p.target, back.Tar, back.Removed, port, timeout)
 		}
 		if berr != nil {
-			e.opts.logger().Debugf("%s: putting the previous files back into pod %s: %v", n, p.target.Pod, berr)
-			delete(e.content, p.target.ContainerID)
+			l.log.Debugf("%s: putting the previous files back into pod %s: %v", n, p.target.Pod, berr)
+			delete(l.content, p.target.ContainerID)
 			err = fmt.Errorf("%w (and putting the previous version back into pod %s failed: %v)", err, p.target.Pod, berr)
 			restored = false
 			continue
 		}
-		e.content[p.target.ContainerID] = p.from
+		l.content[p.target.ContainerID] = p.from
 	}
 	return restored, err
 }
@@ -313,26 +614,26 @@ type livePlan struct {
 
 // livePlans finds service n's running containers and the files each needs
 // to hold image ref's, or says why that cannot be done in place.
-func (e *Env) livePlans(ctx context.Context, n, ref string) ([]livePlan, error) {
-	to := e.known[ref]
+func (l *loop) livePlans(ctx context.Context, n, ref string) ([]livePlan, error) {
+	to := l.known[ref]
 	if to == nil {
 		return nil, fmt.Errorf("the image was built by the engine")
 	}
-	targets, err := e.Cluster.LiveTargets(ctx, e.Config.Namespace, n, n)
+	targets, err := l.live.LiveTargets(ctx, l.cfg.Namespace, n)
 	if err != nil {
 		return nil, err
 	}
 	var plans []livePlan
 	for _, t := range targets {
-		from, ok := e.content[t.ContainerID]
+		from, ok := l.content[t.ContainerID]
 		if !ok {
 			from = t.Image
 		}
-		old := e.known[from]
+		old := l.known[from]
 		if old == nil {
 			return nil, fmt.Errorf("pod %s runs %s, whose files devenv does not know", t.Pod, from)
 		}
-		ch, err := build.LiveDiff(old, to)
+		ch, err := liveDiff(old, to)
 		if err != nil {
 			return nil, err
 		}
@@ -342,19 +643,19 @@ func (e *Env) livePlans(ctx context.Context, n, ref string) ([]livePlan, error) 
 }
 
 // swapImages loads the changed services' images and swaps them into the
-// running pods (cluster.SwapImages), which is faster than a rollout. It
-// returns the services that need a rollout instead: those whose deployment
-// cannot be swapped, and all of them when the images cannot be loaded.
-func (e *Env) swapImages(ctx context.Context, changed []string) (rollout []string) {
-	lg := e.opts.logger()
+// running pods (swapper), which is faster than a rollout. It returns the
+// services that need a rollout instead: those whose deployment cannot be
+// swapped, and all of them when the images cannot be loaded.
+func (l *loop) swapImages(ctx context.Context, changed []string) (rollout []string) {
+	lg := l.log
 	t0 := time.Now()
-	if err := e.loadNew(ctx, changed); err != nil {
+	if err := l.loadNew(ctx, changed); err != nil {
 		return changed // the rollout path loads again and reports
 	}
-	timeout := e.opts.rolloutTimeout()
+	timeout := l.opts.rolloutTimeout()
 	for _, n := range changed {
-		done := e.prog.start("%s: swapping in %s", n, e.Images[n])
-		err := e.Cluster.SwapImages(ctx, e.Config.Namespace, n, map[string]string{n: e.Images[n]}, timeout)
+		done := l.prog.start("%s: swapping in %s", n, l.images[n])
+		err := l.swapper.SwapImage(ctx, l.cfg.Namespace, n, l.images[n], timeout)
 		switch {
 		case errors.Is(err, cluster.ErrNoSwap):
 			done(nil, "%s: rolling out instead: %v", n, err)
@@ -363,7 +664,7 @@ func (e *Env) swapImages(ctx context.Context, changed []string) (rollout []strin
 			done(err, "")
 			lg.Infof("✗ %s: %v", n, err)
 		default:
-			done(nil, "%s: running %s", n, e.Images[n])
+			done(nil, "%s: running %s", n, l.images[n])
 			lg.Infof("%s ✓ %s", n, time.Since(t0).Round(100*time.Millisecond))
 		}
 	}
@@ -372,17 +673,17 @@ func (e *Env) swapImages(ctx context.Context, changed []string) (rollout []strin
 
 // redeploy loads the changed services' images, applies everything, and
 // waits for the changed services' rollouts (all of them after a config change).
-func (e *Env) redeploy(ctx context.Context, changed []string, why string) {
-	lg := e.opts.logger()
+func (l *loop) redeploy(ctx context.Context, changed []string, why string) {
+	lg := l.log
 	t0 := time.Now()
-	if err := e.loadImages(ctx, changed); err != nil {
+	if err := l.loadImages(ctx, changed); err != nil {
 		if ctx.Err() != nil {
 			return // stopped watching: not a failure
 		}
 		lg.Infof("✗ loading images: %v", err)
 		return
 	}
-	if err := e.apply(ctx); err != nil {
+	if err := l.apply(ctx); err != nil {
 		if ctx.Err() != nil {
 			return // stopped watching: not a failure
 		}
@@ -393,7 +694,7 @@ func (e *Env) redeploy(ctx context.Context, changed []string, why string) {
 	if why != "" {
 		wait = nil
 	}
-	if err := e.waitRollouts(ctx, wait); err != nil {
+	if err := l.waitRollouts(ctx, wait); err != nil {
 		if ctx.Err() != nil {
 			return // stopped watching: not a failure
 		}
@@ -414,39 +715,41 @@ func sameServices(a, b *config.Config) bool {
 	}
 	for i := range a.Services {
 		x, y := a.Services[i], b.Services[i]
-		if x.Name != y.Name || x.Context != y.Context || !equalStrings(x.Watch, y.Watch) || !equalStrings(x.Ignore, y.Ignore) {
+		if x.Name != y.Name || x.Context != y.Context || !slices.Equal(x.Watch, y.Watch) || !slices.Equal(x.Ignore, y.Ignore) {
 			return false
 		}
 	}
 	return true
 }
 
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+// externals are the components repoint checks, in order, with the names
+// its lines give them.
+var externals = []struct{ component, name string }{
+	{render.ComponentKafka, "Kafka"},
+	{render.ComponentH2, "H2"},
 }
 
-// repoint re-applies the endpoints when the Kafka container's address
-// changed (it was recreated behind devenv's back).
-func (e *Env) repoint(ctx context.Context) {
-	if e.Kafka == nil {
+// repoint re-applies the endpoints when an external container's (Kafka's,
+// the H2 server's) address changed: it was recreated behind devenv's back.
+func (l *loop) repoint(ctx context.Context) {
+	moved := false
+	for _, x := range externals {
+		old, ok := l.ext[x.component]
+		if !ok {
+			continue
+		}
+		ip, found, err := l.finder.FindIP(ctx, x.component)
+		if err != nil || !found || ip == "" || ip == old {
+			continue
+		}
+		l.log.Infof("%s's address changed from %s to %s: re-pointing the endpoints", x.name, old, ip)
+		l.ext[x.component] = ip
+		moved = true
+	}
+	if !moved {
 		return
 	}
-	ep, found, err := kafka.Find(ctx, e.docker, e.Config.Name)
-	if err != nil || !found || ep.IP == "" || ep.IP == e.Kafka.IP {
-		return
-	}
-	lg := e.opts.logger()
-	lg.Infof("Kafka's address changed from %s to %s: re-pointing the endpoints", e.Kafka.IP, ep.IP)
-	e.Kafka = &ep
-	if err := e.apply(ctx); err != nil && ctx.Err() == nil {
-		lg.Infof("✗ re-pointing the endpoints: %v", err)
+	if err := l.apply(ctx); err != nil && ctx.Err() == nil {
+		l.log.Infof("✗ re-pointing the endpoints: %v", err)
 	}
 }

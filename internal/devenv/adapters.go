@@ -1,0 +1,335 @@
+package devenv
+
+// This file holds every call that Up and the watch loop make into the peers
+// cluster, kafka, h2 and internal/build: the loop's interfaces (loop.go)
+// are implemented here on top of them, and Up's steps that only drive a
+// peer live here too. A change to a peer's API is a change to this file.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/moby/moby/client"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/devenv-tool/devenv/cluster"
+	"github.com/devenv-tool/devenv/h2"
+	"github.com/devenv-tool/devenv/internal/build"
+	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/internal/images"
+	"github.com/devenv-tool/devenv/internal/render"
+	"github.com/devenv-tool/devenv/kafka"
+)
+
+// clusterOps is the loop's liveUpdater, swapper, loader and deployer on a
+// kind cluster.
+type clusterOps struct {
+	c      *cluster.Cluster
+	docker *client.Client
+}
+
+func (o clusterOps) LiveTargets(ctx context.Context, namespace, service string) ([]cluster.LiveTarget, error) {
+	return o.c.LiveTargets(ctx, namespace, service, service)
+}
+
+func (o clusterOps) LiveUpdate(ctx context.Context, t cluster.LiveTarget, files []byte, removed []string, port int, timeout time.Duration) error {
+	return o.c.LiveUpdate(ctx, o.docker, t, files, removed, port, timeout)
+}
+
+func (o clusterOps) SwapImage(ctx context.Context, namespace, service, ref string, timeout time.Duration) error {
+	return o.c.SwapImages(ctx, namespace, service, map[string]string{service: ref}, timeout)
+}
+
+func (o clusterOps) LoadParts(ctx context.Context, ref string, a *build.Assembled) error {
+	parts := cluster.ImageParts{Config: a.Config}
+	for _, l := range a.Layers {
+		parts.Layers = append(parts.Layers, cluster.LayerPart{DiffID: l.DiffID, Size: l.Size, Data: l.Data})
+	}
+	return o.c.LoadParts(ctx, o.docker, ref, parts)
+}
+
+func (o clusterOps) LoadImage(ctx context.Context, ref string) (bool, error) {
+	return o.c.LoadImage(ctx, o.docker, ref)
+}
+
+func (o clusterOps) Apply(ctx context.Context, objs []*unstructured.Unstructured, selector map[string]string) (cluster.ApplyResult, error) {
+	return o.c.Apply(ctx, objs, cluster.ApplyOptions{Selector: selector, Prune: true})
+}
+
+func (o clusterOps) WaitRollout(ctx context.Context, namespace, name string, timeout time.Duration) error {
+	return o.c.WaitRollout(ctx, namespace, name, timeout)
+}
+
+// liveDiff is build.LiveDiff: what turns a container holding from's files
+// into one holding to's, or why that cannot be done in place.
+func liveDiff(from, to *build.Assembled) (build.Changes, error) {
+	return build.LiveDiff(from, to)
+}
+
+// dockerFinder finds the external containers in Docker.
+type dockerFinder struct {
+	docker  *client.Client
+	project string
+}
+
+func (f dockerFinder) FindIP(ctx context.Context, component string) (ip string, found bool, err error) {
+	switch component {
+	case render.ComponentKafka:
+		ep, found, err := kafka.Find(ctx, f.docker, f.project)
+		return ep.IP, found, err
+	case render.ComponentH2:
+		ip, _, found := findH2(ctx, f.docker, f.project)
+		return ip, found, nil
+	}
+	return "", false, fmt.Errorf("no external component %q", component)
+}
+
+// imageBuilder is the loop's builder: the service's prebuild, the
+// stand-in rule, then build.Image.
+type imageBuilder struct {
+	project  string
+	docker   *client.Client
+	resolver *images.Resolver
+	state    *build.State
+	opts     Options
+	prog     *progress
+}
+
+func (b imageBuilder) Build(ctx context.Context, s *config.Service, o buildOptions) (built, error) {
+	lg := b.opts.logger()
+	spec := build.Spec{
+		Service: s.Name, Project: b.project, Context: s.Context, Dockerfile: s.Dockerfile,
+		Args: s.Args, Prebuild: s.Prebuild, Watch: watchPatterns(s), Ignore: s.Ignore,
+	}
+	if len(s.Prebuild) > 0 {
+		done := b.prog.start("%s: prebuild", s.Name)
+		ran, err := build.Prebuild(ctx, spec, lg, b.state)
+		if err == nil && !ran {
+			done(nil, "%s: prebuild skipped (inputs unchanged)", s.Name)
+		} else {
+			done(err, "")
+		}
+		if err != nil {
+			return built{}, err
+		}
+	}
+	// The stand-in rule: FROM images (and build args naming images) that
+	// cannot be pulled are replaced by their stand-ins in the context sent.
+	df, err := os.ReadFile(s.Dockerfile)
+	if err != nil {
+		return built{}, s.Pos.Errorf("services."+s.Name+".dockerfile", "reading the Dockerfile: %v", err)
+	}
+	newDF, newArgs, notes, err := images.RewriteDockerfile(df, s.Args, b.resolver.Func(ctx))
+	if err != nil {
+		return built{}, fmt.Errorf("%s: %w", s.Name, err)
+	}
+	for _, n := range notes {
+		lg.Infof("%s: %s", s.Name, n)
+	}
+	spec.Args = newArgs
+	if o.BeforeImage != nil {
+		o.BeforeImage()
+	}
+	done := b.prog.start("%s: image", s.Name)
+	res, err := build.Image(ctx, b.docker, spec, build.ImageOptions{
+		ContextOptions: build.ContextOptions{Dockerfile: newDF},
+		Output:         b.opts.BuildOutput,
+		Background:     o.Background,
+		Live:           b.opts.Live,
+	})
+	if err != nil {
+		done(err, "")
+		return built{}, err
+	}
+	state := "built"
+	if res.Cached {
+		state = "unchanged"
+	}
+	done(nil, "%s: image %s %s", s.Name, res.Ref, state)
+	return built{Ref: res.Ref, Assembled: res.Assembled, NoLive: res.NoLive, DockerLoaded: res.DockerLoaded}, nil
+}
+
+func loadState(cfg *config.Config) (*build.State, error) {
+	dir, err := build.StateDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	return build.LoadState(dir)
+}
+
+// attachCluster gives the loop the cluster Up created or reused.
+func (e *Env) attachCluster(c *cluster.Cluster) {
+	e.Cluster = c
+	ops := clusterOps{c: c, docker: e.docker}
+	e.loop.live, e.loop.swapper, e.loop.loader, e.loop.deployer = ops, ops, ops, ops
+}
+
+// prepareLoads tells the cluster, ahead of the first save, what loading new
+// layers needs to know.
+func (e *Env) prepareLoads(ctx context.Context) error {
+	return e.Cluster.PrepareLoads(ctx, e.docker)
+}
+
+func (e *Env) ensureNetwork(ctx context.Context) (err error) {
+	e.network, err = cluster.EnsureNetwork(ctx, e.docker, e.opts.logger())
+	return err
+}
+
+func (e *Env) ensureCluster(ctx context.Context) (*cluster.Cluster, error) {
+	cfg := e.Config
+	img, err := e.resolver.Resolve(ctx, cfg.Cluster.Image)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.image: %w", err)
+	}
+	done := e.prog.start("cluster %s", cfg.Cluster.Name)
+	c, res, err := cluster.Ensure(ctx, cluster.Spec{
+		Name: cfg.Cluster.Name, Image: img.Ref, Kubeconfig: e.opts.Kubeconfig,
+		Retain: e.opts.Retain, Log: e.opts.logger(),
+	})
+	done(err, "cluster %s %s (context %s)", cfg.Cluster.Name, res, contextOf(c))
+	return c, err
+}
+
+// startExternal ensures the Kafka and H2 containers on the kind network.
+func (e *Env) startExternal(ctx context.Context) error {
+	cfg := e.Config
+	taken, err := cluster.TakenIPs(ctx, e.docker, e.network)
+	if err != nil {
+		return err
+	}
+	if k := cfg.Kafka; k != nil {
+		img, err := e.resolver.Resolve(ctx, k.Image)
+		if err != nil {
+			return k.Pos.Errorf("kafka.image", "%v", err)
+		}
+		prev, found, err := kafka.Find(ctx, e.docker, cfg.Name)
+		if err != nil {
+			return err
+		}
+		ip, hostPort := e.placement(taken, found, prev.IP, prev.HostAddress, k.HostPort)
+		if k.HostPort != 0 && (!found || prev.HostAddress != net.JoinHostPort("127.0.0.1", strconv.Itoa(k.HostPort))) && !portFree(k.HostPort) {
+			return k.Pos.Errorf("kafka.hostPort", "port %d on 127.0.0.1 is in use by another program: choose another port, or 0 to let devenv pick one", k.HostPort)
+		}
+		if ip != "" {
+			if a, err := netip.ParseAddr(ip); err == nil {
+				taken = append(taken, a)
+			}
+		}
+		cpu, mem, err := limits(k.Resources)
+		if err != nil {
+			return k.Pos.Errorf("kafka.resources", "%v", err)
+		}
+		done := e.prog.start("Kafka broker (%s)", img.Ref)
+		ep, err := kafka.Ensure(ctx, kafka.Spec{
+			Docker: e.docker, Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
+			IP: ip, Port: k.Port, HostPort: hostPort, Env: k.Env, NanoCPUs: int64(cpu * 1e9), Memory: mem,
+			Log: e.opts.logger(),
+		})
+		done(err, "Kafka broker at %s (pods: %s, host: %s)", ep.InternalAddress, k.Address(), ep.HostAddress)
+		if err != nil {
+			return err
+		}
+		e.Kafka = &ep
+	}
+	if h := cfg.H2; h.Mode == config.H2Server {
+		img, err := e.resolver.Resolve(ctx, h.Image)
+		if err != nil {
+			return h.Pos.Errorf("h2.image", "%v", err)
+		}
+		prevIP, prevHost, found := findH2(ctx, e.docker, cfg.Name)
+		ip, hostPort := e.placement(taken, found, prevIP, prevHost, 0)
+		done := e.prog.start("H2 server (%s)", img.Ref)
+		ep, err := h2.Ensure(ctx, h2.Spec{
+			Docker: e.docker, Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
+			IP: ip, Port: h.Port, HostPort: hostPort, Log: e.opts.logger(),
+		})
+		done(err, "H2 server at %s (host: %s)", ep.InternalAddress, ep.HostAddress)
+		if err != nil {
+			return err
+		}
+		e.H2 = &ep
+	}
+	return nil
+}
+
+// placement chooses a container's fixed IP on the kind network (kept from the
+// running container when there is one) and its published host port.
+func (e *Env) placement(taken []netip.Addr, found bool, prevIP, prevHost string, wantPort int) (ip string, hostPort int) {
+	// The host port is chosen once and then kept: the running container's,
+	// else a free one now, so every later up asks for the same spec.
+	hostPort = wantPort
+	if hostPort == 0 && found {
+		if _, p, err := net.SplitHostPort(prevHost); err == nil {
+			hostPort, _ = strconv.Atoi(p)
+		}
+	}
+	if hostPort == 0 {
+		hostPort = freePort()
+	}
+	if !e.network.FixedIPs {
+		return "", hostPort
+	}
+	var preferred netip.Addr
+	if found {
+		preferred, _ = netip.ParseAddr(prevIP)
+		// The container's own address is not taken by someone else.
+		kept := taken[:0:0]
+		for _, a := range taken {
+			if a != preferred {
+				kept = append(kept, a)
+			}
+		}
+		taken = kept
+	}
+	a := cluster.PickIP(e.network, taken, preferred)
+	if !a.IsValid() {
+		return "", hostPort
+	}
+	return a.String(), hostPort
+}
+
+// ensureTopics creates the configured Kafka topics.
+func (e *Env) ensureTopics(ctx context.Context) error {
+	if e.Kafka == nil || len(e.Config.Kafka.Topics) == 0 {
+		return nil
+	}
+	done := e.prog.start("creating Kafka topics")
+	err := kafka.EnsureTopics(ctx, e.Kafka.HostAddress, kafkaTopics(e.Config.Kafka))
+	done(err, "")
+	return err
+}
+
+func kafkaTopics(k *config.Kafka) []kafka.Topic {
+	out := make([]kafka.Topic, 0, len(k.Topics))
+	for _, t := range k.Topics {
+		out = append(out, kafka.Topic{Name: t.Name, Partitions: int32(t.Partitions), Config: t.Config})
+	}
+	return out
+}
+
+// preload loads the services' images into the cluster's node while the
+// cluster is still being created. It only saves time: what fails here is
+// loaded again by loadImages.
+func (e *Env) preload(ctx context.Context) {
+	for _, s := range e.Config.Services {
+		ref := e.Images[s.Name]
+		done := e.prog.start("%s: loading %s into the cluster while it starts", s.Name, ref)
+		loaded, err := cluster.Preload(ctx, e.docker, e.Config.Cluster.Name, ref, 3*time.Minute, e.opts.logger())
+		switch {
+		case err != nil:
+			done(nil, "%s: not preloaded (%v); loading it once the cluster is ready", s.Name, err)
+		case !loaded:
+			done(nil, "%s: the cluster already has %s", s.Name, ref)
+		default:
+			done(nil, "")
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,28 @@
+// Command h2probe is the pod of TestIntegrationH2Repoint: GET /h2 answers
+// "ok" when a TCP connection to $H2_ADDRESS (the H2 server's Service)
+// succeeds within a second, and 503 with the error otherwise.
+package main
+
+import (
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"time"
+)
+
+func main() {
+	addr := os.Getenv("H2_ADDRESS")
+	http.HandleFunc("/h2", func(w http.ResponseWriter, _ *http.Request) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_ = c.Close()
+		fmt.Fprintln(w, "ok")
+	})
+	log.Printf("h2probe listening on :8080, probing %s", addr)
+	log.Fatal(http.ListenAndServe(":8080", nil))
+}
