@@ -42,7 +42,8 @@ type Options struct {
 	Images map[string]string
 	// ShowSecrets puts the real values in Secrets; otherwise they are masked.
 	ShowSecrets bool
-	// LookupEnv and ReadFile resolve secrets; default os.LookupEnv and os.ReadFile.
+	// LookupEnv and ReadFile resolve secrets; default os.LookupEnv and
+	// config.ReadSecretFile (regular files of up to 1 MiB).
 	LookupEnv func(string) (string, bool)
 	ReadFile  func(string) ([]byte, error)
 	// Templates overrides the template set; default templates.New(cfg.Templates).
@@ -84,7 +85,7 @@ func Objects(cfg *config.Config, opts Options) ([]*unstructured.Unstructured, er
 		opts.LookupEnv = os.LookupEnv
 	}
 	if opts.ReadFile == nil {
-		opts.ReadFile = os.ReadFile
+		opts.ReadFile = config.ReadSecretFile
 	}
 	set := opts.Templates
 	if set == nil {
