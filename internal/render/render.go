@@ -121,10 +121,16 @@ func (r *renderer) meta(name string, extra ...string) templates.Meta {
 func (r *renderer) add(name string, data any) error {
 	text, err := r.set.Render(name, data)
 	if err != nil {
+		if name == templates.Secret {
+			return secretTemplateError(err)
+		}
 		return err
 	}
 	var obj map[string]any
 	if err := yaml.Unmarshal(text, &obj); err != nil {
+		if name == templates.Secret {
+			return secretYAMLError(err)
+		}
 		return fmt.Errorf("template %s produced invalid YAML: %w\n%s", name, err, text)
 	}
 	if obj == nil {
