@@ -20,9 +20,14 @@ import (
 )
 
 // shimScript is the docker shim kind runs instead of the real CLI when the
-// engine refuses --privileged. It rewrites --privileged into the nearest set of
-// options this kind of kernel accepts for run/create, drops it for exec, and
-// passes everything else through to the first other docker in PATH.
+// engine refuses --privileged. It rewrites docker's own --privileged flag into
+// the nearest set of options this kind of kernel accepts for run/create,
+// drops it for exec, and passes everything else through to the first other
+// docker in PATH. Only the flags before the image (run, create) or the
+// container (exec) are docker's: what follows is the command run inside and
+// is passed through untouched. To find where docker's flags end the script
+// knows which of them take a value (kept in step with the docker CLI: a long
+// flag takes one unless listed as a switch, and the short ones are listed).
 const shimScript = `#!/bin/sh
 # devenv docker shim (generated; safe to delete).
 # Docker 20.10 refuses "--privileged" on kernels whose capability bounding set
@@ -45,23 +50,63 @@ if [ -z "$real" ]; then
   echo "devenv docker shim: no docker CLI found in PATH besides $self: install docker" >&2
   exit 127
 fi
+# takes_value ARG: whether docker's option ARG takes the next argument as its value.
+takes_value() {
+  case "$1" in
+    --*=*) return 1 ;;
+    --privileged|--detach|--interactive|--tty|--rm|--init|--read-only|--no-healthcheck|\
+    --oom-kill-disable|--publish-all|--sig-proxy|--disable-content-trust|--help|--quiet|\
+    --use-api-socket|--no-trunc) return 1 ;;
+    --*) return 0 ;;
+  esac
+  # Bundled short options (-dit, -ePATH=x): the first one that takes a value
+  # takes the rest of the word, or the next argument when it ends the word.
+  rest=${1#-}
+  while [ -n "$rest" ]; do
+    c=${rest%"${rest#?}"}
+    rest=${rest#?}
+    case "$c" in
+      [$valued]) [ -z "$rest" ]; return ;;
+    esac
+  done
+  return 1
+}
 case "$1" in
   run|create|exec)
     sub=$1
     shift
+    if [ "$sub" = exec ]; then valued=euw; else valued=acehlmpuvw; fi
     n=$#
     i=0
+    opts=1
+    value=0
     while [ "$i" -lt "$n" ]; do
       a=$1
       shift
       i=$((i + 1))
+      if [ "$opts" = 0 ] || [ "$value" = 1 ]; then
+        value=0
+        set -- "$@" "$a"
+        continue
+      fi
       case "$a" in
         --privileged|--privileged=true)
           if [ "$sub" != exec ]; then
             set -- "$@" --cap-add=ALL --cap-drop=SYS_RESOURCE --security-opt=systempaths=unconfined "--device-cgroup-rule=a *:* rwm" --device=/dev/kmsg
           fi
           ;;
+        --)
+          opts=0
+          set -- "$@" "$a"
+          ;;
+        -?*)
+          if takes_value "$a"; then value=1; fi
+          set -- "$@" "$a"
+          ;;
         *)
+          # The image (run, create) or the container (exec): the rest is
+          # the command inside.
+          opts=0
           set -- "$@" "$a"
           ;;
       esac

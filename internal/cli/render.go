@@ -108,7 +108,7 @@ func runRender(ctx context.Context, g *globals, f *renderFlags) error {
 		})
 	}
 	objs, err := render.Objects(cfg, render.Options{ExternalIPs: ips, Images: images, ShowSecrets: f.showSecrets,
-		LookupEnv: os.LookupEnv, ReadFile: os.ReadFile})
+		LookupEnv: os.LookupEnv})
 	if err != nil {
 		return err
 	}

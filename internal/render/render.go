@@ -42,7 +42,8 @@ type Options struct {
 	Images map[string]string
 	// ShowSecrets puts the real values in Secrets; otherwise they are masked.
 	ShowSecrets bool
-	// LookupEnv and ReadFile resolve secrets; default os.LookupEnv and os.ReadFile.
+	// LookupEnv and ReadFile resolve secrets; default os.LookupEnv and
+	// config.ReadSecretFile (regular files of up to 1 MiB).
 	LookupEnv func(string) (string, bool)
 	ReadFile  func(string) ([]byte, error)
 	// Templates overrides the template set; default templates.New(cfg.Templates).
@@ -84,7 +85,7 @@ func Objects(cfg *config.Config, opts Options) ([]*unstructured.Unstructured, er
 		opts.LookupEnv = os.LookupEnv
 	}
 	if opts.ReadFile == nil {
-		opts.ReadFile = os.ReadFile
+		opts.ReadFile = config.ReadSecretFile
 	}
 	set := opts.Templates
 	if set == nil {
@@ -120,10 +121,16 @@ func (r *renderer) meta(name string, extra ...string) templates.Meta {
 func (r *renderer) add(name string, data any) error {
 	text, err := r.set.Render(name, data)
 	if err != nil {
+		if name == templates.Secret {
+			return secretTemplateError(err)
+		}
 		return err
 	}
 	var obj map[string]any
 	if err := yaml.Unmarshal(text, &obj); err != nil {
+		if name == templates.Secret {
+			return secretYAMLError(err)
+		}
 		return fmt.Errorf("template %s produced invalid YAML: %w\n%s", name, err, text)
 	}
 	if obj == nil {
