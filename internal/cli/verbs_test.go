@@ -252,3 +252,48 @@ func TestInterruptedExitCode(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want %d and a word about the interruption", code, errb.String(), ExitInterrupted)
 	}
 }
+
+// TestUsageErrors: unknown commands, extra or missing arguments and bad flags
+// exit 2 on every verb, and the message says where the usage is.
+func TestUsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want []string // in stderr
+	}{
+		{[]string{"bogus"}, []string{`unknown command "bogus" for "devenv"`, "Run 'devenv --help' for usage."}},
+		{[]string{"stauts"}, []string{`unknown command "stauts"`, "did you mean status?"}},
+		{[]string{"status", "extra"}, []string{`unknown command "extra" for "devenv status"`, "Run 'devenv status --help' for usage."}},
+		{[]string{"version", "extra"}, []string{"Run 'devenv version --help' for usage."}},
+		{[]string{"schema", "extra"}, []string{"Run 'devenv schema --help' for usage."}},
+		{[]string{"up", "extra"}, []string{"Run 'devenv up --help' for usage."}},
+		{[]string{"images", "bogus"}, []string{`unknown command "bogus" for "devenv images"`, "Run 'devenv images --help' for usage."}},
+		{[]string{"images", "list", "extra"}, []string{"Run 'devenv images list --help' for usage."}},
+		{[]string{"images", "save"}, []string{"accepts 1 arg(s), received 0", "Run 'devenv images save --help' for usage."}},
+		{[]string{"images", "load", "a", "b"}, []string{"accepts 1 arg(s), received 2"}},
+		{[]string{"completion", "bogus"}, []string{`unknown command "bogus" for "devenv completion"`}},
+		{[]string{"completion", "bash", "extra"}, []string{"Run 'devenv completion bash --help' for usage."}},
+		{[]string{"status", "--bogus"}, []string{"unknown flag: --bogus", "Run 'devenv status --help' for usage."}},
+		{[]string{"--bogus"}, []string{"unknown flag: --bogus", "Run 'devenv --help' for usage."}},
+	} {
+		code, out, errOut := run(t, c.args...)
+		if code != ExitConfig || out != "" {
+			t.Errorf("%v: exit %d, stdout %q; want %d and no output", c.args, code, out, ExitConfig)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(errOut, w) {
+				t.Errorf("%v: stderr %q lacks %q", c.args, errOut, w)
+			}
+		}
+	}
+}
+
+// TestGroupsShowHelp: a command that only groups others, called alone, prints
+// its help and exits 0.
+func TestGroupsShowHelp(t *testing.T) {
+	for _, args := range [][]string{{}, {"images"}, {"-v"}} {
+		code, out, errOut := run(t, args...)
+		if code != ExitOK || !strings.Contains(out, "Available Commands:") || errOut != "" {
+			t.Errorf("%v: exit %d, stdout %.100q, stderr %q", args, code, out, errOut)
+		}
+	}
+}
