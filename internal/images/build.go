@@ -16,6 +16,7 @@ import (
 
 	"github.com/devenv-tool/devenv/internal/images/standin"
 	"github.com/devenv-tool/devenv/internal/log"
+	"github.com/devenv-tool/devenv/internal/termx"
 )
 
 // CacheEnv names the environment variable that overrides devenv's cache folder.
@@ -133,7 +134,7 @@ func Build(ctx context.Context, cli *client.Client, opts BuildOptions) error {
 			fmt.Fprintf(out, "✓ %s up to date (%s)\n", j.s.Name, j.s.Ref)
 			continue
 		}
-		p := newProgress(out, isTerminal(out) && !opts.Verbose, j.s.Name)
+		p := newProgress(out, termx.IsTerminal(out) && !opts.Verbose, j.s.Name)
 		env := &standin.Env{Docker: cli, Log: lg, CacheDir: cacheDir, Step: p.step}
 		if opts.Verbose {
 			env.Output = out
