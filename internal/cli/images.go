@@ -59,7 +59,8 @@ checked first; a missing one is reported with the apt-get line that installs it.
   devenv images build jre h2     # only the JRE and H2 stand-ins (and the Debian base)
   devenv images build --force h2 # rebuild H2 even if it is up to date
   devenv images build --needed   # only what devenv.yaml needs and this machine cannot pull`,
-		Args: cobra.ArbitraryArgs, // names, checked by runImagesBuild
+		Args:              cobra.ArbitraryArgs, // names, checked by runImagesBuild
+		ValidArgsFunction: completeStandIns,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cli, err := dockerx.Connect(cmd.Context())
 			if err != nil {

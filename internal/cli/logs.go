@@ -25,7 +25,10 @@ named), each line prefixed with the service's name. With --follow, keep followin
 them, including the new pods of later rollouts, until Ctrl-C. devenv up prints
 the same lines while it watches.`,
 		Example: `  devenv logs account
-  devenv logs --follow            # every service, following rollouts`,
+  devenv logs --follow            # every service, following rollouts
+  devenv logs <TAB>               # completes the services of devenv.yaml (see devenv completion --help)`,
+		Args:              cobra.ArbitraryArgs, // service names; devenv.Logs says which is unknown
+		ValidArgsFunction: completeServices(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := config.Load(g.configFiles()...)
 			if err != nil {

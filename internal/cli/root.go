@@ -119,9 +119,6 @@ func Run(ctx context.Context, args []string, streams Streams) int {
 	g := &globals{streams: streams}
 	root := newRootCmd(g)
 	root.SetArgs(args)
-	root.SetIn(streams.In)
-	root.SetOut(streams.Out)
-	root.SetErr(streams.Err)
 	err := root.ExecuteContext(ctx)
 	if err != nil && ctx.Err() != nil {
 		// Ctrl-C (or SIGTERM) before the work was done: whatever failed
@@ -165,10 +162,15 @@ Exit codes: 0 success, 1 failure (or not ready), 2 bad configuration or usage,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringArrayVarP(&g.files, "file", "f", nil, "config file (repeatable; later files override earlier ones; default devenv.yaml)")
+	_ = root.MarkPersistentFlagFilename("file", "yaml", "yml")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "print debug output")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &usageError{cmd: cmd.CommandPath(), err: err}
 	})
+	// Before the completion command is made: it keeps the stream it finds.
+	root.SetIn(g.streams.In)
+	root.SetOut(g.streams.Out)
+	root.SetErr(g.streams.Err)
 	for _, add := range commands {
 		root.AddCommand(add(g))
 	}
