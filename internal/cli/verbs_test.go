@@ -133,6 +133,10 @@ func TestRenderGolden(t *testing.T) {
 		{get("Endpoints/kafka", "metadata", "labels", "endpointslice.kubernetes.io/skip-mirror"), `"true"`},
 		{get("ConfigMap/transfermoney", "data", "ACCOUNT_URL"), `"http://account:8080"`},
 		{get("Deployment/account", "spec", "template", "spec", "terminationGracePeriodSeconds"), `2`},
+		{get("Deployment/account", "spec", "template", "spec", "enableServiceLinks"), `false`},
+		{get("Deployment/account", "spec", "selector"), `{"matchLabels":{"app":"account"}}`},
+		{get("Deployment/account", "spec", "template", "metadata", "labels", "app.kubernetes.io/name"), `"account"`},
+		{get("Service/kafka", "metadata", "labels", "app.kubernetes.io/part-of"), `"cosmos"`},
 	}
 	for i, c := range checks {
 		if c.got != c.want {
