@@ -171,6 +171,9 @@ func TestRenderHidesSecrets(t *testing.T) {
 	if !strings.Contains(out, "KioqKio=") || !strings.HasPrefix(out, "# kafka: address not known here") {
 		t.Errorf("no mask or no placeholder comment:\n%s", out[:min(len(out), 300)])
 	}
+	if !strings.Contains(out, "- 192.0.2.1\n") || strings.Contains(out, "0.0.0.0") {
+		t.Error("the placeholder address is not 192.0.2.1, which the API server accepts in endpoints")
+	}
 	if strings.Contains(out, "devenv.dev/default-secrets") {
 		t.Error("values from the environment are marked as defaults")
 	}

@@ -26,8 +26,13 @@ const (
 	ComponentH2    = "h2"
 )
 
-// PlaceholderIP stands in for an external container's address that is not known yet.
-const PlaceholderIP = "0.0.0.0"
+// PlaceholderIP stands in for an external container's address that is not
+// known yet. It is 192.0.2.1, from TEST-NET-1 (RFC 5737), a range kept for
+// documentation that no network routes: the API server accepts it in
+// Endpoints and EndpointSlices (it refuses 0.0.0.0, loopback and link-local
+// addresses there), so `kubectl apply --dry-run=server` of a render passes,
+// and traffic sent to it goes nowhere.
+const PlaceholderIP = "192.0.2.1"
 
 // MaskedValue replaces every Secret value when secrets are not shown: base64 of "*****".
 const MaskedValue = "KioqKio="

@@ -3,6 +3,7 @@ package render
 import (
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -258,6 +259,23 @@ func TestDeployment(t *testing.T) {
 	}
 	if got := str(t, tr, "spec", "template", "spec", "containers"); !strings.Contains(got, DefaultImage("shop", "transfer")) {
 		t.Errorf("default image missing: %s", got)
+	}
+}
+
+// TestPlaceholderAcceptedInEndpoints checks PlaceholderIP against the rules
+// the API server applies to endpoint addresses (ValidateNonSpecialIP in
+// Kubernetes' core validation: not unspecified, loopback or link-local), and
+// that it is from TEST-NET-1, which no network routes.
+func TestPlaceholderAcceptedInEndpoints(t *testing.T) {
+	a, err := netip.ParseAddr(PlaceholderIP)
+	if err != nil || !a.Is4() {
+		t.Fatalf("PlaceholderIP %q is not an IPv4 address: %v", PlaceholderIP, err)
+	}
+	if a.IsUnspecified() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() || a.IsMulticast() {
+		t.Errorf("PlaceholderIP %s is refused in endpoints by the API server", a)
+	}
+	if !netip.MustParsePrefix("192.0.2.0/24").Contains(a) {
+		t.Errorf("PlaceholderIP %s is not from TEST-NET-1 (192.0.2.0/24)", a)
 	}
 }
 
