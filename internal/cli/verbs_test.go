@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 )
 
@@ -302,5 +303,44 @@ func TestGroupsShowHelp(t *testing.T) {
 		if code != ExitOK || !strings.Contains(out, "Available Commands:") || errOut != "" {
 			t.Errorf("%v: exit %d, stdout %.100q, stderr %q", args, code, out, errOut)
 		}
+	}
+}
+
+// TestOutputFlag: every verb with an output format spells it -o/--output,
+// documents json in its --help, and refuses an unknown format with exit 2
+// before doing anything (no Docker, no cluster needed).
+func TestOutputFlag(t *testing.T) {
+	root := newRootCmd(&globals{})
+	var withOutput []string
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if f := c.Flags().Lookup("output"); f != nil {
+			withOutput = append(withOutput, strings.TrimPrefix(c.CommandPath(), "devenv "))
+			if f.Shorthand != "o" || !strings.Contains(f.Usage, "json") {
+				t.Errorf("%s: --output is -%s %q; want -o with json among the formats", c.CommandPath(), f.Shorthand, f.Usage)
+			}
+			if !strings.Contains(c.Long, "-o json (--output json)") {
+				t.Errorf("%s: --help does not describe -o json", c.CommandPath())
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	if got := strings.Join(withOutput, ","); got != "images list,status,version" {
+		t.Errorf("verbs with -o: %s", got)
+	}
+	for _, verb := range withOutput {
+		for _, spelling := range []string{"-o", "--output"} {
+			args := append(strings.Fields(verb), spelling, "xml", "-f", rootConfig)
+			code, out, errOut := run(t, args...)
+			if code != ExitConfig || out != "" || !strings.Contains(errOut, `--output "xml": expected`) || !strings.Contains(errOut, "--help' for usage") {
+				t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+			}
+		}
+	}
+	if got := complete(t, "status", "-o", ""); strings.Join(got, " ") != "text json" {
+		t.Errorf("completion of -o: %v", got)
 	}
 }
