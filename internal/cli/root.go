@@ -75,7 +75,8 @@ func noSubcommand(cmd *cobra.Command, args []string) error {
 // checkArgs makes every usage mistake in the command tree exit 2: each
 // command's argument check returns a usageError, and a command that only
 // groups others runs its help when called alone and rejects any argument as
-// an unknown command (cobra would print the help and exit 0).
+// an unknown command (left to cobra, `devenv bogus` would exit 1 and
+// `devenv images bogus` would print the help and exit 0).
 func checkArgs(cmd *cobra.Command) {
 	if cmd.HasSubCommands() && cmd.Run == nil && cmd.RunE == nil {
 		cmd.Args = noSubcommand
