@@ -48,6 +48,27 @@ const (
 	Deployment      = "deployment"
 )
 
+// Kubernetes' recommended labels that devenv puts besides LabelManagedBy, so
+// that kubectl, dashboards and other tools group its objects as they do any
+// application's. They are never part of a selector: a Deployment's selector
+// cannot change, and stays LabelApp alone.
+const (
+	// LabelName names the application an object belongs to: the service,
+	// or the external component (kafka, h2).
+	LabelName = "app.kubernetes.io/name"
+	// LabelPartOf carries the project name on every object.
+	LabelPartOf = "app.kubernetes.io/part-of"
+	// LabelRole carries the object's role in the project: one of the
+	// Role* values.
+	LabelRole = "app.kubernetes.io/component"
+	// RoleService is the LabelRole of a service's objects.
+	RoleService = "service"
+	// RoleBroker is the LabelRole of the Kafka broker's Service and endpoints.
+	RoleBroker = "broker"
+	// RoleDatabase is the LabelRole of the H2 server's Service and endpoints.
+	RoleDatabase = "database"
+)
+
 const suffix = ".yaml.tmpl"
 
 //go:embed *.yaml.tmpl

@@ -40,7 +40,9 @@ server), and each service's Service and Deployment, in the order they are applie
 Secret values are masked unless --show-secrets is given. The address of a
 container outside the cluster is written by devenv up; without --external-ip it
 is taken from the running devenv container when Docker answers, and otherwise is
-the placeholder 0.0.0.0, marked with the annotation devenv.dev/placeholder.`,
+the placeholder 192.0.2.1 (a documentation address that no network routes, which
+the API server accepts in endpoints), marked with the annotation
+devenv.dev/placeholder and a comment at the top of the output.`,
 		Example: `  devenv render
   devenv render --show-secrets --external-ip kafka=172.18.0.250
   devenv render --image account=devenv.local/cosmos-account:1a2b3c | kubectl diff -f -`,
@@ -117,7 +119,7 @@ func runRender(ctx context.Context, g *globals, f *renderFlags) error {
 		return err
 	}
 	for _, c := range missing {
-		fmt.Fprintf(out, "# %s: address not known here; %s is a placeholder that devenv up replaces with the container's IP (or pass --external-ip %s=IP)\n", c, render.PlaceholderIP, c)
+		fmt.Fprintf(out, "# %s: address not known here; %s is a placeholder (a documentation address nothing answers) that devenv up replaces with the container's IP (or pass --external-ip %s=IP)\n", c, render.PlaceholderIP, c)
 	}
 	_, err = out.Write(text)
 	return err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/internal/devenv"
+	"github.com/devenv-tool/devenv/internal/termx"
 )
 
 func init() { commands = append(commands, newUpCmd, newDownCmd) }
@@ -85,7 +86,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags) error {
 	// the same images and switching between them rolls nothing out.
 	opts.Live = !f.noLive
 	if !f.noWatch {
-		opts.PodLogs, opts.Color = g.streams.Out, isTerminal(g.streams.Out)
+		opts.PodLogs, opts.Color = g.streams.Out, termx.Color(g.streams.Out)
 	}
 	start := time.Now()
 	env, err := devenv.Up(ctx, cfg, opts)
