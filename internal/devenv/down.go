@@ -49,7 +49,7 @@ func Down(ctx context.Context, cfg *config.Config, opts DownOptions) error {
 		errs = append(errs, err)
 	} else {
 		done := p.start("deleting cluster %s", cfg.Cluster.Name)
-		err := cluster.Delete(ctx, cfg.Cluster.Name, opts.Kubeconfig, lg)
+		err := cluster.Delete(ctx, cfg.Cluster.Name, opts.Kubeconfig, cluster.Options{Log: lg.Slog()})
 		done(err, "")
 		errs = append(errs, err)
 	}

@@ -232,7 +232,7 @@ func (e *Env) liveUpdate(ctx context.Context, changed []string) (swap []string) 
 		for i, p := range plans {
 			err := error(nil)
 			if !p.changes.Empty() {
-				err = e.Cluster.LiveUpdate(ctx, e.docker, p.target, p.changes.Tar, p.changes.Removed, s.Port, timeout)
+				err = e.Cluster.LiveUpdate(ctx, e.docker, cluster.LiveChange{Target: p.target, Files: p.changes.Tar, Removed: p.changes.Removed, Port: s.Port, Timeout: timeout})
 			}
 			if err == nil {
 				e.content[p.target.ContainerID] = ref
@@ -290,7 +290,7 @@ func (e *Env) putBack(ctx context.Context, n, ref string, plans []livePlan, err 
 	for _, p := range plans {
 		back, berr := build.LiveDiff(e.known[ref], e.known[p.from])
 		if berr == nil {
-			berr = e.Cluster.LiveUpdate(ctx, e.docker, p.target, back.Tar, back.Removed, port, timeout)
+			berr = e.Cluster.LiveUpdate(ctx, e.docker, cluster.LiveChange{Target: p.target, Files: back.Tar, Removed: back.Removed, Port: port, Timeout: timeout})
 		}
 		if berr != nil {
 			e.opts.logger().Debugf("%s: putting the previous files back into pod %s: %v", n, p.target.Pod, berr)

@@ -50,6 +50,11 @@ type Options struct {
 	// name, while Watch runs; nil for none. Color colours the prefixes.
 	PodLogs io.Writer
 	Color   bool
+	// PrivilegedShim lets Up call cluster.InstallPrivilegedShim, which, on a
+	// Docker engine that refuses --privileged, puts devenv's docker shim
+	// first in the process's PATH (a process-wide change; the CLI sets it).
+	// Without it such an engine makes Up fail with cluster.ErrShimNeeded.
+	PrivilegedShim bool
 	// Live builds images for live update: a simple Dockerfile's image runs
 	// under devenv's supervisor, so that Watch can write a save's changed
 	// files into the running containers and restart their program, without
@@ -165,7 +170,7 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	}
 
 	done := env.prog.start("preparing the %s Docker network", cluster.NetworkName)
-	env.network, err = cluster.EnsureNetwork(ctx, env.docker, lg)
+	env.network, err = cluster.EnsureNetwork(ctx, cluster.Options{Docker: env.docker, Log: lg.Slog()})
 	done(err, "")
 	if err != nil {
 		return nil, err
@@ -256,10 +261,17 @@ func (e *Env) ensureCluster(ctx context.Context) (*cluster.Cluster, error) {
 		return nil, fmt.Errorf("cluster.image: %w", err)
 	}
 	done := e.prog.start("cluster %s", cfg.Cluster.Name)
+	copts := cluster.Options{Docker: e.docker, Log: e.opts.logger().Slog()}
+	if e.opts.PrivilegedShim {
+		if _, err := cluster.InstallPrivilegedShim(ctx, img.Ref, copts); err != nil {
+			done(err, "")
+			return nil, err
+		}
+	}
 	c, res, err := cluster.Ensure(ctx, cluster.Spec{
 		Name: cfg.Cluster.Name, Image: img.Ref, Kubeconfig: e.opts.Kubeconfig,
-		Retain: e.opts.Retain, Log: e.opts.logger(),
-	})
+		Retain: e.opts.Retain,
+	}, copts)
 	done(err, "cluster %s %s (context %s)", cfg.Cluster.Name, res, contextOf(c))
 	return c, err
 }
@@ -302,10 +314,9 @@ func (e *Env) startExternal(ctx context.Context) error {
 		}
 		done := e.prog.start("Kafka broker (%s)", img.Ref)
 		ep, err := kafka.Ensure(ctx, kafka.Spec{
-			Docker: e.docker, Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
+			Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
 			IP: ip, Port: k.Port, HostPort: hostPort, Env: k.Env, NanoCPUs: int64(cpu * 1e9), Memory: mem,
-			Log: e.opts.logger(),
-		})
+		}, kafka.Options{Docker: e.docker, Log: e.opts.logger().Slog()})
 		done(err, "Kafka broker at %s (pods: %s, host: %s)", ep.InternalAddress, k.Address(), ep.HostAddress)
 		if err != nil {
 			return err
@@ -321,9 +332,9 @@ func (e *Env) startExternal(ctx context.Context) error {
 		ip, hostPort := e.placement(taken, found, prevIP, prevHost, 0)
 		done := e.prog.start("H2 server (%s)", img.Ref)
 		ep, err := h2.Ensure(ctx, h2.Spec{
-			Docker: e.docker, Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
-			IP: ip, Port: h.Port, HostPort: hostPort, Log: e.opts.logger(),
-		})
+			Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
+			IP: ip, Port: h.Port, HostPort: hostPort,
+		}, h2.Options{Docker: e.docker, Log: e.opts.logger().Slog()})
 		done(err, "H2 server at %s (host: %s)", ep.InternalAddress, ep.HostAddress)
 		if err != nil {
 			return err
@@ -517,7 +528,8 @@ func (e *Env) preload(ctx context.Context) {
 	for _, s := range e.Config.Services {
 		ref := e.Images[s.Name]
 		done := e.prog.start("%s: loading %s into the cluster while it starts", s.Name, ref)
-		loaded, err := cluster.Preload(ctx, e.docker, e.Config.Cluster.Name, ref, 3*time.Minute, e.opts.logger())
+		loaded, err := cluster.Preload(ctx, cluster.PreloadSpec{Cluster: e.Config.Cluster.Name, Ref: ref, Timeout: 3 * time.Minute},
+			cluster.Options{Docker: e.docker, Log: e.opts.logger().Slog()})
 		switch {
 		case err != nil:
 			done(nil, "%s: not preloaded (%v); loading it once the cluster is ready", s.Name, err)
