@@ -411,3 +411,44 @@ func tail(s string, n int) string {
 func Remove(ctx context.Context, cli *client.Client, name string, volumes bool) error {
 	return dockerx.RemoveLabelled(ctx, cli, "H2", volumes, project.ID{Name: name}.Selector(Component)...)
 }
+
+// Find returns the project's H2 container, if there is one, as the container
+// list reports it: the address on the kind network (else on any network),
+// the server port and the published host address. A stopped container is
+// reported with found=true and the addresses it still has (often none).
+func Find(ctx context.Context, cli *client.Client, name string) (ep Endpoint, found bool, err error) {
+	res, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: client.Filters{}.Add("label", project.ID{Name: name}.Selector(Component)...)})
+	if err != nil {
+		return Endpoint{}, false, fmt.Errorf("listing H2 containers of %s: %w", name, err)
+	}
+	if len(res.Items) == 0 {
+		return Endpoint{}, false, nil
+	}
+	c := res.Items[0]
+	ep = Endpoint{ContainerID: c.ID}
+	if ns := c.NetworkSettings; ns != nil {
+		if es := ns.Networks[project.NetworkName]; es != nil && es.IPAddress.IsValid() {
+			ep.IP = es.IPAddress.String()
+		} else {
+			for _, n := range slices.Sorted(maps.Keys(ns.Networks)) {
+				if es := ns.Networks[n]; es != nil && es.IPAddress.IsValid() {
+					ep.IP = es.IPAddress.String()
+					break
+				}
+			}
+		}
+	}
+	for _, p := range c.Ports {
+		if p.PrivatePort != 0 {
+			ep.Port = int(p.PrivatePort)
+		}
+		if p.PublicPort != 0 {
+			ep.HostAddress = net.JoinHostPort("127.0.0.1", strconv.Itoa(int(p.PublicPort)))
+		}
+	}
+	if ep.IP != "" && ep.Port != 0 {
+		ep.InternalAddress = net.JoinHostPort(ep.IP, strconv.Itoa(ep.Port))
+	}
+	return ep, true, nil
+}

@@ -328,8 +328,11 @@ func (e *Env) startExternal(ctx context.Context) error {
 		if err != nil {
 			return h.Pos.Errorf("h2.image", "%v", err)
 		}
-		prevIP, prevHost, found := findH2(ctx, e.docker, cfg.Name)
-		ip, hostPort := e.placement(taken, found, prevIP, prevHost, 0)
+		prev, found, err := h2.Find(ctx, e.docker, cfg.Name)
+		if err != nil {
+			return err
+		}
+		ip, hostPort := e.placement(taken, found, prev.IP, prev.HostAddress, 0)
 		done := e.prog.start("H2 server (%s)", img.Ref)
 		ep, err := h2.Ensure(ctx, h2.Spec{
 			Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
