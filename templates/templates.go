@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"text/template"
+
+	"github.com/devenv-tool/devenv/project"
 )
 
 // Labels and annotations devenv puts on what it renders.
@@ -20,9 +22,9 @@ const (
 	// ManagedBy is the value of LabelManagedBy.
 	ManagedBy = "devenv"
 	// LabelProject carries the project name on every object.
-	LabelProject = "devenv.dev/project"
+	LabelProject = project.LabelProject
 	// LabelComponent names the external component (kafka, h2) a Service and its endpoints stand for.
-	LabelComponent = "devenv.dev/component"
+	LabelComponent = project.LabelComponent
 	// LabelApp selects a service's pods, as in the seed manifests.
 	LabelApp = "app"
 	// AnnotationConfigHash on a pod template changes when the service's

@@ -17,6 +17,7 @@ import (
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/internal/render"
+	"github.com/devenv-tool/devenv/project"
 )
 
 func init() { commands = append(commands, newRenderCmd) }
@@ -144,16 +145,10 @@ func parsePairs(flag string, values []string, check func(k, v string) error) (ma
 	return out, nil
 }
 
-// Labels devenv puts on the containers it runs beside the cluster.
-const (
-	labelProject   = "devenv.dev/project"
-	labelComponent = "devenv.dev/component"
-)
-
 // containerIPs asks Docker, briefly, for the IPs of the project's running
 // containers of the given components (preferring the kind network). Any
 // failure just leaves the address unknown: render works without Docker.
-func containerIPs(ctx context.Context, project string, components []string, logger *log.Logger) map[string]string {
+func containerIPs(ctx context.Context, name string, components []string, logger *log.Logger) map[string]string {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	found := map[string]string{}
@@ -163,17 +158,17 @@ func containerIPs(ctx context.Context, project string, components []string, logg
 		return found
 	}
 	defer cli.Close()
-	res, err := cli.ContainerList(ctx, client.ContainerListOptions{Filters: client.Filters{}.Add("label", labelProject+"="+project)})
+	res, err := cli.ContainerList(ctx, client.ContainerListOptions{Filters: client.Filters{}.Add("label", project.ID{Name: name}.Selector("")...)})
 	if err != nil {
 		logger.Debugf("listing containers: %v", err)
 		return found
 	}
 	for _, c := range res.Items {
-		comp := c.Labels[labelComponent]
+		comp := c.Labels[project.LabelComponent]
 		if c.State != "running" || !slices.Contains(components, comp) || c.NetworkSettings == nil {
 			continue
 		}
-		if es := c.NetworkSettings.Networks["kind"]; es != nil && es.IPAddress.Is4() {
+		if es := c.NetworkSettings.Networks[project.NetworkName]; es != nil && es.IPAddress.Is4() {
 			found[comp] = es.IPAddress.String()
 			continue
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/devenv-tool/devenv/internal/images/standin"
 	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/internal/termx"
+	"github.com/devenv-tool/devenv/project"
 )
 
 // CacheEnv names the environment variable that overrides devenv's cache folder.
@@ -233,7 +234,7 @@ func upToDate(ctx context.Context, cli *client.Client, ref, hash string) (bool, 
 		}
 		return false, fmt.Errorf("inspecting %s: %w", ref, err)
 	}
-	return img.Config != nil && img.Config.Labels[standin.LabelRecipe] == hash, nil
+	return img.Config != nil && project.ImageLabel(img.Config.Labels, standin.LabelRecipe) == hash, nil
 }
 
 func checkBuilt(ctx context.Context, cli *client.Client, s standin.StandIn, hash string) error {
