@@ -28,7 +28,7 @@ status: build
 render: build ## print the example's manifests
 	$(BIN) render
 
-test: unit integration ## all tests
+test: lint unit integration ## all tests (lint builds and vets the nested modules too)
 
 unit: ## unit tests (no Docker needed)
 	$(GO) vet $(PKGS)
