@@ -118,12 +118,14 @@ func Ensure(ctx context.Context, spec Spec, opts Options) (*Cluster, Result, err
 		return nil, "", err
 	}
 	// Deleting a half-created cluster is safe only if no other devenv is
-	// creating it at this moment. Within one project the project lock (held
-	// by up, down, test and the Go API's Up) already guarantees that, since
-	// a project names its cluster in its own file. Two projects that name
-	// the same cluster do not share a lock: for them the record keeps the
-	// creating process's ID, and a record whose process still runs means
-	// "busy", never "half-created".
+	// creating it at this moment. Within one project devenv's project lock
+	// already guarantees that (a second run for the project stops at the
+	// lock before it gets here), since a project names its cluster in its
+	// own file and devenv calls Ensure only with the lock held. Two projects
+	// that name the same cluster, or programs using this package directly,
+	// share no lock: for them the record keeps the creating process's ID,
+	// and a record whose process still runs means "busy", never
+	// "half-created".
 	verdict := judge(rec, state.ids, processAlive)
 	result := Created
 	switch {
