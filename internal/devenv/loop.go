@@ -31,9 +31,16 @@ const endpointCheckEvery = 2 * time.Second
 // address changes. A failing build or rollout is reported and leaves the
 // running version in place; the loop goes on. It returns nil when ctx ends
 // (Ctrl-C): the environment keeps running.
+//
+// Watch turns Up's exclusive project lock into a shared one once it starts
+// watching: tests may use the environment meanwhile, while another up or a
+// down still waits for this one.
 func (e *Env) Watch(ctx context.Context, configFiles []string) error {
 	l := e.loop
 	lg := l.log
+	if err := e.lock.downgrade(ctx); err != nil {
+		return err
+	}
 	w, err := newWatcher(l.cfg, configFiles)
 	if err != nil {
 		return err
