@@ -210,6 +210,9 @@ type loop struct {
 	// loadConfig reads the configuration files again (config.Load).
 	loadConfig func(files ...string) (*config.Config, error)
 
+	// hashKey keys the pods' config hash (render.Options.HashKey).
+	hashKey []byte
+
 	// lastApply is what the last apply did (Env.LastApply).
 	lastApply cluster.ApplyResult
 	// parts holds the services' newest assembled images until they are
@@ -449,7 +452,7 @@ func (l *loop) loadNew(ctx context.Context, changed []string) error {
 
 // objects renders every object for the current state of the environment.
 func (l *loop) objects() ([]*unstructured.Unstructured, error) {
-	return render.Objects(l.cfg, render.Options{ExternalIPs: l.ext, Images: l.images, ShowSecrets: true})
+	return render.Objects(l.cfg, render.Options{ExternalIPs: l.ext, Images: l.images, ShowSecrets: true, HashKey: l.hashKey})
 }
 
 // apply renders and applies everything, pruning what devenv.yaml no longer has.

@@ -14,6 +14,7 @@ import (
 	"github.com/devenv-tool/devenv/h2"
 	"github.com/devenv-tool/devenv/internal/build"
 	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/internal/dirs"
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/images"
 	"github.com/devenv-tool/devenv/internal/log"
@@ -149,6 +150,9 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	env.loop = newLoop(cfg, env.Images, opts, env.prog,
 		imageBuilder{project: cfg.Name, docker: env.docker, resolver: env.resolver, state: env.state, opts: opts, prog: env.prog},
 		dockerFinder{docker: env.docker, project: cfg.Name})
+	if env.loop.hashKey, err = dirs.Key(render.ConfigHashKeyName); err != nil {
+		return nil, err
+	}
 
 	done := env.prog.start("preparing the %s Docker network", cluster.NetworkName)
 	err = env.ensureNetwork(ctx)
