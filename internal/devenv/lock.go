@@ -81,6 +81,9 @@ func lockFile(dir string, id project.ID) string {
 // to wait (a negative wait: not at all), then refuses with ErrBusy naming
 // the holder.
 func acquireLock(ctx context.Context, lg *log.Logger, dir string, id project.ID, verb string, mode lockMode, wait time.Duration) (*lock, error) {
+	if n := id.String(); n == "" || n[0] == '.' || strings.ContainsRune(n, filepath.Separator) {
+		return nil, fmt.Errorf("taking the lock of project %q: not a project name", n)
+	}
 	path := lockFile(dir, id)
 	f, created, err := dirs.OpenOwn(path, true)
 	if err != nil {

@@ -295,3 +295,35 @@ func TestLockInPrivateStateFolder(t *testing.T) {
 		t.Errorf("after release the file holds %q, want the header only", b)
 	}
 }
+
+// TestUpAndDownTakeTheLock: Up and Down wait for the project's lock before
+// anything else (Docker is not asked), and refuse naming its holder.
+func TestUpAndDownTakeTheLock(t *testing.T) {
+	state := t.TempDir()
+	t.Setenv("DEVENV_STATE", state)
+	cfg := &config.Config{Name: "cosmos"}
+	for _, mode := range []lockMode{lockExclusive, lockShared} { // shared: an up that watches
+		held, err := acquireLock(context.Background(), log.Nop(), state, cosmos, "up", lockExclusive, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode == lockShared {
+			if err := held.downgrade(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		opts := Options{LockWait: -1}
+		_, err = Up(context.Background(), cfg, opts)
+		if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d, devenv up since", os.Getpid())) {
+			t.Errorf("up while another up holds the lock %s: %v, want ErrBusy naming pid %d", mode, err, os.Getpid())
+		}
+		err = Down(context.Background(), cfg, DownOptions{Options: opts})
+		if !errors.Is(err, ErrBusy) {
+			t.Errorf("down while an up holds the lock %s: %v, want ErrBusy", mode, err)
+		}
+		held.release()
+	}
+	if _, err := acquireLock(context.Background(), log.Nop(), state, project.ID{Name: "../x"}, "up", lockExclusive, -1); err == nil {
+		t.Error("a project name with a slash made a lock path")
+	}
+}
