@@ -119,7 +119,9 @@ func checkLockFile(f *os.File, path string) error {
 
 // take flocks the file in mode, waiting as acquireLock says. It also
 // converts a held lock (flock on the same file converts it), which is how
-// downgrade works and how a shared holder would upgrade.
+// downgrade works and how a shared holder could upgrade; but an upgrade is
+// not atomic: Linux drops the shared lock first, so others may come in
+// between, and a refused upgrade leaves nothing held.
 func (l *lock) take(ctx context.Context, mode lockMode, wait time.Duration) error {
 	fd := int(l.f.Fd())
 	try := func() (bool, error) {
@@ -190,12 +192,13 @@ func (l *lock) downgrade(ctx context.Context) error {
 }
 
 // release ends the lock. An exclusive holder clears its name from the file
-// first; a shared one leaves the file as it is.
+// first; so does a shared one that turns out to be the last holder (an up
+// that watched), while others still hold it the file stays as it is.
 func (l *lock) release() {
 	if l == nil || l.f == nil {
 		return
 	}
-	if l.mode == lockExclusive {
+	if l.mode == lockExclusive || syscall.Flock(int(l.f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
 		l.writeHolder(holder{})
 	}
 	_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)

@@ -207,15 +207,24 @@ func TestLockExclusiveWaitsForShared(t *testing.T) {
 func TestLockDowngradeLetsSharedIn(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	pid, _ := holdLock(t, dir, "downgraded")
+	pid, release := holdLock(t, dir, "downgraded")
 	l, err := acquireLock(context.Background(), log.Nop(), dir, cosmos, "test", lockShared, -1)
 	if err != nil {
 		t.Fatalf("shared while up watches: %v", err)
 	}
-	l.release()
 	_, err = acquireLock(context.Background(), log.Nop(), dir, cosmos, "up", lockExclusive, -1)
 	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d, devenv up since", pid)) {
 		t.Errorf("exclusive while up watches: %v, want ErrBusy naming pid %d", err, pid)
+	}
+	// The up that watched ends while a test still uses the environment:
+	// its name stays until the last holder goes.
+	release()
+	if b, _ := os.ReadFile(lockFile(dir, cosmos)); !strings.Contains(string(b), fmt.Sprintf("pid %d", pid)) {
+		t.Errorf("with a holder left, the file holds %q", b)
+	}
+	l.release()
+	if b, _ := os.ReadFile(lockFile(dir, cosmos)); string(b) != lockHeader {
+		t.Errorf("after the last holder, the file holds %q, want the header only", b)
 	}
 }
 
