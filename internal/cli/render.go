@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/internal/dirs"
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/internal/render"
@@ -38,7 +39,9 @@ func newRenderCmd(g *globals) *cobra.Command {
 Namespace, ConfigMaps, Secrets, the Services and endpoints of Kafka (and an H2
 server), and each service's Service and Deployment, in the order they are applied.
 
-Secret values are masked unless --show-secrets is given. The address of a
+Secret values, and the pods' devenv.dev/config-hash annotation (a keyed hash
+of the ConfigMap and Secret values that restarts the pods when one changes), are
+masked unless --show-secrets is given. The address of a
 container outside the cluster is written by devenv up; without --external-ip it
 is taken from the running devenv container when Docker answers, and otherwise is
 the placeholder 192.0.2.1 (a documentation address that no network routes, which
@@ -110,8 +113,16 @@ func runRender(ctx context.Context, g *globals, f *renderFlags) error {
 			return false
 		})
 	}
+	var hashKey []byte
+	if f.showSecrets {
+		// The pods' config hash is shown only with the secrets: it is an
+		// HMAC under the user's own key, the one up uses.
+		if hashKey, err = dirs.Key(render.ConfigHashKeyName); err != nil {
+			return err
+		}
+	}
 	objs, err := render.Objects(cfg, render.Options{ExternalIPs: ips, Images: images, ShowSecrets: f.showSecrets,
-		LookupEnv: os.LookupEnv})
+		HashKey: hashKey, LookupEnv: os.LookupEnv})
 	if err != nil {
 		return err
 	}

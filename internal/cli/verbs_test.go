@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
+
+	"github.com/devenv-tool/devenv/internal/dirs"
+	"github.com/devenv-tool/devenv/internal/render"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -23,6 +27,19 @@ func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
 	code = Run(context.Background(), args, Streams{In: strings.NewReader(""), Out: &out, Err: &errb})
 	return code, out.String(), errb.String()
+}
+
+// testHashKey points DEVENV_STATE at a new folder holding the config hash
+// key seed (padded to its size), so that a render with --show-secrets
+// neither writes into the user's state folder nor varies between runs.
+func testHashKey(t *testing.T, seed string) {
+	t.Helper()
+	dir := t.TempDir()
+	key := []byte(fmt.Sprintf("%-32.32s", seed))
+	if err := os.WriteFile(filepath.Join(dir, render.ConfigHashKeyName), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(dirs.StateEnv, dir)
 }
 
 // unsetEnv removes variables for the test and restores them afterwards.
@@ -75,6 +92,7 @@ func TestValidateBadReference(t *testing.T) {
 // checks the seed chapter's key facts in it.
 func TestRenderGolden(t *testing.T) {
 	unsetEnv(t, "ACCOUNT_DB_USER", "ACCOUNT_DB_PASSWORD")
+	testHashKey(t, "the golden files' config hash key")
 	code, out, errOut := run(t, "render", "-f", rootConfig, "--show-secrets", "--external-ip", "kafka=172.18.0.250")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -179,6 +197,7 @@ func TestRenderHidesSecrets(t *testing.T) {
 		t.Error("values from the environment are marked as defaults")
 	}
 	// With --show-secrets the environment's values are used.
+	testHashKey(t, "TestRenderHidesSecrets's hash key")
 	_, shown, _ := run(t, "render", "-f", rootConfig, "--show-secrets")
 	if !strings.Contains(shown, "cDRzc3cwcmQtZnJvbS1lbnY=") {
 		t.Error("--show-secrets does not show the value from the environment")

@@ -103,6 +103,8 @@ services:
 	if err != nil {
 		t.Fatalf("up: %v", err)
 	}
+	// Before the cleanup's Down, which waits for the project's lock.
+	t.Cleanup(func() { env.Close() })
 	t.Logf("cold up took %s", time.Since(t0))
 	// The seed's objects are accepted with no warning, but for the v1
 	// Endpoints object that devenv.yaml asks for (kafka.endpoints: classic).

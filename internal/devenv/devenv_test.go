@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -62,29 +61,6 @@ func TestPortFree(t *testing.T) {
 	if !portFree(port) {
 		t.Errorf("port %d was closed, yet reported in use", port)
 	}
-}
-
-func TestLockRefusesASecondUp(t *testing.T) {
-	dir := t.TempDir()
-	first, err := acquireLock(dir, "cosmos")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = acquireLock(dir, "cosmos")
-	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), fmt.Sprintf("process %d", os.Getpid())) {
-		t.Errorf("second lock: %v, want ErrBusy naming process %d", err, os.Getpid())
-	}
-	other, err := acquireLock(dir, "other")
-	if err != nil {
-		t.Errorf("another project's lock: %v", err)
-	}
-	other.release()
-	first.release()
-	again, err := acquireLock(dir, "cosmos")
-	if err != nil {
-		t.Errorf("after release: %v", err)
-	}
-	again.release()
 }
 
 func TestProgressStoppedIsNotFailed(t *testing.T) {

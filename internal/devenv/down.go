@@ -24,8 +24,15 @@ type DownOptions struct {
 // Down removes the project's cluster and every container, volume and
 // network devenv created for it, found by their labels so that what a
 // crashed run left is cleaned too. Nothing devenv did not create is touched.
+// Down holds the project's lock exclusively, so it waits (up to
+// Options.LockWait) for an up, even one that only watches, to end.
 func Down(ctx context.Context, cfg *config.Config, opts DownOptions) error {
 	lg := opts.logger()
+	lk, err := lockProject(ctx, cfg, opts.Options, "down", lockExclusive)
+	if err != nil {
+		return err
+	}
+	defer lk.release()
 	p := &progress{log: lg}
 	docker, err := dockerx.Connect(ctx)
 	if err != nil {

@@ -31,9 +31,16 @@ const endpointCheckEvery = 2 * time.Second
 // address changes. A failing build or rollout is reported and leaves the
 // running version in place; the loop goes on. It returns nil when ctx ends
 // (Ctrl-C): the environment keeps running.
+//
+// Watch turns Up's exclusive project lock into a shared one once it starts
+// watching: tests may use the environment meanwhile, while another up or a
+// down still waits for this one.
 func (e *Env) Watch(ctx context.Context, configFiles []string) error {
 	l := e.loop
 	lg := l.log
+	if err := e.lock.downgrade(ctx); err != nil {
+		return err
+	}
 	w, err := newWatcher(l.cfg, configFiles)
 	if err != nil {
 		return err
@@ -202,6 +209,9 @@ type loop struct {
 	finder   finder
 	// loadConfig reads the configuration files again (config.Load).
 	loadConfig func(files ...string) (*config.Config, error)
+
+	// hashKey keys the pods' config hash (render.Options.HashKey).
+	hashKey []byte
 
 	// lastApply is what the last apply did (Env.LastApply).
 	lastApply cluster.ApplyResult
@@ -442,7 +452,7 @@ func (l *loop) loadNew(ctx context.Context, changed []string) error {
 
 // objects renders every object for the current state of the environment.
 func (l *loop) objects() ([]*unstructured.Unstructured, error) {
-	return render.Objects(l.cfg, render.Options{ExternalIPs: l.ext, Images: l.images, ShowSecrets: true})
+	return render.Objects(l.cfg, render.Options{ExternalIPs: l.ext, Images: l.images, ShowSecrets: true, HashKey: l.hashKey})
 }
 
 // apply renders and applies everything, pruning what devenv.yaml no longer has.

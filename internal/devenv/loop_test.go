@@ -249,6 +249,7 @@ func newHarness(t *testing.T) *harness {
 	opts := Options{Log: log.New(h.out, true), Live: true, RolloutTimeout: time.Minute}
 	h.l = newLoop(cfg, map[string]string{}, opts, &progress{log: opts.Log}, h.b, h.f)
 	h.l.live, h.l.swapper, h.l.loader, h.l.deployer = h.c, h.c, h.c, h.c
+	h.l.hashKey = []byte("a test key for the pods' config hash")
 	h.l.ext[render.ComponentKafka] = kafkaIP
 	h.l.ext[render.ComponentH2] = h2IP
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/devenv-tool/devenv/h2"
 	"github.com/devenv-tool/devenv/internal/build"
 	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/internal/dirs"
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/images"
 	"github.com/devenv-tool/devenv/internal/log"
@@ -53,6 +53,17 @@ type Options struct {
 	// files into the running containers and restart their program, without
 	// new containers (see cluster.LiveUpdate). The CLI sets it unless --no-live, watching or not.
 	Live bool
+	// LockWait bounds the wait for another devenv process that holds the
+	// project's lock (see ErrBusy); 0 means DefaultLockWait, a negative
+	// value not to wait.
+	LockWait time.Duration
+}
+
+func (o Options) lockWait() time.Duration {
+	if o.LockWait == 0 {
+		return DefaultLockWait
+	}
+	return o.LockWait
 }
 
 func (o Options) rolloutTimeout() time.Duration {
@@ -112,9 +123,13 @@ func Selector(cfg *config.Config) map[string]string {
 // Up brings the environment described by cfg up and waits until every
 // service is ready. The cluster is created while the external containers
 // start and the images build. The returned Env must be closed.
+//
+// Up holds the project's lock exclusively (another up or a down waits up
+// to Options.LockWait); Watch turns it into a shared lock, and Close
+// releases it.
 func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	lg := opts.logger()
-	lk, err := acquireLock(filepath.Join(cfg.Dir, ".devenv"), cfg.Name)
+	lk, err := lockProject(ctx, cfg, opts, "up", lockExclusive)
 	if err != nil {
 		return nil, err
 	}
@@ -135,6 +150,9 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	env.loop = newLoop(cfg, env.Images, opts, env.prog,
 		imageBuilder{project: cfg.Name, docker: env.docker, resolver: env.resolver, state: env.state, opts: opts, prog: env.prog},
 		dockerFinder{docker: env.docker, project: cfg.Name})
+	if env.loop.hashKey, err = dirs.Key(render.ConfigHashKeyName); err != nil {
+		return nil, err
+	}
 
 	done := env.prog.start("preparing the %s Docker network", cluster.NetworkName)
 	err = env.ensureNetwork(ctx)

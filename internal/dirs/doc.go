@@ -13,4 +13,8 @@
 // folder another user could write to would let them run code as you. Both
 // folders are created 0700 and refused when another user owns them or when
 // other users may write to them.
+//
+// Files of devenv's own in them (the project locks, the config hash key)
+// are opened with OpenOwn, which never follows a symbolic link, creates them
+// 0600 and refuses what is not a regular file of the user's.
 package dirs

@@ -89,7 +89,7 @@ func TestTemplateErrorsHideSecretValues(t *testing.T) {
 			}
 			f := writeProject(t, "    secrets:\n      pw: {env: PW}\n")
 			for _, show := range []bool{true, false} {
-				_, err = Objects(load(t, f), Options{Templates: set, ShowSecrets: show, LookupEnv: env(map[string]string{"PW": value})})
+				_, err = Objects(load(t, f), Options{Templates: set, ShowSecrets: show, HashKey: testKey, LookupEnv: env(map[string]string{"PW": value})})
 				if err == nil {
 					t.Fatal("rendered; want an error")
 				}

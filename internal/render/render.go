@@ -2,9 +2,11 @@ package render
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -45,8 +47,15 @@ type Options struct {
 	ExternalIPs map[string]string
 	// Images maps a service to its image; default devenv.local/<project>-<service>:dev.
 	Images map[string]string
-	// ShowSecrets puts the real values in Secrets; otherwise they are masked.
+	// ShowSecrets puts the real values in Secrets and the config hash on
+	// the pods; otherwise both are masked (the hash is ConfigHashMasked).
 	ShowSecrets bool
+	// HashKey keys the HMAC that the pods' config hash
+	// (templates.AnnotationConfigHash) is, so that the hash reveals nothing
+	// about the secret values it covers: devenv keeps a random key per user
+	// in its state folder (dirs.Key(ConfigHashKeyName)). It is needed with
+	// ShowSecrets and unused without.
+	HashKey []byte
 	// LookupEnv and ReadFile resolve secrets; default os.LookupEnv and
 	// config.ReadSecretFile (regular files of up to 1 MiB).
 	LookupEnv func(string) (string, bool)
@@ -54,6 +63,17 @@ type Options struct {
 	// Templates overrides the template set; default templates.New(cfg.Templates).
 	Templates *templates.Set
 }
+
+// ConfigHashMasked is the config hash annotation's value when secrets are
+// masked: even an HMAC of the values is not shown then.
+const ConfigHashMasked = "masked"
+
+// ConfigHashKeyName is the name of the config hash's key in devenv's state
+// folder.
+const ConfigHashKeyName = "config-hash.key"
+
+// ErrNoHashKey is returned when secrets are shown without a config hash key.
+var ErrNoHashKey = errors.New("rendering with the secrets shown needs the config hash key (Options.HashKey)")
 
 // DefaultImage is the image a service gets when Options.Images names none.
 func DefaultImage(project, service string) string {
@@ -86,6 +106,9 @@ func EnvName(key string) string {
 // Endpoints), Services, Deployments. Errors about values match
 // errors.Is(err, config.ErrInvalid) and name the file and line.
 func Objects(cfg *config.Config, opts Options) ([]*unstructured.Unstructured, error) {
+	if opts.ShowSecrets && len(opts.HashKey) == 0 {
+		return nil, ErrNoHashKey
+	}
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = os.LookupEnv
 	}
@@ -369,15 +392,19 @@ func (r *renderer) resolve(s *config.Service) (*serviceParts, error) {
 	if len(errs) > 0 {
 		return nil, joinErrors(errs)
 	}
-	p.configHash = hashData(p.config, p.secrets)
+	p.configHash = ConfigHashMasked
+	if r.opts.ShowSecrets {
+		p.configHash = hashData(r.opts.HashKey, p.config, p.secrets)
+	}
 	return p, nil
 }
 
 // hashData is a short digest of a service's ConfigMap and Secret data. It
-// mixes in the real secret values (so a changed password restarts the pods);
-// only 16 hex digits of a SHA-256 over all of the service's settings are kept.
-func hashData(cm, secret map[string]string) string {
-	h := sha256.New()
+// mixes in the real secret values, so a changed password restarts the pods.
+// It is an HMAC-SHA256 keyed by a random key of the user's (a plain hash of
+// a short password is found by guessing); 16 hex digits are kept.
+func hashData(key []byte, cm, secret map[string]string) string {
+	h := hmac.New(sha256.New, key)
 	for _, part := range []struct {
 		tag string
 		m   map[string]string

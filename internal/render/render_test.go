@@ -126,7 +126,7 @@ func TestRecommendedLabels(t *testing.T) {
 // TestObjectsDecodeStrictly decodes every object through client-go's scheme
 // with unknown fields refused, so a template typo cannot slip through.
 func TestObjectsDecodeStrictly(t *testing.T) {
-	objs := render(t, load(t), Options{ShowSecrets: true})
+	objs := render(t, load(t), Options{ShowSecrets: true, HashKey: testKey})
 	s := kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, scheme.Scheme, scheme.Scheme, kjson.SerializerOptions{Strict: true})
 	for _, o := range objs {
 		data, err := o.MarshalJSON()
@@ -184,7 +184,7 @@ func TestSecretsMaskedByDefault(t *testing.T) {
 		t.Error("no masked annotation")
 	}
 
-	shown := render(t, cfg, Options{ShowSecrets: true})
+	shown := render(t, cfg, Options{ShowSecrets: true, HashKey: testKey})
 	sec = find(t, shown, "Secret", "account")
 	if got := str(t, sec, "data", "datasource.password"); got != "aHVudGVyMnB3" {
 		t.Errorf("shown password = %q, want base64 of hunter2pw", got)
@@ -192,25 +192,53 @@ func TestSecretsMaskedByDefault(t *testing.T) {
 	if got := str(t, sec, "data", "datasource.username"); got != "dXNybm0=" {
 		t.Errorf("shown username = %q, want base64 of usrnm", got)
 	}
-	// The pods' config hash is the same whether or not the output shows secrets.
+	// The pods' config hash is shown only with the secrets.
 	a := str(t, find(t, objs, "Deployment", "account"), "spec", "template", "metadata", "annotations", templates.AnnotationConfigHash)
 	b := str(t, find(t, shown, "Deployment", "account"), "spec", "template", "metadata", "annotations", templates.AnnotationConfigHash)
-	if a != b || len(a) != 16 {
-		t.Errorf("config hash masked %q vs shown %q", a, b)
+	if a != ConfigHashMasked || len(b) != 16 {
+		t.Errorf("config hash masked %q, shown %q; want %q and 16 hex digits", a, b, ConfigHashMasked)
 	}
 }
 
-func TestConfigHashFollowsSecrets(t *testing.T) {
+// testKey is the config hash key of the tests.
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+func TestConfigHash(t *testing.T) {
 	cfg := load(t)
-	hash := func(pw string) string {
-		objs := render(t, cfg, Options{LookupEnv: env(map[string]string{"SHOP_DB_PASSWORD": pw})})
+	hash := func(key []byte, pw string) string {
+		t.Helper()
+		objs := render(t, cfg, Options{ShowSecrets: true, HashKey: key, LookupEnv: env(map[string]string{"SHOP_DB_PASSWORD": pw})})
 		return str(t, find(t, objs, "Deployment", "account"), "spec", "template", "metadata", "annotations", templates.AnnotationConfigHash)
 	}
-	if hash("one") == hash("two") {
+	if hash(testKey, "one") == hash(testKey, "two") {
 		t.Error("config hash did not change with the secret")
 	}
-	if first, again := hash("one"), hash("one"); first != again {
-		t.Error("config hash is not stable")
+	if first, again := hash(testKey, "one"), hash(testKey, "one"); first != again {
+		t.Error("config hash is not stable for the same key and data")
+	}
+	otherKey := []byte("another key, another user's hash")
+	if hash(testKey, "one") == hash(otherKey, "one") {
+		t.Error("config hash is the same under another key")
+	}
+
+	// A masked render shows neither the hash nor anything derived from the key.
+	hashed := hash(testKey, "s3cret")
+	masked := render(t, cfg, Options{HashKey: testKey, LookupEnv: env(map[string]string{"SHOP_DB_PASSWORD": "s3cret"})})
+	text, err := YAML(masked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(text), hashed) {
+		t.Errorf("the masked render contains the config hash %s", hashed)
+	}
+	if !strings.Contains(string(text), templates.AnnotationConfigHash+": "+ConfigHashMasked+"\n") {
+		t.Errorf("the masked render lacks %s: %s", templates.AnnotationConfigHash, ConfigHashMasked)
+	}
+
+	// Showing the secrets without a key is refused: the hash would be
+	// unkeyed, or the restart on a changed secret lost.
+	if _, err := Objects(cfg, Options{ShowSecrets: true, LookupEnv: env(map[string]string{"SHOP_DB_PASSWORD": "x"})}); !errors.Is(err, ErrNoHashKey) {
+		t.Errorf("shown without a key: %v, want ErrNoHashKey", err)
 	}
 }
 
