@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 
@@ -159,6 +160,42 @@ func inspectNetwork(ctx context.Context, docker *client.Client, name string) (Ne
 		return n, true, nil
 	}
 	return Network{}, false, nil
+}
+
+// FindUnusedNetwork returns the kind network when devenv created it
+// (LabelOwned) and no container is attached to it any more: what Down may
+// remove, since other kind clusters may share the network. found is false,
+// and err nil, when there is no such network or it is not removable.
+func FindUnusedNetwork(ctx context.Context, opts Options) (n Network, found bool, err error) {
+	docker, done, err := opts.docker(ctx)
+	if err != nil {
+		return Network{}, false, err
+	}
+	defer done()
+	res, err := docker.NetworkInspect(ctx, NetworkName, client.NetworkInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return Network{}, false, nil
+	}
+	if err != nil {
+		return Network{}, false, fmt.Errorf("inspecting Docker network %q: %w", NetworkName, err)
+	}
+	if res.Network.Labels[LabelOwned] != "true" || len(res.Network.Containers) > 0 {
+		return Network{}, false, nil
+	}
+	return Network{Name: res.Network.Name, ID: res.Network.ID}, true, nil
+}
+
+// RemoveNetwork removes the Docker network n (by ID).
+func RemoveNetwork(ctx context.Context, n Network, opts Options) error {
+	docker, done, err := opts.docker(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if _, err := docker.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil {
+		return fmt.Errorf("removing Docker network %q: %w", n.Name, err)
+	}
+	return nil
 }
 
 // TakenIPs returns the IPv4 addresses of the containers attached to the network.

@@ -79,6 +79,9 @@ type Spec struct {
 // Endpoint is where the running server answers.
 type Endpoint struct {
 	ContainerID     string
+	Name            string // container name
+	Image           string // the image the container was created from
+	Running         bool   // the container runs
 	IP              string // address on Spec.Network
 	Port            int    // server port on IP
 	HostAddress     string // 127.0.0.1:<published port>, for the host
@@ -299,7 +302,11 @@ func endpoint(ctx context.Context, s server, id string) (Endpoint, error) {
 		return Endpoint{}, fmt.Errorf("inspecting container %s: %w", s.ContainerName, err)
 	}
 	c := res.Container
-	ep := Endpoint{ContainerID: c.ID, Port: s.Port}
+	ep := Endpoint{ContainerID: c.ID, Name: strings.TrimPrefix(c.Name, "/"), Port: s.Port,
+		Running: c.State != nil && c.State.Running}
+	if c.Config != nil {
+		ep.Image = c.Config.Image
+	}
 	if c.NetworkSettings == nil {
 		return Endpoint{}, fmt.Errorf("container %s has no network settings", s.ContainerName)
 	}
@@ -426,7 +433,10 @@ func Find(ctx context.Context, cli *client.Client, name string) (ep Endpoint, fo
 		return Endpoint{}, false, nil
 	}
 	c := res.Items[0]
-	ep = Endpoint{ContainerID: c.ID}
+	ep = Endpoint{ContainerID: c.ID, Image: c.Image, Running: c.State == container.StateRunning}
+	if len(c.Names) > 0 {
+		ep.Name = strings.TrimPrefix(c.Names[0], "/")
+	}
 	if ns := c.NetworkSettings; ns != nil {
 		if es := ns.Networks[project.NetworkName]; es != nil && es.IPAddress.IsValid() {
 			ep.IP = es.IPAddress.String()

@@ -15,13 +15,15 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/devenv-tool/devenv/project"
 )
 
 // Labels devenv reads back from its own containers.
 const (
-	labelKind    = "devenv.dev/kafka-kind"    // Kind
-	labelPort    = "devenv.dev/kafka-port"    // the INTERNAL listener port
-	labelNetwork = "devenv.dev/kafka-network" // the network whose address is the INTERNAL one
+	labelKind    = project.LabelKafkaKind    // Kind
+	labelPort    = project.LabelKafkaPort    // the INTERNAL listener port
+	labelNetwork = project.LabelKafkaNetwork // the network whose address is the INTERNAL one
 )
 
 // hostListener is the container port of the HOST listener.

@@ -29,6 +29,14 @@ const (
 	// LabelBroker says how the kafka package configures a broker image:
 	// BrokerKfake for devenv's offline broker; apache/kafka has no such label.
 	LabelBroker = "devenv.dev/kafka-broker"
+
+	// LabelKafkaKind is the broker kind of a Kafka container (kafka.Kind).
+	LabelKafkaKind = "devenv.dev/kafka-kind"
+	// LabelKafkaPort is a Kafka container's INTERNAL listener port.
+	LabelKafkaPort = "devenv.dev/kafka-port"
+	// LabelKafkaNetwork is the Docker network whose address is a Kafka
+	// container's INTERNAL one ("" means bridge).
+	LabelKafkaNetwork = "devenv.dev/kafka-network"
 )
 
 // Values of the labels above.

@@ -11,14 +11,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/moby/moby/client"
-
+	"github.com/devenv-tool/devenv/h2"
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/internal/dirs"
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/internal/render"
-	"github.com/devenv-tool/devenv/project"
+	"github.com/devenv-tool/devenv/kafka"
 )
 
 func init() { commands = append(commands, newRenderCmd) }
@@ -156,9 +155,10 @@ func parsePairs(flag string, values []string, check func(k, v string) error) (ma
 	return out, nil
 }
 
-// containerIPs asks Docker, briefly, for the IPs of the project's running
-// containers of the given components (preferring the kind network). Any
-// failure just leaves the address unknown: render works without Docker.
+// containerIPs asks Docker, briefly, for the addresses of the project's
+// running containers of the given components, through kafka.Find and
+// h2.Find. Any failure just leaves an address unknown: render works
+// without Docker.
 func containerIPs(ctx context.Context, name string, components []string, logger *log.Logger) map[string]string {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
@@ -169,25 +169,26 @@ func containerIPs(ctx context.Context, name string, components []string, logger 
 		return found
 	}
 	defer cli.Close()
-	res, err := cli.ContainerList(ctx, client.ContainerListOptions{Filters: client.Filters{}.Add("label", project.ID{Name: name}.Selector("")...)})
-	if err != nil {
-		logger.Debugf("listing containers: %v", err)
-		return found
-	}
-	for _, c := range res.Items {
-		comp := c.Labels[project.LabelComponent]
-		if c.State != "running" || !slices.Contains(components, comp) || c.NetworkSettings == nil {
-			continue
-		}
-		if es := c.NetworkSettings.Networks[project.NetworkName]; es != nil && es.IPAddress.Is4() {
-			found[comp] = es.IPAddress.String()
-			continue
-		}
-		for _, es := range c.NetworkSettings.Networks {
-			if es != nil && es.IPAddress.Is4() {
-				found[comp] = es.IPAddress.String()
-				break
+	for _, comp := range components {
+		var ip string
+		var err error
+		switch comp {
+		case render.ComponentKafka:
+			var ep kafka.Endpoint
+			ep, _, err = kafka.Find(ctx, cli, name)
+			ip = ep.IP // "" unless the broker runs
+		case render.ComponentH2:
+			var ep h2.Endpoint
+			ep, _, err = h2.Find(ctx, cli, name)
+			if ep.Running {
+				ip = ep.IP
 			}
+		}
+		switch {
+		case err != nil:
+			logger.Debugf("finding the %s container: %v", comp, err)
+		case ip != "":
+			found[comp] = ip
 		}
 	}
 	return found

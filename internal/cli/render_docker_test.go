@@ -40,10 +40,16 @@ func TestIntegrationRenderAsksDocker(t *testing.T) {
 		t.Skip("no local image with sleep to run (build one with devenv images build)")
 	}
 	name := fmt.Sprintf("rendertest%d", time.Now().UnixNano()%1_000_000)
+	// The labels kafka.Find reads: ownership, and where the INTERNAL
+	// listener is (port, and the network whose address it is: the default
+	// bridge the container runs on).
+	labels := project.ID{Name: name}.Labels(project.ComponentKafka)
+	labels[project.LabelKafkaPort] = "9092"
+	labels[project.LabelKafkaNetwork] = "bridge"
 	created, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name: project.ID{Name: name}.ContainerName(project.ComponentKafka),
 		Config: &container.Config{Image: image, Cmd: []string{"sleep", "300"},
-			Labels: project.ID{Name: name}.Labels(project.ComponentKafka)},
+			Labels: labels},
 		HostConfig: &container.HostConfig{AutoRemove: false},
 	})
 	if err != nil {
@@ -60,13 +66,11 @@ func TestIntegrationRenderAsksDocker(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ip string
-	for _, es := range insp.Container.NetworkSettings.Networks {
-		if es != nil && es.IPAddress.Is4() {
-			ip = es.IPAddress.String()
-		}
+	if es := insp.Container.NetworkSettings.Networks["bridge"]; es != nil && es.IPAddress.Is4() {
+		ip = es.IPAddress.String()
 	}
 	if ip == "" {
-		t.Fatal("container has no IPv4 address")
+		t.Fatal("container has no IPv4 address on the bridge network")
 	}
 
 	dir := t.TempDir()

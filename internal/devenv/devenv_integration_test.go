@@ -25,6 +25,7 @@ import (
 	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/internal/testenv"
 	"github.com/devenv-tool/devenv/kafka"
+	"github.com/devenv-tool/devenv/project"
 )
 
 // consumeAll reads every record of a topic from the host listener.
@@ -381,7 +382,7 @@ services:
 	}
 	want := moved.InternalAddress
 	if err := testenv.Eventually(ctx, 30*time.Second, 250*time.Millisecond, func() error {
-		if got := sliceEndpoints(ctx, c, ns, cfg.Kafka.Service); len(got) != 1 || got[0] != want {
+		if got := serviceEndpoints(ctx, c, ns, cfg.Kafka.Service); len(got) != 1 || got[0] != want {
 			return fmt.Errorf("endpoints %v, want [%s]", got, want)
 		}
 		return nil
@@ -419,11 +420,19 @@ services:
 	if err := Down(ctx, cfg, DownOptions{Options: opts}); err != nil {
 		t.Fatalf("down: %v", err)
 	}
-	left, err := ownedContainers(ctx, docker, cfg.Name, "")
-	if err != nil || len(left) > 0 {
-		t.Errorf("containers left after down: %v %v", left, err)
+	left, err := docker.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: client.Filters{}.Add("label", project.ID{Name: cfg.Name}.Selector("")...)})
+	if err != nil || len(left.Items) > 0 {
+		t.Errorf("containers left after down: %v %v", left.Items, err)
 	}
 	if _, err := cluster.Connect(ctx, cfg.Cluster.Name, opts.Kubeconfig); !errors.Is(err, cluster.ErrNoCluster) {
 		t.Errorf("cluster still there after down: %v", err)
 	}
+}
+
+// serviceEndpoints is where the Service's endpoint slices point (none when
+// the cluster does not answer).
+func serviceEndpoints(ctx context.Context, c *cluster.Cluster, ns, svc string) []string {
+	got, _ := c.EndpointAddresses(ctx, ns, svc)
+	return got
 }

@@ -82,16 +82,13 @@ func removeContainers(ctx context.Context, docker *client.Client, name string) e
 // removeNetworkIfUnused removes the kind network when devenv created it and
 // nothing is attached to it any more (other kind clusters may share it).
 func removeNetworkIfUnused(ctx context.Context, docker *client.Client, p *progress) error {
-	res, err := docker.NetworkInspect(ctx, cluster.NetworkName, client.NetworkInspectOptions{})
-	if err != nil {
-		return nil // no network: nothing to do
-	}
-	n := res.Network
-	if n.Labels[cluster.LabelOwned] != "true" || len(n.Containers) > 0 {
-		return nil
+	opts := cluster.Options{Docker: docker}
+	n, found, err := cluster.FindUnusedNetwork(ctx, opts)
+	if err != nil || !found {
+		return nil // no network, or not ours to remove: nothing to do
 	}
 	done := p.start("removing the %s Docker network", cluster.NetworkName)
-	_, err = docker.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
+	err = cluster.RemoveNetwork(ctx, n, opts)
 	done(err, "")
 	return err
 }

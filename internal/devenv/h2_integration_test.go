@@ -164,10 +164,10 @@ services:
 	t0 := time.Now()
 	if err := testenv.Eventually(ctx, time.Minute, 500*time.Millisecond, reaches); err != nil {
 		t.Fatalf("the pod does not reach the recreated H2 server through its Service: %v (endpoints %v)",
-			err, sliceEndpoints(ctx, c, ns, cfg.H2.Service))
+			err, serviceEndpoints(ctx, c, ns, cfg.H2.Service))
 	}
 	t.Logf("the pod reached the recreated H2 server after %s", time.Since(t0).Round(100*time.Millisecond))
-	if got := sliceEndpoints(ctx, c, ns, cfg.H2.Service); len(got) != 1 || !strings.HasPrefix(got[0], moved+":") {
+	if got := serviceEndpoints(ctx, c, ns, cfg.H2.Service); len(got) != 1 || !strings.HasPrefix(got[0], moved+":") {
 		t.Errorf("h2 endpoints %v, want [%s:%d]", got, moved, cfg.H2.Port)
 	}
 	if want := fmt.Sprintf("H2's address changed from %s to %s: re-pointing the endpoints", old, moved); !strings.Contains(out.String(), want) {

@@ -1,17 +1,11 @@
 package devenv
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
 	"time"
-
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/devenv-tool/devenv/cluster"
 	"github.com/devenv-tool/devenv/internal/config"
@@ -63,19 +57,19 @@ func Logs(ctx context.Context, cfg *config.Config, opts Options, names []string,
 	if err != nil {
 		return fmt.Errorf("%w: run devenv up first", err)
 	}
-	streamLogs(ctx, c.Client, cfg, names, lo)
+	streamLogs(ctx, c, cfg, names, lo)
 	return nil
 }
 
 // streamLogs prints the pods' logs; with Follow it returns only when ctx ends.
-func streamLogs(ctx context.Context, cs kubernetes.Interface, cfg *config.Config, names []string, lo LogOptions) {
+func streamLogs(ctx context.Context, c *cluster.Cluster, cfg *config.Config, names []string, lo LogOptions) {
 	pw := prefixWriter{mu: &sync.Mutex{}, w: lo.Out, color: lo.Color}
 	var wg sync.WaitGroup
 	for i, name := range names {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			followService(ctx, cs, cfg.Namespace, i, name, lo.Follow, pw)
+			followService(ctx, c, cfg.Namespace, i, name, lo.Follow, pw)
 		}()
 	}
 	wg.Wait()
@@ -85,27 +79,25 @@ func streamLogs(ctx context.Context, cs kubernetes.Interface, cfg *config.Config
 // with follow, it looks for new containers every second, so a rollout's new
 // pods and a container restarted in its pod (an image swap, a crash) are
 // picked up.
-func followService(ctx context.Context, cs kubernetes.Interface, ns string, i int, name string, follow bool, pw prefixWriter) {
+func followService(ctx context.Context, c *cluster.Cluster, ns string, i int, name string, follow bool, pw prefixWriter) {
 	seen := map[string]bool{} // container IDs
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
-		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: templates.LabelApp + "=" + name})
+		list, err := c.PodContainers(ctx, ns, templates.LabelApp+"="+name)
 		if err == nil {
-			for _, p := range pods.Items {
-				for _, st := range p.Status.ContainerStatuses {
-					if st.ContainerID == "" || seen[st.ContainerID] || (st.State.Running == nil && st.State.Terminated == nil) {
-						continue
-					}
-					seen[st.ContainerID] = true
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						if err := podLogs(ctx, cs, ns, p.Name, st.Name, follow, func(line string) { pw.line(i, name, line) }); err != nil && ctx.Err() == nil {
-							pw.line(i, name, "(logs of pod "+p.Name+": "+err.Error()+")")
-						}
-					}()
+			for _, pc := range list {
+				if pc.ID == "" || seen[pc.ID] || !pc.Started {
+					continue
 				}
+				seen[pc.ID] = true
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := c.StreamLogs(ctx, ns, pc.Pod, pc.Container, follow, func(line string) { pw.line(i, name, line) }); err != nil && ctx.Err() == nil {
+						pw.line(i, name, "(logs of pod "+pc.Pod+": "+err.Error()+")")
+					}
+				}()
 			}
 		}
 		if !follow {
@@ -117,21 +109,4 @@ func followService(ctx context.Context, cs kubernetes.Interface, ns string, i in
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-func podLogs(ctx context.Context, cs kubernetes.Interface, ns, pod, container string, follow bool, emit func(string)) error {
-	rc, err := cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: container, Follow: follow}).Stream(ctx)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	sc := bufio.NewScanner(rc)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		emit(sc.Text())
-	}
-	if err := sc.Err(); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
 }

@@ -61,7 +61,7 @@ func (e *Env) Watch(ctx context.Context, configFiles []string) error {
 		}
 		logsCtx, stopLogs := context.WithCancel(ctx)
 		defer stopLogs()
-		go streamLogs(logsCtx, e.Cluster.Client, e.Config, names, LogOptions{Follow: true, Color: e.opts.Color, Out: e.opts.PodLogs})
+		go streamLogs(logsCtx, e.Cluster, e.Config, names, LogOptions{Follow: true, Color: e.opts.Color, Out: e.opts.PodLogs})
 	}
 	lg.Infof("watching %d services for changes (Ctrl-C stops watching; the environment keeps running)", len(e.Config.Services))
 	tick := time.NewTicker(endpointCheckEvery)

@@ -6,8 +6,7 @@ import (
 	"net"
 	"strconv"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"github.com/moby/moby/client"
 
 	"github.com/devenv-tool/devenv/cluster"
 	"github.com/devenv-tool/devenv/h2"
@@ -72,104 +71,17 @@ func Status(ctx context.Context, cfg *config.Config, opts Options) (*Report, err
 		return nil, err
 	}
 	defer docker.Close()
-	r := &Report{Project: cfg.Name, Namespace: cfg.Namespace, Cluster: ClusterStatus{Name: cfg.Cluster.Name, Context: "kind-" + cfg.Cluster.Name}}
-
-	c, err := cluster.Connect(ctx, cfg.Cluster.Name, opts.Kubeconfig)
-	if err == nil {
-		if _, err = c.Client.Discovery().ServerVersion(); err == nil {
-			r.Cluster.Ready = true
-		}
+	r := &Report{Project: cfg.Name, Namespace: cfg.Namespace}
+	var c *cluster.Cluster // nil when the cluster does not answer
+	r.Cluster, c = clusterStatus(ctx, cfg, opts)
+	if cfg.Kafka != nil {
+		r.External = append(r.External, kafkaStatus(ctx, docker, c, cfg))
 	}
-	if err != nil {
-		r.Cluster.Message = err.Error()
-		c = nil
+	if cfg.H2.Mode == config.H2Server {
+		r.External = append(r.External, h2Status(ctx, docker, c, cfg))
 	}
-
-	if k := cfg.Kafka; k != nil {
-		es := ExternalStatus{Component: "kafka", Service: k.Address(), Port: k.Port}
-		ep, found, err := kafka.Find(ctx, docker, cfg.Name)
-		switch {
-		case err != nil:
-			es.Message = err.Error()
-		case !found:
-			es.Message = "no broker container: run devenv up"
-		default:
-			es.Container, es.Image, es.IP, es.HostAddress = ep.Name, ep.Image, ep.IP, ep.HostAddress
-			es.Running = ep.IP != ""
-			if ep.Port != 0 {
-				es.Port = ep.Port
-			}
-			if es.Running {
-				es.Topics, err = kafka.Topics(ctx, ep.HostAddress)
-				if err != nil {
-					es.Message = "broker does not answer: " + err.Error()
-				}
-			} else {
-				es.Message = "container is not running"
-			}
-		}
-		if c != nil {
-			es.Endpoints = sliceEndpoints(ctx, c, cfg.Namespace, k.Service)
-		}
-		want := net.JoinHostPort(es.IP, strconv.Itoa(es.Port))
-		es.Current = es.IP != "" && len(es.Endpoints) == 1 && es.Endpoints[0] == want
-		if es.Message == "" && !es.Current {
-			es.Message = fmt.Sprintf("endpoints %v do not point at %s: run devenv up", es.Endpoints, want)
-		}
-		es.Ready = es.Running && es.Current && es.Message == ""
-		r.External = append(r.External, es)
-	}
-	if h := cfg.H2; h.Mode == config.H2Server {
-		es := ExternalStatus{Component: "h2", Service: net.JoinHostPort(h.Service, strconv.Itoa(h.Port)), Port: h.Port}
-		list, err := ownedContainers(ctx, docker, cfg.Name, "h2")
-		if err != nil {
-			es.Message = err.Error()
-		} else if len(list) == 0 {
-			es.Message = "no H2 container: run devenv up"
-		} else {
-			ct := list[0]
-			es.Container, es.Image = trimSlash(ct.Names), ct.Image
-			if ep, found, err := h2.Find(ctx, docker, cfg.Name); err == nil && found {
-				es.IP, es.HostAddress = ep.IP, ep.HostAddress
-			}
-			es.Running = ct.State == "running"
-		}
-		if c != nil {
-			es.Endpoints = sliceEndpoints(ctx, c, cfg.Namespace, h.Service)
-		}
-		want := net.JoinHostPort(es.IP, strconv.Itoa(es.Port))
-		es.Current = es.IP != "" && len(es.Endpoints) == 1 && es.Endpoints[0] == want
-		es.Ready = es.Running && es.Current
-		r.External = append(r.External, es)
-	}
-
 	for _, s := range cfg.Services {
-		ss := ServiceStatus{Name: s.Name}
-		if c == nil {
-			ss.Message = "no cluster"
-			r.Services = append(r.Services, ss)
-			continue
-		}
-		d, err := c.Client.AppsV1().Deployments(cfg.Namespace).Get(ctx, s.Name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			ss.Message = "not deployed: run devenv up"
-		case err != nil:
-			ss.Message = err.Error()
-		default:
-			if len(d.Spec.Template.Spec.Containers) > 0 {
-				ss.Image = d.Spec.Template.Spec.Containers[0].Image
-			}
-			if d.Spec.Replicas != nil {
-				ss.Desired = *d.Spec.Replicas
-			}
-			ss.Ready = d.Status.ReadyReplicas
-			ss.OK = ss.Ready >= ss.Desired && d.Status.UpdatedReplicas >= ss.Desired && d.Status.ObservedGeneration >= d.Generation
-			if !ss.OK {
-				ss.Message = fmt.Sprintf("%d of %d pods ready", ss.Ready, ss.Desired)
-			}
-		}
-		r.Services = append(r.Services, ss)
+		r.Services = append(r.Services, serviceStatus(ctx, c, cfg.Namespace, s.Name))
 	}
 
 	r.Ready = r.Cluster.Ready
@@ -182,34 +94,106 @@ func Status(ctx context.Context, cfg *config.Config, opts Options) (*Report, err
 	return r, nil
 }
 
-func trimSlash(names []string) string {
-	if len(names) == 0 {
-		return ""
+// clusterStatus connects to the cluster; the connection is nil when the
+// cluster is missing or its API server does not answer.
+func clusterStatus(ctx context.Context, cfg *config.Config, opts Options) (ClusterStatus, *cluster.Cluster) {
+	st := ClusterStatus{Name: cfg.Cluster.Name, Context: "kind-" + cfg.Cluster.Name}
+	c, err := cluster.Connect(ctx, cfg.Cluster.Name, opts.Kubeconfig)
+	if err == nil {
+		err = c.Ping(ctx)
 	}
-	n := names[0]
-	if len(n) > 0 && n[0] == '/' {
-		return n[1:]
+	if err != nil {
+		st.Message = err.Error()
+		return st, nil
 	}
-	return n
+	st.Ready = true
+	return st, c
 }
 
-// sliceEndpoints lists ip:port of the EndpointSlices of a Service.
-func sliceEndpoints(ctx context.Context, c *cluster.Cluster, ns, svc string) []string {
-	list, err := c.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + svc})
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, s := range list.Items {
-		for _, ep := range s.Endpoints {
-			for _, a := range ep.Addresses {
-				for _, p := range s.Ports {
-					if p.Port != nil {
-						out = append(out, net.JoinHostPort(a, strconv.Itoa(int(*p.Port))))
-					}
-				}
+// kafkaStatus reports on the broker container, its topics and the endpoints
+// of its Service (c may be nil).
+func kafkaStatus(ctx context.Context, docker *client.Client, c *cluster.Cluster, cfg *config.Config) ExternalStatus {
+	k := cfg.Kafka
+	es := ExternalStatus{Component: "kafka", Service: k.Address(), Port: k.Port}
+	ep, found, err := kafka.Find(ctx, docker, cfg.Name)
+	switch {
+	case err != nil:
+		es.Message = err.Error()
+	case !found:
+		es.Message = "no broker container: run devenv up"
+	default:
+		es.Container, es.Image, es.IP, es.HostAddress = ep.Name, ep.Image, ep.IP, ep.HostAddress
+		es.Running = ep.IP != ""
+		if ep.Port != 0 {
+			es.Port = ep.Port
+		}
+		if es.Running {
+			es.Topics, err = kafka.Topics(ctx, ep.HostAddress)
+			if err != nil {
+				es.Message = "broker does not answer: " + err.Error()
 			}
+		} else {
+			es.Message = "container is not running"
 		}
 	}
-	return out
+	want := endpointsFor(ctx, c, cfg.Namespace, k.Service, &es)
+	if es.Message == "" && !es.Current {
+		es.Message = fmt.Sprintf("endpoints %v do not point at %s: run devenv up", es.Endpoints, want)
+	}
+	es.Ready = es.Running && es.Current && es.Message == ""
+	return es
+}
+
+// h2Status reports on the H2 server container and the endpoints of its
+// Service (c may be nil).
+func h2Status(ctx context.Context, docker *client.Client, c *cluster.Cluster, cfg *config.Config) ExternalStatus {
+	h := cfg.H2
+	es := ExternalStatus{Component: "h2", Service: net.JoinHostPort(h.Service, strconv.Itoa(h.Port)), Port: h.Port}
+	ep, found, err := h2.Find(ctx, docker, cfg.Name)
+	switch {
+	case err != nil:
+		es.Message = err.Error()
+	case !found:
+		es.Message = "no H2 container: run devenv up"
+	default:
+		es.Container, es.Image, es.IP, es.HostAddress = ep.Name, ep.Image, ep.IP, ep.HostAddress
+		es.Running = ep.Running
+	}
+	endpointsFor(ctx, c, cfg.Namespace, h.Service, &es)
+	es.Ready = es.Running && es.Current
+	return es
+}
+
+// endpointsFor fills es.Endpoints from the Service svc (none when c is nil or
+// the cluster does not answer) and es.Current, and returns the address the
+// endpoints should point at.
+func endpointsFor(ctx context.Context, c *cluster.Cluster, ns, svc string, es *ExternalStatus) (want string) {
+	if c != nil {
+		es.Endpoints, _ = c.EndpointAddresses(ctx, ns, svc)
+	}
+	want = net.JoinHostPort(es.IP, strconv.Itoa(es.Port))
+	es.Current = es.IP != "" && len(es.Endpoints) == 1 && es.Endpoints[0] == want
+	return want
+}
+
+// serviceStatus reports on a service's Deployment (c may be nil).
+func serviceStatus(ctx context.Context, c *cluster.Cluster, ns, name string) ServiceStatus {
+	ss := ServiceStatus{Name: name}
+	if c == nil {
+		ss.Message = "no cluster"
+		return ss
+	}
+	d, found, err := c.DeploymentStatus(ctx, ns, name)
+	switch {
+	case err != nil:
+		ss.Message = err.Error()
+	case !found:
+		ss.Message = "not deployed: run devenv up"
+	default:
+		ss.Image, ss.Desired, ss.Ready, ss.OK = d.Image, d.Desired, d.ReadyPods, d.Ready
+		if !ss.OK {
+			ss.Message = fmt.Sprintf("%d of %d pods ready", ss.Ready, ss.Desired)
+		}
+	}
+	return ss
 }
