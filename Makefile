@@ -6,12 +6,15 @@ PKGS      := ./...
 IT_FLAGS  ?= -p 1 -count=1 -timeout 75m
 export DEVENV_REQUIRE_IMAGES ?= 1
 
-.PHONY: all build setup up down status render test unit integration lint modules fmt bench clean
+.PHONY: all build generate setup up down status render test unit integration lint modules fmt bench clean
 
 all: build
 
 build: ## build bin/devenv
 	$(GO) build -o $(BIN) ./cmd/devenv
+
+generate: ## rebuild the generated files (the live-update supervisor binaries in internal/supervise/bin); commit them
+	$(GO) generate ./internal/supervise
 
 setup: ## install packages, start Docker, build missing stand-in images
 	scripts/setup.sh

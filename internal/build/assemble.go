@@ -71,7 +71,7 @@ type ctxEntry struct {
 // returns an error wrapping errNotSimple when the engine's builder must
 // decide (a base image Docker does not have, an ambiguous COPY).
 func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, contextTar []byte, dfName string, labels map[string]string, live bool) (*Assembled, error) {
-	cfg := imageConfig{Architecture: runtime.GOARCH, OS: "linux"}
+	cfg := imageConfig{OS: "linux"}
 	cfg.RootFS.Type = "layers"
 	var layers []Layer
 	if r.base != "" {
@@ -90,17 +90,21 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 			layers = append(layers, Layer{DiffID: d})
 		}
 	}
-	var sup []byte
-	if live {
-		var err error
-		if sup, err = supervise.Binary(ctx, cfg.Architecture); err != nil {
-			return nil, fmt.Errorf("%w: %v", errNoLive, err)
+	if cfg.Architecture == "" {
+		// FROM scratch (or a base that names none): the image runs on the
+		// engine's architecture.
+		arch, err := engineArch(ctx, docker)
+		if err != nil {
+			return nil, fmt.Errorf("service %q: %w", spec.Service, err)
 		}
-		tarb, err := supervisorLayer(sup)
+		cfg.Architecture = arch
+	}
+	if live {
+		l, err := liveLayer(ctx, cfg.Architecture)
 		if err != nil {
 			return nil, err
 		}
-		layers = append(layers, dataLayer(tarb))
+		layers = append(layers, l)
 	}
 	files, err := contextFiles(contextTar, spec, dfName)
 	if err != nil {
@@ -217,6 +221,34 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 // errNoLive says why an image cannot be assembled for live update; Image
 // then assembles it without the supervisor.
 var errNoLive = errors.New("no live update")
+
+// engineArch is the Docker engine's architecture (a GOARCH name); without
+// an engine (docker nil: assembling FROM scratch in tests) the host's.
+func engineArch(ctx context.Context, docker *client.Client) (string, error) {
+	if docker == nil {
+		return runtime.GOARCH, nil
+	}
+	v, err := docker.ServerVersion(ctx, client.ServerVersionOptions{})
+	if err != nil {
+		return "", fmt.Errorf("asking Docker for its architecture: %w", err)
+	}
+	return v.Arch, nil
+}
+
+// liveLayer is the supervisor's layer for an image of architecture arch,
+// or an error wrapping errNoLive that says why there is none (devenv
+// carries no supervisor for arch).
+func liveLayer(ctx context.Context, arch string) (Layer, error) {
+	sup, err := supervise.Binary(ctx, arch)
+	if err != nil {
+		return Layer{}, fmt.Errorf("%w: %v", errNoLive, err)
+	}
+	tarb, err := supervisorLayer(sup)
+	if err != nil {
+		return Layer{}, err
+	}
+	return dataLayer(tarb), nil
+}
 
 // supervisorLayer is the layer holding devenv's supervisor and the folder
 // it writes its state to (writable by any user: the image's USER runs it).

@@ -37,9 +37,10 @@ type ImageOptions struct {
 	Background bool
 	// Live puts devenv's supervisor into assembled images as their first
 	// process, so that running containers can take new files without a
-	// restart of the container (see LiveDiff). When the supervisor cannot
-	// be had (no go command) the image is assembled without it and
-	// Result.NoLive says why.
+	// restart of the container (see LiveDiff). When devenv carries no
+	// supervisor for the image's architecture (the base image's, else the
+	// engine's; see internal/supervise) the image is assembled without it
+	// and Result.NoLive says why.
 	Live bool
 }
 

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -111,5 +113,71 @@ func TestLiveDiff(t *testing.T) {
 	}
 	if _, err := LiveDiff(v2, assembleDir(t, dir, false)); err == nil || !strings.Contains(err.Error(), "supervisor") {
 		t.Errorf("no supervisor: err %v", err)
+	}
+}
+
+// TestLiveImageNeedsNoGo: assembling a live image takes the supervisor
+// embedded in devenv; no go command (nor anything else) is run.
+func TestLiveImageNeedsNoGo(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "Dockerfile"), "FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n")
+	writeFile(t, filepath.Join(dir, "app"), "binary")
+	t.Setenv("PATH", t.TempDir())
+	a := assembleDir(t, dir, true)
+	if !a.Live {
+		t.Fatal("the image is not live")
+	}
+	var cfg imageConfig
+	if err := json.Unmarshal(a.Config, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Architecture != runtime.GOARCH {
+		t.Fatalf("architecture %q, want the engine's (without one, the host's) %q", cfg.Architecture, runtime.GOARCH)
+	}
+	want, err := supervise.Binary(context.Background(), runtime.GOARCH)
+	if err != nil {
+		t.Skipf("no embedded supervisor for this host: %v", err)
+	}
+	for _, l := range a.Layers {
+		tr := tar.NewReader(bytes.NewReader(l.Data))
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				break
+			}
+			if "/"+h.Name == supervise.Path {
+				got, _ := io.ReadAll(tr)
+				if !bytes.Equal(got, want) || h.Mode != 0o755 {
+					t.Fatalf("%s in the image: %d bytes, mode %o; want the embedded %d bytes, 0755", supervise.Path, len(got), h.Mode, len(want))
+				}
+				return
+			}
+		}
+	}
+	t.Fatalf("no %s in the image", supervise.Path)
+}
+
+func TestLiveLayer(t *testing.T) {
+	for _, tc := range []struct {
+		arch string
+		want string // in the errNoLive error; "" = a layer
+	}{
+		{arch: "amd64"},
+		{arch: "arm64"},
+		{arch: "riscv64", want: "no live update: devenv carries its supervisor for linux/amd64 and linux/arm64, not for linux/riscv64 images"},
+		{arch: "", want: "the image names no architecture"},
+	} {
+		t.Run(tc.arch, func(t *testing.T) {
+			l, err := liveLayer(context.Background(), tc.arch)
+			if tc.want == "" {
+				if err != nil || len(l.Data) == 0 || !strings.HasPrefix(l.DiffID, "sha256:") {
+					t.Fatalf("layer %q (%d bytes), err %v", l.DiffID, len(l.Data), err)
+				}
+				return
+			}
+			if !errors.Is(err, errNoLive) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want errNoLive saying %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package supervise
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +15,7 @@ import (
 	"time"
 )
 
-// start runs the supervisor (compiled by Binary) over a shell script and
+// start runs the supervisor (the embedded binary for the host, from Binary) over a shell script and
 // returns the command and its state file.
 func start(t *testing.T, script string) (*exec.Cmd, string) {
 	t.Helper()
@@ -35,11 +36,14 @@ func start(t *testing.T, script string) (*exec.Cmd, string) {
 	state := filepath.Join(dir, "state")
 	cmd := exec.Command(exe, "-state", state, "-grace", "2s", "--", "sh", "-c", script)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	// A process group of its own: the cleanup kills the supervisor and
+	// every child it started, so none outlives the test holding its output.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_, _ = cmd.Process.Wait()
 	})
 	return cmd, state
@@ -143,15 +147,58 @@ func TestRestartedChildCrashIsRestarted(t *testing.T) {
 	}
 }
 
-func TestBinaryWithoutGo(t *testing.T) {
-	mu.Lock()
-	saved := built
-	built = map[string][]byte{}
-	mu.Unlock()
-	t.Cleanup(func() { mu.Lock(); built = saved; mu.Unlock() })
-	t.Setenv("PATH", t.TempDir())
-	_, err := Binary(context.Background(), "amd64")
-	if err == nil || !strings.Contains(err.Error(), "go command") || !strings.Contains(err.Error(), "install Go") {
-		t.Fatalf("err = %v, want one that names the missing go command and what to do", err)
+func TestEmbeddedBinaryRunsWithoutGo(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the supervisor is a Linux program")
+	}
+	t.Setenv("PATH", t.TempDir()) // no go command, nothing else either
+	if _, err := exec.LookPath("go"); err == nil {
+		t.Fatal("a go command is still in PATH")
+	}
+	bin, err := Binary(context.Background(), runtime.GOARCH)
+	if err != nil {
+		t.Fatalf("Binary without a go command: %v", err)
+	}
+	exe := filepath.Join(t.TempDir(), "supervise")
+	if err := os.WriteFile(exe, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-state", filepath.Join(t.TempDir(), "state"), "--", "/bin/sh", "-c", "exit 5")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitCode(t, cmd); code != 5 {
+		t.Fatalf("exit code %d, want the child's 5", code)
+	}
+}
+
+func TestBinary(t *testing.T) {
+	for _, tc := range []struct {
+		arch string
+		want string // in the error; "" = a binary
+	}{
+		{arch: "amd64"},
+		{arch: "arm64"},
+		{arch: "s390x", want: "not for linux/s390x images"},
+		{arch: "arm", want: "linux/amd64 and linux/arm64, not for linux/arm images"},
+		{arch: "", want: "and the image names no architecture"},
+		{arch: "../bin/supervise-linux-amd64", want: "not for linux/../bin"},
+	} {
+		t.Run(tc.arch, func(t *testing.T) {
+			b, err := Binary(context.Background(), tc.arch)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.HasPrefix(b, []byte("\x7fELF")) {
+					t.Fatalf("the binary for %s is not an ELF file", tc.arch)
+				}
+				return
+			}
+			if !errors.Is(err, ErrNoBinary) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want ErrNoBinary saying %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -22,8 +22,10 @@
 // (nothing was changed), 12 the new process exited, 14 it did not listen
 // in time, 1 anything else; its last line of output says more.
 //
-// devenv compiles this file itself (CGO off, static) and puts the binary
-// in the images it assembles when it watches; it has no dependencies.
+// `make generate` builds it (CGO off, static) for linux/amd64 and
+// linux/arm64 into ../bin, which devenv embeds and puts into the images it
+// assembles when it watches; it has no dependencies. Change it, then run
+// `make generate` and commit the binaries: a unit test checks they match.
 package main
 
 import (
