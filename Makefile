@@ -6,7 +6,7 @@ PKGS      := ./...
 IT_FLAGS  ?= -p 1 -count=1 -timeout 75m
 export DEVENV_REQUIRE_IMAGES ?= 1
 
-.PHONY: all build setup up down status render test unit integration lint fmt bench clean
+.PHONY: all build setup up down status render test unit integration lint modules fmt bench clean
 
 all: build
 
@@ -28,7 +28,7 @@ status: build
 render: build ## print the example's manifests
 	$(BIN) render
 
-test: unit integration ## all tests
+test: lint unit integration ## all tests (lint builds and vets the nested modules too)
 
 unit: ## unit tests (no Docker needed)
 	$(GO) vet $(PKGS)
@@ -38,10 +38,20 @@ integration: build ## integration tests against real Docker and kind (needs `mak
 	$(BIN) images build   # every stand-in the tests use; seconds when current
 	$(GO) test $(IT_FLAGS) -run 'TestIntegration' $(PKGS)
 
-lint: ## go vet, gofmt, and golangci-lint when installed
+lint: modules ## go vet, gofmt, go mod tidy -diff, every nested module, and golangci-lint when installed
 	$(GO) vet $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) mod tidy -diff
 	@command -v golangci-lint >/dev/null && golangci-lint run || echo "golangci-lint not installed; skipped"
+
+# Nested modules (examples/api, ...): each must build, vet and be tidy on its own.
+MODULES := $(patsubst %/go.mod,%,$(filter-out go.mod,$(shell git ls-files '*go.mod')))
+
+modules: ## go build, go vet and go mod tidy -diff in every nested module
+	@set -e; for m in $(MODULES); do \
+		echo "== $$m"; \
+		(cd $$m && $(GO) build -o /dev/null ./... && $(GO) vet ./... && $(GO) mod tidy -diff); \
+	done
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -24,6 +24,7 @@ import (
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/internal/testenv"
+	"github.com/devenv-tool/devenv/kafka"
 	"github.com/devenv-tool/devenv/templates"
 )
 
@@ -120,7 +121,10 @@ func BenchmarkSaveToServing(b *testing.B) {
 	kubeconfig := filepath.Join(b.TempDir(), "kubeconfig")
 	// Live update is what `devenv up` does while watching;
 	// DEVENV_BENCH_LIVE=0 measures the image swap instead.
-	opts := devenv.Options{Kubeconfig: kubeconfig, Log: benchLog(b), Live: os.Getenv("DEVENV_BENCH_LIVE") != "0"}
+	opts := devenv.Options{Kubeconfig: kubeconfig, Log: benchLog(b), Live: os.Getenv("DEVENV_BENCH_LIVE") != "0", PrivilegedShim: true}
+	if err := kafka.ConfigureTestcontainers(); err != nil {
+		b.Fatal(err)
+	}
 	b.Cleanup(func() {
 		_ = devenv.Down(context.Background(), cfg, devenv.DownOptions{Options: opts})
 		testenv.RemoveImages(b, docker, build.LabelProject+"="+name)
@@ -260,7 +264,7 @@ func BenchmarkUp(b *testing.B) {
 	for range n {
 		// bare kind create cluster, on the same node image (with the
 		// privileged workaround devenv installs in PATH on this engine)
-		if _, err := cluster.EnsurePrivileged(ctx, docker, testenv.NodeImage, log.Nop()); err != nil {
+		if _, err := cluster.InstallPrivilegedShim(ctx, testenv.NodeImage, cluster.Options{Docker: docker}); err != nil {
 			b.Fatal(err)
 		}
 		bareName := testenv.Name("bare-")
@@ -273,7 +277,10 @@ func BenchmarkUp(b *testing.B) {
 
 		name := testenv.Name("bench-")
 		_, _, cfg := project(b, name)
-		opts := devenv.Options{Kubeconfig: kubeconfig, Log: log.New(&testenv.Log{}, false)}
+		opts := devenv.Options{Kubeconfig: kubeconfig, Log: log.New(&testenv.Log{}, false), PrivilegedShim: true}
+		if err := kafka.ConfigureTestcontainers(); err != nil {
+			b.Fatal(err)
+		}
 		t0 = time.Now()
 		env, err := devenv.Up(ctx, cfg, opts)
 		if err != nil {

@@ -19,7 +19,6 @@ import (
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 
-	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/log"
 )
 
@@ -42,7 +41,6 @@ type Spec struct {
 	Kubeconfig string
 	Wait       time.Duration // control plane readiness wait; 0 means DefaultWait
 	Retain     bool          // keep the node containers of a failed create for debugging
-	Log        *log.Logger   // nil means silent
 }
 
 // Result says what Ensure did.
@@ -78,23 +76,22 @@ type Cluster struct {
 // kubeconfig entry is missing or stale gets the entry written again first, and
 // is only recreated if it still does not answer.
 //
-// kind's calls cannot be cancelled: ctx is checked between steps.
-func Ensure(ctx context.Context, spec Spec) (*Cluster, Result, error) {
-	lg := spec.Log
-	if lg == nil {
-		lg = log.Nop()
-	}
+// On an engine that refuses --privileged it needs InstallPrivilegedShim to
+// have been called (see ErrShimNeeded). kind's calls cannot be cancelled: ctx
+// is checked between steps.
+func Ensure(ctx context.Context, spec Spec, opts Options) (*Cluster, Result, error) {
+	lg := log.FromSlog(opts.Log)
 	if spec.Name == "" {
 		return nil, "", errors.New("ensuring cluster: the cluster name is empty")
 	}
 	if spec.Image == "" {
 		return nil, "", fmt.Errorf("ensuring cluster %q: no node image given", spec.Name)
 	}
-	docker, err := dockerx.Connect(ctx)
+	docker, closeDocker, err := opts.docker(ctx)
 	if err != nil {
 		return nil, "", err
 	}
-	defer docker.Close()
+	defer closeDocker()
 	provider := newProvider(lg)
 
 	state, err := inspectState(ctx, docker, spec)
@@ -144,10 +141,10 @@ func Ensure(ctx context.Context, spec Spec) (*Cluster, Result, error) {
 	if _, err := docker.ImageInspect(ctx, spec.Image); err != nil {
 		return nil, "", fmt.Errorf("node image %s is not in Docker (%v): build it first (devenv builds its stand-in images with `devenv images build`); it cannot be pulled on an offline machine", spec.Image, err)
 	}
-	if _, err := EnsureNetwork(ctx, docker, lg); err != nil {
+	if _, err := ensureNetwork(ctx, docker, lg); err != nil {
 		return nil, "", err
 	}
-	if _, err := EnsurePrivileged(ctx, docker, spec.Image, lg); err != nil {
+	if _, err := ensurePrivileged(ctx, docker, spec.Image, lg); err != nil {
 		return nil, "", err
 	}
 	if err := ctx.Err(); err != nil {
@@ -188,11 +185,10 @@ func Ensure(ctx context.Context, spec Spec) (*Cluster, Result, error) {
 
 // Delete removes the cluster's node containers and its kubeconfig entry. It
 // leaves the kind Docker network alone (other containers use it). Deleting a
-// cluster that does not exist is not an error.
-func Delete(ctx context.Context, name, kubeconfig string, lg *log.Logger) error {
-	if lg == nil {
-		lg = log.Nop()
-	}
+// cluster that does not exist is not an error. kubeconfig is the file to
+// remove the context from ("" for the default one); opts.Docker is not used.
+func Delete(ctx context.Context, name, kubeconfig string, opts Options) error {
+	lg := log.FromSlog(opts.Log)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -261,7 +257,7 @@ func connect(name, kubeconfig string, lg *log.Logger, provider *kindcluster.Prov
 // reexport writes the kubeconfig entry from the node (a docker exec, hence the
 // privileged workaround) and checks the API server answers.
 func reexport(ctx context.Context, docker *client.Client, provider *kindcluster.Provider, spec Spec, lg *log.Logger) (*Cluster, error) {
-	if _, err := EnsurePrivileged(ctx, docker, spec.Image, lg); err != nil {
+	if _, err := ensurePrivileged(ctx, docker, spec.Image, lg); err != nil {
 		return nil, err
 	}
 	if err := provider.ExportKubeConfig(spec.Name, spec.Kubeconfig, false); err != nil {

@@ -15,7 +15,7 @@ import (
 
 // These integration tests need Docker but not the kind node image.
 
-func TestIntegrationEnsurePrivileged(t *testing.T) {
+func TestIntegrationInstallPrivilegedShim(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: needs Docker")
 	}
@@ -32,7 +32,7 @@ func TestIntegrationEnsurePrivileged(t *testing.T) {
 	cache := t.TempDir()
 	t.Setenv("DEVENV_CACHE", cache)
 	t.Setenv("PATH", os.Getenv("PATH")) // restored after the test
-	w, err := EnsurePrivileged(ctx, docker, image, log.New(os.Stderr, true))
+	w, err := InstallPrivilegedShim(ctx, image, Options{Docker: docker, Log: log.New(os.Stderr, true).Slog()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestIntegrationEnsureNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := EnsureNetwork(ctx, docker, log.New(os.Stderr, true))
+	n, err := EnsureNetwork(ctx, Options{Docker: docker, Log: log.New(os.Stderr, true).Slog()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestIntegrationEnsureNetwork(t *testing.T) {
 			t.Errorf("labels %v options %v", raw.Network.Labels, raw.Network.Options)
 		}
 	}
-	again, err := EnsureNetwork(ctx, docker, log.Nop())
+	again, err := EnsureNetwork(ctx, Options{Docker: docker})
 	if err != nil || again != n {
 		t.Errorf("second EnsureNetwork: %+v %v, want %+v", again, err, n)
 	}

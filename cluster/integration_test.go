@@ -47,6 +47,7 @@ var suite struct {
 	err        error
 	c          *Cluster
 	spec       Spec
+	opts       Options
 	result     Result
 	createTook time.Duration
 
@@ -71,7 +72,7 @@ func teardown() {
 	defer cancel()
 	if suite.c != nil {
 		start := time.Now()
-		if err := Delete(ctx, suite.spec.Name, suite.spec.Kubeconfig, log.Nop()); err != nil {
+		if err := Delete(ctx, suite.spec.Name, suite.spec.Kubeconfig, Options{}); err != nil {
 			fmt.Fprintln(os.Stderr, "teardown:", err)
 		}
 		fmt.Fprintf(os.Stderr, "timing: cluster delete %s\n", time.Since(start).Round(100*time.Millisecond))
@@ -188,10 +189,13 @@ func sharedCluster(t *testing.T) *Cluster {
 			Image:      nodeImage,
 			Kubeconfig: filepath.Join(dir, "kubeconfig"),
 			Wait:       3 * time.Minute,
-			Log:        log.New(os.Stderr, testing.Verbose()),
+		}
+		suite.opts = Options{Log: log.New(os.Stderr, testing.Verbose()).Slog()}
+		if _, suite.err = InstallPrivilegedShim(ctx, nodeImage, suite.opts); suite.err != nil {
+			return
 		}
 		start := time.Now()
-		suite.c, suite.result, suite.err = Ensure(ctx, suite.spec)
+		suite.c, suite.result, suite.err = Ensure(ctx, suite.spec, suite.opts)
 		suite.createTook = time.Since(start)
 		fmt.Fprintf(os.Stderr, "timing: cluster create (%s) %s\n", suite.result, suite.createTook.Round(100*time.Millisecond))
 	})
@@ -369,7 +373,7 @@ func TestIntegrationEnsure(t *testing.T) {
 	}
 
 	start := time.Now()
-	c2, res, err := Ensure(context.Background(), suite.spec)
+	c2, res, err := Ensure(context.Background(), suite.spec, suite.opts)
 	took := time.Since(start)
 	if err != nil {
 		t.Fatal(err)
@@ -447,7 +451,7 @@ func TestIntegrationBridge(t *testing.T) {
 	if _, err := c.LoadImage(ctx, docker, image); err != nil {
 		t.Fatal(err)
 	}
-	net, err := EnsureNetwork(ctx, docker, log.Nop())
+	net, err := EnsureNetwork(ctx, Options{Docker: docker})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -747,7 +751,7 @@ func TestIntegrationEnsureRepairs(t *testing.T) {
 	if err := clientcmd.WriteToFile(*cfg, suite.spec.Kubeconfig); err != nil {
 		t.Fatal(err)
 	}
-	c, res, err := Ensure(ctx, suite.spec)
+	c, res, err := Ensure(ctx, suite.spec, suite.opts)
 	if err != nil || res != Reused {
 		t.Fatalf("after losing the kubeconfig entry: %v %v", res, err)
 	}
@@ -761,7 +765,7 @@ func TestIntegrationEnsureRepairs(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	c, res, err = Ensure(ctx, suite.spec)
+	c, res, err = Ensure(ctx, suite.spec, suite.opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -328,7 +328,7 @@ func (c *Cluster) prepareParts(ctx context.Context, docker *client.Client) error
 		if err != nil {
 			return fmt.Errorf("inspecting node %s: %w", list[0].String(), err)
 		}
-		if _, err := EnsurePrivileged(ctx, docker, node.Container.Config.Image, c.log); err != nil {
+		if _, err := ensurePrivileged(ctx, docker, node.Container.Config.Image, c.log); err != nil {
 			return err
 		}
 		st := &partsState{nodes: list, have: map[string]map[string]bool{}, snapshotter: map[string]string{}}

@@ -84,11 +84,21 @@ func (c *Cluster) LiveTargets(ctx context.Context, namespace, name, container st
 	return out, nil
 }
 
+// LiveChange is what LiveUpdate does to one container.
+type LiveChange struct {
+	Target  LiveTarget    // the container (from LiveTargets)
+	Files   []byte        // a tar of the files to write, paths relative to /
+	Removed []string      // absolute paths to remove first
+	Port    int           // the pod's port the new program must accept connections on; 0: none
+	Timeout time.Duration // how long the new program may take to be ready
+}
+
 // LiveUpdate updates one running container in place: it removes the paths
-// in removed, writes the files of the tar in files, and has devenv's
+// in ch.Removed, writes the files of the tar in ch.Files, and has devenv's
 // supervisor (the container's first process) restart the container's
-// program, then waits up to timeout until the new program accepts
-// connections on the pod's port (port 0: has run for a second). The
+// program, then waits up to ch.Timeout until the new program accepts
+// connections on ch.Port (0: has run for a second). docker is the engine the
+// node containers run on. The
 // container, its pod and their readiness stay: with a fast program nothing
 // stops serving for more than a moment.
 //
@@ -98,7 +108,8 @@ func (c *Cluster) LiveTargets(ctx context.Context, namespace, name, container st
 // run under the supervisor; any other error leaves the new files in place
 // (write the previous ones back to undo) and says why, with the
 // container's last log lines when the program exited.
-func (c *Cluster) LiveUpdate(ctx context.Context, docker *client.Client, t LiveTarget, files []byte, removed []string, port int, timeout time.Duration) error {
+func (c *Cluster) LiveUpdate(ctx context.Context, docker *client.Client, ch LiveChange) error {
+	t, files, removed, port, timeout := ch.Target, ch.Files, ch.Removed, ch.Port, ch.Timeout
 	// containerd's runc shim keeps the task's first PID here.
 	script := `p=$(cat /run/containerd/io.containerd.runtime.v2.task/k8s.io/"$1"/init.pid 2>/dev/null) ||
 p=$(crictl inspect -o go-template --template '{{.info.pid}}' "$1" 2>/dev/null) || { echo "container $1 is not running on this node"; exit 10; }

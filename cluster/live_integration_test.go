@@ -95,7 +95,7 @@ ENTRYPOINT ["/.devenv/supervise", "--", "/echo"]`, map[string][]byte{"supervise"
 
 	v2 := echoBinary(t, "two")
 	start := time.Now()
-	if err := c.LiveUpdate(ctx, docker, before, tarOf(t, "echo", 0o755, v2), nil, 8080, time.Minute); err != nil {
+	if err := c.LiveUpdate(ctx, docker, LiveChange{Target: before, Files: tarOf(t, "echo", 0o755, v2), Port: 8080, Timeout: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("live update took %s", time.Since(start))
@@ -108,11 +108,11 @@ ENTRYPOINT ["/.devenv/supervise", "--", "/echo"]`, map[string][]byte{"supervise"
 	}
 
 	// Not a program: the start fails, reported; the good binary back serves.
-	err = c.LiveUpdate(ctx, docker, before, tarOf(t, "echo", 0o755, []byte("not a program\n")), nil, 8080, 30*time.Second)
+	err = c.LiveUpdate(ctx, docker, LiveChange{Target: before, Files: tarOf(t, "echo", 0o755, []byte("not a program\n")), Port: 8080, Timeout: 30 * time.Second})
 	if err == nil || !strings.Contains(err.Error(), "exec format error") {
 		t.Errorf("a broken binary: err = %v, want the start's failure", err)
 	}
-	if err := c.LiveUpdate(ctx, docker, before, tarOf(t, "echo", 0o755, v2), nil, 8080, time.Minute); err != nil {
+	if err := c.LiveUpdate(ctx, docker, LiveChange{Target: before, Files: tarOf(t, "echo", 0o755, v2), Port: 8080, Timeout: time.Minute}); err != nil {
 		t.Fatalf("putting the good binary back: %v", err)
 	}
 	if got := answer("live"); !strings.Contains(got, "version two") {
@@ -124,7 +124,7 @@ ENTRYPOINT ["/.devenv/supervise", "--", "/echo"]`, map[string][]byte{"supervise"
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = c.LiveUpdate(ctx, docker, plain[0], tarOf(t, "echo", 0o755, v2), nil, 8080, time.Minute)
+	err = c.LiveUpdate(ctx, docker, LiveChange{Target: plain[0], Files: tarOf(t, "echo", 0o755, v2), Port: 8080, Timeout: time.Minute})
 	if !errors.Is(err, ErrNoLive) {
 		t.Errorf("no supervisor: err = %v, want ErrNoLive", err)
 	}

@@ -20,7 +20,7 @@ import (
 // whether any node needed it.
 //
 // kind runs `docker exec --privileged` into the nodes, so this goes through the
-// docker shim where the engine refuses --privileged (see EnsurePrivileged).
+// docker shim where the engine refuses --privileged (see InstallPrivilegedShim).
 func (c *Cluster) LoadImage(ctx context.Context, docker *client.Client, ref string) (loaded bool, err error) {
 	if c.provider == nil {
 		c.provider = newProvider(c.log)
@@ -28,34 +28,52 @@ func (c *Cluster) LoadImage(ctx context.Context, docker *client.Client, ref stri
 	return loadImage(ctx, docker, c.provider, c.Name, ref, c.log)
 }
 
-// Preload loads ref into the nodes of cluster name while the cluster is
-// still being created: it waits, up to timeout, until a node's containerd
-// answers (kind starts it before kubeadm runs), then loads as LoadImage
-// does. Callers run it beside Ensure so the images are in place when the
-// control plane is; a failed preload is repaired by a later LoadImage.
-func Preload(ctx context.Context, docker *client.Client, name, ref string, timeout time.Duration, lg *log.Logger) (bool, error) {
-	if lg == nil {
-		lg = log.Nop()
+// PreloadSpec says which image Preload loads into which cluster.
+type PreloadSpec struct {
+	Cluster string        // the kind cluster's name
+	Ref     string        // the Docker image to load
+	Timeout time.Duration // how long to wait for a node to answer; 0 means DefaultWait
+}
+
+// Preload loads spec.Ref into the nodes of cluster spec.Cluster while the
+// cluster is still being created: it waits, up to spec.Timeout, until a
+// node's containerd answers (kind starts it before kubeadm runs), then loads
+// as LoadImage does. Callers run it beside Ensure so the images are in place
+// when the control plane is; a failed preload is repaired by a later
+// LoadImage. loaded reports whether any node needed the image.
+func Preload(ctx context.Context, spec PreloadSpec, opts Options) (loaded bool, err error) {
+	lg := log.FromSlog(opts.Log)
+	docker, done, err := opts.docker(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer done()
+	name, ref, timeout := spec.Cluster, spec.Ref, spec.Timeout
+	if timeout == 0 {
+		timeout = DefaultWait
 	}
 	provider := newProvider(lg)
 	deadline := time.Now().Add(timeout)
 	shim := false
+	var shimErr error
 	for {
 		list, err := provider.ListInternalNodes(name)
 		if err == nil && len(list) > 0 && !shim {
 			// kind execs into nodes with --privileged: the workaround must be
-			// in place first on engines that refuse it.
+			// in place first on engines that refuse it (the program may still
+			// be installing it beside: keep waiting).
 			if node, ierr := docker.ContainerInspect(ctx, list[0].String(), client.ContainerInspectOptions{}); ierr == nil {
-				if _, err := EnsurePrivileged(ctx, docker, node.Container.Config.Image, lg); err != nil {
-					return false, err
-				}
-				shim = true
+				_, shimErr = ensurePrivileged(ctx, docker, node.Container.Config.Image, lg)
+				shim = shimErr == nil
 			}
 		}
 		if shim && err == nil && len(list) > 0 && list[0].Command("ctr", "--namespace=k8s.io", "version").Run() == nil {
 			break
 		}
 		if time.Now().After(deadline) {
+			if shimErr != nil {
+				return false, fmt.Errorf("preloading %s: %w", ref, shimErr)
+			}
 			return false, fmt.Errorf("preloading %s: no node of cluster %q answered within %s", ref, name, timeout)
 		}
 		select {
@@ -83,7 +101,7 @@ func loadImage(ctx context.Context, docker *client.Client, provider *kindcluster
 	if err != nil {
 		return false, fmt.Errorf("inspecting node %s: %w", list[0].String(), err)
 	}
-	if _, err := EnsurePrivileged(ctx, docker, node.Container.Config.Image, lg); err != nil {
+	if _, err := ensurePrivileged(ctx, docker, node.Container.Config.Image, lg); err != nil {
 		return false, err
 	}
 

@@ -17,14 +17,15 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/devenv-tool/devenv/internal/log"
+	"github.com/devenv-tool/devenv/project"
 )
 
 // NetworkName is the Docker network kind puts its nodes on. devenv creates it
 // first, so that external containers can join it while the cluster boots.
-const NetworkName = "kind"
+const NetworkName = project.NetworkName
 
 // LabelOwned marks Docker objects devenv created.
-const LabelOwned = "devenv.dev/owned"
+const LabelOwned = project.LabelOwned
 
 // Network is the kind Docker network as devenv sees it.
 type Network struct {
@@ -48,10 +49,16 @@ type Network struct {
 // A kind network that exists already is reused as it is (kind does the same);
 // if devenv did not create it, fixed IPs are reported unavailable, unless no
 // container uses it: then it is replaced by devenv's own.
-func EnsureNetwork(ctx context.Context, docker *client.Client, lg *log.Logger) (Network, error) {
-	if lg == nil {
-		lg = log.Nop()
+func EnsureNetwork(ctx context.Context, opts Options) (Network, error) {
+	docker, done, err := opts.docker(ctx)
+	if err != nil {
+		return Network{}, err
 	}
+	defer done()
+	return ensureNetwork(ctx, docker, log.FromSlog(opts.Log))
+}
+
+func ensureNetwork(ctx context.Context, docker *client.Client, lg *log.Logger) (Network, error) {
 	if n, ok, err := inspectNetwork(ctx, docker, NetworkName); err != nil {
 		return Network{}, err
 	} else if ok {

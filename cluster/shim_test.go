@@ -43,8 +43,31 @@ func TestShimRewritesPrivileged(t *testing.T) {
 		{"exec drops it", []string{"exec", "--privileged", "-i", "node", "ctr", "images", "ls"},
 			[]string{"exec", "-i", "node", "ctr", "images", "ls"}},
 		{"others pass through", []string{"inspect", "--privileged", "x"}, []string{"inspect", "--privileged", "x"}},
-		{"empty and spaced args survive", []string{"run", "", "a  b", "--privileged"},
-			append([]string{"run", "", "a  b"}, rewritten...)},
+		{"empty and spaced args survive", []string{"run", "-e", "", "-e", "a  b", "--privileged", "img"},
+			append(append([]string{"run", "-e", "", "-e", "a  b"}, rewritten...), "img")},
+		// Only docker's own flags are rewritten: what follows the image
+		// (run, create) or the container (exec) is the command inside.
+		{"exec keeps the command's flag", []string{"exec", "--privileged", "node", "ctr", "run", "--privileged", "x"},
+			[]string{"exec", "node", "ctr", "run", "--privileged", "x"}},
+		{"exec with valued flags", []string{"exec", "-e", "--privileged", "--user=root", "-w", "/", "-it", "node", "sh", "-c", "--privileged"},
+			[]string{"exec", "-e", "--privileged", "--user=root", "-w", "/", "-it", "node", "sh", "-c", "--privileged"}},
+		{"exec bundled short flags", []string{"exec", "-it", "--privileged=true", "node", "--privileged"},
+			[]string{"exec", "-it", "node", "--privileged"}},
+		{"run keeps the command's flag", []string{"run", "--privileged", "img", "ctr", "run", "--privileged", "x"},
+			append(append([]string{"run"}, rewritten...), "img", "ctr", "run", "--privileged", "x")},
+		{"run with kind's flags", []string{"run", "--name", "n", "--hostname", "n", "--label", "a=b", "--privileged",
+			"--security-opt", "seccomp=unconfined", "--tmpfs", "/tmp", "--volume", "/var", "-e", "X", "--detach", "--tty",
+			"--net", "kind", "--restart=on-failure:1", "--init=false", "--publish=127.0.0.1:1:6443/TCP", "img"},
+			append(append([]string{"run", "--name", "n", "--hostname", "n", "--label", "a=b"}, rewritten...),
+				"--security-opt", "seccomp=unconfined", "--tmpfs", "/tmp", "--volume", "/var", "-e", "X", "--detach", "--tty",
+				"--net", "kind", "--restart=on-failure:1", "--init=false", "--publish=127.0.0.1:1:6443/TCP", "img")},
+		{"run value flags that look like the flag", []string{"run", "--name", "--privileged", "-dit", "-v", "/a:/b", "-eX=1", "img", "--privileged"},
+			[]string{"run", "--name", "--privileged", "-dit", "-v", "/a:/b", "-eX=1", "img", "--privileged"}},
+		{"run short flag bundle ending in a valued one", []string{"run", "-de", "--privileged", "--privileged", "img"},
+			append(append([]string{"run", "-de", "--privileged"}, rewritten...), "img")},
+		{"run after --", []string{"run", "--rm", "--", "img", "--privileged"},
+			[]string{"run", "--rm", "--", "img", "--privileged"}},
+		{"create false stays", []string{"create", "--privileged=false", "img"}, []string{"create", "--privileged=false", "img"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,4 +3,7 @@
 // (jdbc:h2:tcp://h2:9092/mem:account) and from the host through a published
 // port. Ensure is idempotent: it reuses a container built from the same spec
 // and recreates one that differs. JDBCURL and MemURL give the datasource URLs.
+//
+// Ensure takes the desired state as a Spec and its dependencies (the Docker
+// client, a *slog.Logger) as Options, as cluster and kafka do.
 package h2

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net"
 	"net/netip"
@@ -24,12 +25,13 @@ import (
 
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/log"
+	"github.com/devenv-tool/devenv/project"
 )
 
 // Defaults and labels.
 const (
 	// DefaultImage is devenv's H2 stand-in (built by `devenv images build h2`).
-	DefaultImage = "devenv.local/h2:2.1.214"
+	DefaultImage = project.DefaultH2Image
 	// DefaultPort is H2's TCP server port (the same number as Kafka's; they
 	// live in different containers with different addresses).
 	DefaultPort = 9092
@@ -38,10 +40,10 @@ const (
 	// ServiceName is the in-cluster name pods use for the database.
 	ServiceName = "h2"
 
-	LabelProject   = "devenv.dev/project"   // the devenv project that owns the container
-	LabelComponent = "devenv.dev/component" // "h2"
-	LabelSpec      = "devenv.dev/spec-hash" // hash of the wanted spec, to detect changes
-	Component      = "h2"
+	LabelProject   = project.LabelProject   // the devenv project that owns the container
+	LabelComponent = project.LabelComponent // Component
+	LabelSpec      = project.LabelSpecHash  // hash of the wanted spec, to detect changes
+	Component      = project.ComponentH2    // the value of LabelComponent
 
 	// readyLine is what H2's Server prints once the TCP server listens.
 	readyLine = "TCP server running"
@@ -49,21 +51,29 @@ const (
 	h2Jar     = "/usr/share/java/h2.jar"
 )
 
+// Options holds what Ensure depends on besides the desired state (Spec).
+// The zero value works: it connects to Docker for the call and logs nothing.
+type Options struct {
+	// Docker is the engine client; nil connects for the call with the
+	// environment's settings (DOCKER_HOST, ...).
+	Docker *client.Client
+	// Log receives progress lines (info) and details (debug); nil is silent.
+	Log *slog.Logger
+}
+
 // Spec is the H2 server devenv wants.
 type Spec struct {
-	Docker        *client.Client // required
-	Project       string         // required; names and labels the container
-	ContainerName string         // default "devenv-<project>-h2"
-	Image         string         // default DefaultImage
-	Network       string         // Docker network to join (the kind network); empty for the default bridge
-	IP            string         // fixed address on Network; empty lets Docker choose
-	Port          int            // server port inside the container; default 9092
-	HostPort      int            // port published on 127.0.0.1; 0 picks a free one
-	CPU           float64        // CPU limit in cores; 0 means none
-	Memory        int64          // memory limit in bytes; 0 means none
-	Labels        map[string]string
-	Log           *log.Logger
-	ReadyTimeout  time.Duration // default DefaultReadyTimeout
+	Project       string            // required; names and labels the container
+	ContainerName string            // default "devenv-<project>-h2"
+	Image         string            // default DefaultImage
+	Network       string            // Docker network to join (the kind network); empty for the default bridge
+	IP            string            // fixed address on Network; empty lets Docker choose
+	Port          int               // server port inside the container; default 9092
+	HostPort      int               // port published on 127.0.0.1; 0 picks a free one
+	CPU           float64           // CPU limit in cores; 0 means none
+	Memory        int64             // memory limit in bytes; 0 means none
+	Labels        map[string]string // extra container labels
+	ReadyTimeout  time.Duration     // default DefaultReadyTimeout
 }
 
 // Endpoint is where the running server answers.
@@ -93,14 +103,11 @@ func MemURL(db string) string {
 
 // withDefaults fills the defaults and checks the spec.
 func (s Spec) withDefaults() (Spec, error) {
-	if s.Docker == nil {
-		return s, errors.New("h2 spec: no Docker client")
-	}
 	if strings.TrimSpace(s.Project) == "" {
 		return s, errors.New("h2 spec: project name is empty")
 	}
 	if s.ContainerName == "" {
-		s.ContainerName = "devenv-" + s.Project + "-h2"
+		s.ContainerName = project.ID{Name: s.Project}.ContainerName(Component)
 	}
 	if s.Image == "" {
 		s.Image = DefaultImage
@@ -124,9 +131,6 @@ func (s Spec) withDefaults() (Spec, error) {
 	}
 	if s.CPU < 0 || s.Memory < 0 {
 		return s, errors.New("h2 spec: CPU and memory limits must not be negative")
-	}
-	if s.Log == nil {
-		s.Log = log.Nop()
 	}
 	if s.ReadyTimeout == 0 {
 		s.ReadyTimeout = DefaultReadyTimeout
@@ -168,7 +172,7 @@ func (s Spec) command() []string {
 func (s Spec) VolumeName() string {
 	name := s.ContainerName
 	if name == "" {
-		name = "devenv-" + s.Project + "-h2"
+		name = project.ID{Name: s.Project}.ContainerName(Component)
 	}
 	return name + "-data"
 }
@@ -177,12 +181,19 @@ func (s Spec) VolumeName() string {
 // reuses a container created from the same spec (starting it if stopped),
 // replaces one created from a different spec, and waits until the server
 // reports "TCP server running" and its published port accepts connections.
-func Ensure(ctx context.Context, spec Spec) (Endpoint, error) {
-	s, err := spec.withDefaults()
+func Ensure(ctx context.Context, spec Spec, opts Options) (Endpoint, error) {
+	sp, err := spec.withDefaults()
 	if err != nil {
 		return Endpoint{}, err
 	}
-	img, err := s.Docker.ImageInspect(ctx, s.Image)
+	s := server{Spec: sp, docker: opts.Docker, log: log.FromSlog(opts.Log)}
+	if s.docker == nil {
+		if s.docker, err = dockerx.Connect(ctx); err != nil {
+			return Endpoint{}, err
+		}
+		defer s.docker.Close()
+	}
+	img, err := s.docker.ImageInspect(ctx, s.Image)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return Endpoint{}, fmt.Errorf("%w: %s; build it with `devenv images build h2`", ErrImageMissing, s.Image)
@@ -192,7 +203,7 @@ func Ensure(ctx context.Context, spec Spec) (Endpoint, error) {
 	want := s.hash(img.ID)
 
 	id := ""
-	existing, err := s.Docker.ContainerInspect(ctx, s.ContainerName, client.ContainerInspectOptions{})
+	existing, err := s.docker.ContainerInspect(ctx, s.ContainerName, client.ContainerInspectOptions{})
 	switch {
 	case cerrdefs.IsNotFound(err):
 	case err != nil:
@@ -201,10 +212,10 @@ func Ensure(ctx context.Context, spec Spec) (Endpoint, error) {
 		c := existing.Container
 		if c.Config != nil && c.Config.Labels[LabelSpec] == want && c.Config.Labels[LabelProject] == s.Project {
 			id = c.ID
-			s.Log.Debugf("reusing H2 container %s", s.ContainerName)
+			s.log.Debugf("reusing H2 container %s", s.ContainerName)
 		} else {
-			s.Log.Infof("H2 container %s differs from the wanted spec; recreating it", s.ContainerName)
-			if _, err := s.Docker.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil {
+			s.log.Infof("H2 container %s differs from the wanted spec; recreating it", s.ContainerName)
+			if _, err := s.docker.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil {
 				return Endpoint{}, fmt.Errorf("removing container %s: %w", s.ContainerName, err)
 			}
 		}
@@ -215,7 +226,7 @@ func Ensure(ctx context.Context, spec Spec) (Endpoint, error) {
 			return Endpoint{}, err
 		}
 	}
-	if _, err := s.Docker.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+	if _, err := s.docker.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		return Endpoint{}, fmt.Errorf("starting container %s: %w", s.ContainerName, err)
 	}
 	ep, err := endpoint(ctx, s, id)
@@ -228,7 +239,14 @@ func Ensure(ctx context.Context, spec Spec) (Endpoint, error) {
 	return ep, nil
 }
 
-func create(ctx context.Context, s Spec, hash string) (string, error) {
+// server is a Spec with defaults filled and the dependencies of one Ensure call.
+type server struct {
+	Spec
+	docker *client.Client
+	log    *log.Logger
+}
+
+func create(ctx context.Context, s server, hash string) (string, error) {
 	port, err := network.ParsePort(strconv.Itoa(s.Port) + "/tcp")
 	if err != nil {
 		return "", fmt.Errorf("h2 spec: port %d: %w", s.Port, err)
@@ -266,8 +284,8 @@ func create(ctx context.Context, s Spec, hash string) (string, error) {
 		}
 		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{s.Network: es}}
 	}
-	s.Log.Debugf("creating H2 container %s from %s", s.ContainerName, s.Image)
-	res, err := s.Docker.ContainerCreate(ctx, client.ContainerCreateOptions{Name: s.ContainerName, Config: cfg, HostConfig: hc, NetworkingConfig: nc})
+	s.log.Debugf("creating H2 container %s from %s", s.ContainerName, s.Image)
+	res, err := s.docker.ContainerCreate(ctx, client.ContainerCreateOptions{Name: s.ContainerName, Config: cfg, HostConfig: hc, NetworkingConfig: nc})
 	if err != nil {
 		return "", fmt.Errorf("creating container %s: %w", s.ContainerName, err)
 	}
@@ -275,8 +293,8 @@ func create(ctx context.Context, s Spec, hash string) (string, error) {
 }
 
 // endpoint reads the container's addresses.
-func endpoint(ctx context.Context, s Spec, id string) (Endpoint, error) {
-	res, err := s.Docker.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+func endpoint(ctx context.Context, s server, id string) (Endpoint, error) {
+	res, err := s.docker.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("inspecting container %s: %w", s.ContainerName, err)
 	}
@@ -309,8 +327,8 @@ func endpoint(ctx context.Context, s Spec, id string) (Endpoint, error) {
 }
 
 // waitReady polls until the log says the TCP server runs and the host port accepts a connection.
-func waitReady(ctx context.Context, s Spec, ep Endpoint) error {
-	s.Log.Debugf("waiting up to %s for H2 at %s", s.ReadyTimeout, ep.HostAddress)
+func waitReady(ctx context.Context, s server, ep Endpoint) error {
+	s.log.Debugf("waiting up to %s for H2 at %s", s.ReadyTimeout, ep.HostAddress)
 	wctx, cancel := context.WithTimeout(ctx, s.ReadyTimeout)
 	defer cancel()
 	var last error
@@ -344,12 +362,12 @@ func (e *exitedError) Error() string {
 	return fmt.Sprintf("H2 container %s exited with code %d; its output:\n%s", e.name, e.code, e.logs)
 }
 
-func checkReady(ctx context.Context, s Spec, ep Endpoint) error {
-	res, err := s.Docker.ContainerInspect(ctx, ep.ContainerID, client.ContainerInspectOptions{})
+func checkReady(ctx context.Context, s server, ep Endpoint) error {
+	res, err := s.docker.ContainerInspect(ctx, ep.ContainerID, client.ContainerInspectOptions{})
 	if err != nil {
 		return fmt.Errorf("inspecting container: %w", err)
 	}
-	logs, err := containerLogs(ctx, s.Docker, ep.ContainerID)
+	logs, err := containerLogs(ctx, s.docker, ep.ContainerID)
 	if err != nil {
 		return err
 	}
@@ -390,6 +408,47 @@ func tail(s string, n int) string {
 }
 
 // Remove removes the project's H2 container (and, with volumes, its data volume).
-func Remove(ctx context.Context, cli *client.Client, project string, volumes bool) error {
-	return dockerx.RemoveLabelled(ctx, cli, "H2", volumes, LabelProject+"="+project, LabelComponent+"="+Component)
+func Remove(ctx context.Context, cli *client.Client, name string, volumes bool) error {
+	return dockerx.RemoveLabelled(ctx, cli, "H2", volumes, project.ID{Name: name}.Selector(Component)...)
+}
+
+// Find returns the project's H2 container, if there is one, as the container
+// list reports it: the address on the kind network (else on any network),
+// the server port and the published host address. A stopped container is
+// reported with found=true and the addresses it still has (often none).
+func Find(ctx context.Context, cli *client.Client, name string) (ep Endpoint, found bool, err error) {
+	res, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: client.Filters{}.Add("label", project.ID{Name: name}.Selector(Component)...)})
+	if err != nil {
+		return Endpoint{}, false, fmt.Errorf("listing H2 containers of %s: %w", name, err)
+	}
+	if len(res.Items) == 0 {
+		return Endpoint{}, false, nil
+	}
+	c := res.Items[0]
+	ep = Endpoint{ContainerID: c.ID}
+	if ns := c.NetworkSettings; ns != nil {
+		if es := ns.Networks[project.NetworkName]; es != nil && es.IPAddress.IsValid() {
+			ep.IP = es.IPAddress.String()
+		} else {
+			for _, n := range slices.Sorted(maps.Keys(ns.Networks)) {
+				if es := ns.Networks[n]; es != nil && es.IPAddress.IsValid() {
+					ep.IP = es.IPAddress.String()
+					break
+				}
+			}
+		}
+	}
+	for _, p := range c.Ports {
+		if p.PrivatePort != 0 {
+			ep.Port = int(p.PrivatePort)
+		}
+		if p.PublicPort != 0 {
+			ep.HostAddress = net.JoinHostPort("127.0.0.1", strconv.Itoa(int(p.PublicPort)))
+		}
+	}
+	if ep.IP != "" && ep.Port != 0 {
+		ep.InternalAddress = net.JoinHostPort(ep.IP, strconv.Itoa(ep.Port))
+	}
+	return ep, true, nil
 }

@@ -3,8 +3,6 @@ package h2
 import (
 	"strings"
 	"testing"
-
-	"github.com/moby/moby/client"
 )
 
 func TestJDBCURL(t *testing.T) {
@@ -20,12 +18,11 @@ func TestJDBCURL(t *testing.T) {
 }
 
 func TestSpecDefaults(t *testing.T) {
-	cli := &client.Client{}
-	s, err := Spec{Docker: cli, Project: "shop"}.withDefaults()
+	s, err := Spec{Project: "shop"}.withDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.ContainerName != "devenv-shop-h2" || s.Image != DefaultImage || s.Port != 9092 || s.ReadyTimeout != DefaultReadyTimeout || s.Log == nil {
+	if s.ContainerName != "devenv-shop-h2" || s.Image != DefaultImage || s.Port != 9092 || s.ReadyTimeout != DefaultReadyTimeout {
 		t.Errorf("defaults = %+v", s)
 	}
 	if s.VolumeName() != "devenv-shop-h2-data" {
@@ -38,18 +35,16 @@ func TestSpecDefaults(t *testing.T) {
 }
 
 func TestSpecErrors(t *testing.T) {
-	cli := &client.Client{}
 	tests := []struct {
 		spec Spec
 		want string
 	}{
-		{Spec{Project: "p"}, "no Docker client"},
-		{Spec{Docker: cli}, "project name is empty"},
-		{Spec{Docker: cli, Project: "p", Port: 70000}, "port 70000 is out of range"},
-		{Spec{Docker: cli, Project: "p", HostPort: -1}, "host port -1"},
-		{Spec{Docker: cli, Project: "p", IP: "nope", Network: "kind"}, `IP "nope" is not an IP address`},
-		{Spec{Docker: cli, Project: "p", IP: "172.18.0.9"}, "a fixed IP needs a network"},
-		{Spec{Docker: cli, Project: "p", Memory: -1}, "must not be negative"},
+		{Spec{}, "project name is empty"},
+		{Spec{Project: "p", Port: 70000}, "port 70000 is out of range"},
+		{Spec{Project: "p", HostPort: -1}, "host port -1"},
+		{Spec{Project: "p", IP: "nope", Network: "kind"}, `IP "nope" is not an IP address`},
+		{Spec{Project: "p", IP: "172.18.0.9"}, "a fixed IP needs a network"},
+		{Spec{Project: "p", Memory: -1}, "must not be negative"},
 	}
 	for _, tc := range tests {
 		_, err := tc.spec.withDefaults()

@@ -52,9 +52,10 @@ func TestIntegrationEnsureAndJDBCRoundTrip(t *testing.T) {
 		_, _ = cli.NetworkRemove(context.Background(), netName, client.NetworkRemoveOptions{})
 	})
 
-	spec := Spec{Docker: cli, Project: project, Network: netName, Labels: map[string]string{"test": "yes"}}
+	opts := Options{Docker: cli}
+	spec := Spec{Project: project, Network: netName, Labels: map[string]string{"test": "yes"}}
 	start := time.Now()
-	ep, err := Ensure(ctx, spec)
+	ep, err := Ensure(ctx, spec, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func TestIntegrationEnsureAndJDBCRoundTrip(t *testing.T) {
 
 	// Same spec: the same container is reused.
 	start = time.Now()
-	again, err := Ensure(ctx, spec)
+	again, err := Ensure(ctx, spec, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func TestIntegrationEnsureAndJDBCRoundTrip(t *testing.T) {
 
 	// A changed spec recreates it.
 	spec.Labels = map[string]string{"test": "changed"}
-	changed, err := Ensure(ctx, spec)
+	changed, err := Ensure(ctx, spec, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

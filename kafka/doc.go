@@ -18,12 +18,18 @@
 //     advertised as 127.0.0.1:<HostPort>, for clients on the host.
 //
 // Two images are understood. Devenv's offline stand-in
-// (devenv.local/kafka:kfake, label dev.devenv.kafka-broker=kfake) is set up
-// through DEVENV_KAFKA_* variables (see kafka/fakebroker); any other image is
+// (devenv.local/kafka:kfake, label devenv.dev/kafka-broker=kfake, or
+// dev.devenv.kafka-broker=kfake on images built by older versions) is set up
+// through DEVENV_KAFKA_* variables (see internal/fakebroker); any other image is
 // taken to be apache/kafka and set up as a single KRaft broker+controller,
 // with a CONTROLLER listener on 9093.
 //
+// Ensure takes the desired state as a Spec and its dependencies (the Docker
+// client, a *slog.Logger) as Options, as cluster and h2 do.
+//
 // Containers are created with testcontainers-go's GenericContainer; finding,
 // starting and removing them use the Docker API directly, because devenv,
-// not a test session, owns them (Ryuk is disabled: see configureTestcontainers).
+// not a test session, owns them. testcontainers-go's reaper (Ryuk) must
+// therefore be off, a process-wide setting the program makes by calling
+// ConfigureTestcontainers before using Ensure.
 package kafka

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"net/netip"
@@ -20,14 +21,14 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/devenv-tool/devenv/internal/dockerx"
-	"github.com/devenv-tool/devenv/internal/images/standin"
 	"github.com/devenv-tool/devenv/internal/log"
+	"github.com/devenv-tool/devenv/project"
 )
 
 // Defaults, ports and labels.
 const (
 	// DefaultImage is devenv's offline broker stand-in (`devenv images build kafka`).
-	DefaultImage = "devenv.local/kafka:kfake"
+	DefaultImage = project.DefaultKafkaImage
 	// DefaultPort is the INTERNAL listener's port.
 	DefaultPort = 9092
 	// HostListenerPort is the container port of the HOST listener, published on 127.0.0.1.
@@ -37,10 +38,10 @@ const (
 	// DefaultReadyTimeout bounds the wait for the broker to answer.
 	DefaultReadyTimeout = 90 * time.Second
 
-	LabelProject   = "devenv.dev/project"   // the devenv project that owns the container
-	LabelComponent = "devenv.dev/component" // Component
-	LabelSpec      = "devenv.dev/spec-hash" // hash of the wanted spec, to detect changes
-	Component      = "kafka"
+	LabelProject   = project.LabelProject   // the devenv project that owns the container
+	LabelComponent = project.LabelComponent // Component
+	LabelSpec      = project.LabelSpecHash  // hash of the wanted spec, to detect changes
+	Component      = project.ComponentKafka // the value of LabelComponent
 
 	kfakeDataDir  = "/data"
 	apacheDataDir = "/var/lib/kafka/data"
@@ -51,8 +52,8 @@ type Kind string
 
 // The broker kinds.
 const (
-	KindKfake  Kind = "kfake"  // devenv's offline broker (kafka/fakebroker)
-	KindApache Kind = "apache" // the apache/kafka image
+	KindKfake  Kind = project.BrokerKfake // devenv's offline broker (internal/fakebroker)
+	KindApache Kind = "apache"            // the apache/kafka image
 )
 
 // ErrImageMissing is returned (wrapped) when the broker image is not present.
@@ -68,10 +69,18 @@ type Topic struct {
 	Config map[string]string
 }
 
+// Options holds what Ensure depends on besides the desired state (Spec).
+// The zero value works: it connects to Docker for the call and logs nothing.
+type Options struct {
+	// Docker is the engine client; nil connects for the call with the
+	// environment's settings (DOCKER_HOST, ...).
+	Docker *client.Client
+	// Log receives progress lines (info) and details (debug); nil is silent.
+	Log *slog.Logger
+}
+
 // Spec is the broker devenv wants.
 type Spec struct {
-	// Docker is the engine client; nil connects with dockerx.Connect.
-	Docker        *client.Client
 	Project       string // required; names and labels the container
 	ContainerName string // default "devenv-<project>-kafka"
 	Image         string // default DefaultImage
@@ -86,7 +95,6 @@ type Spec struct {
 	Memory       int64 // memory limit in bytes; 0 = none
 	Topics       []Topic
 	Labels       map[string]string // extra container labels
-	Log          *log.Logger       // nil = silent
 	ReadyTimeout time.Duration     // default DefaultReadyTimeout
 }
 
@@ -108,7 +116,7 @@ func (s Spec) withDefaults() (Spec, error) {
 		return s, errors.New("kafka spec: project name is empty")
 	}
 	if s.ContainerName == "" {
-		s.ContainerName = "devenv-" + s.Project + "-kafka"
+		s.ContainerName = project.ID{Name: s.Project}.ContainerName(Component)
 	}
 	if s.Image == "" {
 		s.Image = DefaultImage
@@ -145,9 +153,6 @@ func (s Spec) withDefaults() (Spec, error) {
 			return s, fmt.Errorf("kafka spec: topic %q: partitions %d is negative", t.Name, t.Partitions)
 		}
 	}
-	if s.Log == nil {
-		s.Log = log.Nop()
-	}
 	if s.ReadyTimeout <= 0 {
 		s.ReadyTimeout = DefaultReadyTimeout
 	}
@@ -155,7 +160,9 @@ func (s Spec) withDefaults() (Spec, error) {
 }
 
 // VolumeName returns the name of the project's data volume.
-func VolumeName(project string) string { return "devenv-" + project + "-kafka-data" }
+func VolumeName(name string) string {
+	return project.ID{Name: name}.ContainerName(Component) + "-data"
+}
 
 // hash covers everything that, when changed, needs a new container. Topics
 // are not in it: they are applied to a running broker.
@@ -175,13 +182,21 @@ func (s Spec) hash(imageID string, kind Kind) string {
 
 // Ensure makes sure the broker described by spec runs and answers on both
 // listeners, and that spec.Topics exist. See the package documentation.
-func Ensure(ctx context.Context, spec Spec) (Endpoint, error) {
+//
+// It creates containers through testcontainers-go, so the program must have
+// called ConfigureTestcontainers first: Ensure fails with ErrReaper when
+// testcontainers-go's reaper is on, since it would remove the broker when the
+// program exits.
+func Ensure(ctx context.Context, spec Spec, opts Options) (Endpoint, error) {
 	s, err := spec.withDefaults()
 	if err != nil {
 		return Endpoint{}, err
 	}
-	configureTestcontainers()
-	cli := s.Docker
+	if err := checkTestcontainers(); err != nil {
+		return Endpoint{}, err
+	}
+	lg := log.FromSlog(opts.Log)
+	cli := opts.Docker
 	if cli == nil {
 		if cli, err = dockerx.Connect(ctx); err != nil {
 			return Endpoint{}, err
@@ -197,17 +212,17 @@ func Ensure(ctx context.Context, spec Spec) (Endpoint, error) {
 		return Endpoint{}, fmt.Errorf("inspecting image %s: %w", s.Image, err)
 	}
 	kind := KindApache
-	if img.Config != nil && img.Config.Labels[standin.LabelBroker] == string(KindKfake) {
+	if img.Config != nil && project.ImageLabel(img.Config.Labels, project.LabelBroker) == string(KindKfake) {
 		kind = KindKfake
 	}
 	want := s.hash(img.ID, kind)
 
-	id, err := reuse(ctx, cli, s, want)
+	id, err := reuse(ctx, cli, s, want, lg)
 	if err != nil {
 		return Endpoint{}, err
 	}
 	if id == "" {
-		if id, err = create(ctx, cli, s, kind, want); err != nil {
+		if id, err = create(ctx, cli, s, kind, want, lg); err != nil {
 			return Endpoint{}, err
 		}
 	}
@@ -215,7 +230,7 @@ func Ensure(ctx context.Context, spec Spec) (Endpoint, error) {
 	if err != nil {
 		return Endpoint{}, err
 	}
-	if err := waitReady(ctx, cli, s, ep); err != nil {
+	if err := waitReady(ctx, cli, s, ep, lg); err != nil {
 		return Endpoint{}, err
 	}
 	if err := EnsureTopics(ctx, ep.HostAddress, s.Topics); err != nil {
@@ -226,7 +241,7 @@ func Ensure(ctx context.Context, spec Spec) (Endpoint, error) {
 
 // reuse returns the ID of a container of this project created from the wanted
 // spec (started if it was stopped), or "" after removing any that differ.
-func reuse(ctx context.Context, cli *client.Client, s Spec, want string) (string, error) {
+func reuse(ctx context.Context, cli *client.Client, s Spec, want string, lg *log.Logger) (string, error) {
 	list, err := listContainers(ctx, cli, s.Project)
 	if err != nil {
 		return "", err
@@ -237,7 +252,7 @@ func reuse(ctx context.Context, cli *client.Client, s Spec, want string) (string
 			keep = c.ID
 			continue
 		}
-		s.Log.Infof("kafka container %s differs from the wanted spec; recreating it (its data volume is kept)", strings.TrimPrefix(firstName(c.Names), "/"))
+		lg.Infof("kafka container %s differs from the wanted spec; recreating it (its data volume is kept)", strings.TrimPrefix(firstName(c.Names), "/"))
 		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			return "", fmt.Errorf("removing kafka container %s: %w", c.ID[:12], err)
 		}
@@ -251,13 +266,13 @@ func reuse(ctx context.Context, cli *client.Client, s Spec, want string) (string
 	}
 	for _, c := range list {
 		if c.ID == keep && c.State != container.StateRunning {
-			s.Log.Infof("starting stopped kafka container %s", s.ContainerName)
+			lg.Infof("starting stopped kafka container %s", s.ContainerName)
 			if _, err := cli.ContainerStart(ctx, keep, client.ContainerStartOptions{}); err != nil {
 				return "", fmt.Errorf("starting kafka container %s: %w", s.ContainerName, err)
 			}
 		}
 	}
-	s.Log.Debugf("reusing kafka container %s", s.ContainerName)
+	lg.Debugf("reusing kafka container %s", s.ContainerName)
 	return keep, nil
 }
 
@@ -268,17 +283,17 @@ func firstName(names []string) string {
 	return names[0]
 }
 
-func listContainers(ctx context.Context, cli *client.Client, project string) ([]container.Summary, error) {
+func listContainers(ctx context.Context, cli *client.Client, name string) ([]container.Summary, error) {
 	res, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true,
-		Filters: client.Filters{}.Add("label", LabelProject+"="+project, LabelComponent+"="+Component)})
+		Filters: client.Filters{}.Add("label", project.ID{Name: name}.Selector(Component)...)})
 	if err != nil {
-		return nil, fmt.Errorf("listing kafka containers of %s: %w", project, err)
+		return nil, fmt.Errorf("listing kafka containers of %s: %w", name, err)
 	}
 	return res.Items, nil
 }
 
 // create creates and starts a new broker container through testcontainers-go.
-func create(ctx context.Context, cli *client.Client, s Spec, kind Kind, hash string) (string, error) {
+func create(ctx context.Context, cli *client.Client, s Spec, kind Kind, hash string, lg *log.Logger) (string, error) {
 	if s.HostPort == 0 {
 		p, err := freePort()
 		if err != nil {
@@ -291,12 +306,12 @@ func create(ctx context.Context, cli *client.Client, s Spec, kind Kind, hash str
 		return "", err
 	}
 	req.Labels[LabelSpec] = hash
-	s.Log.Debugf("kafka container: %s", req.describe())
-	s.Log.Infof("creating kafka container %s from %s (%s broker) on %s", s.ContainerName, s.Image, kind, orDefault(s.Network, "bridge"))
+	lg.Debugf("kafka container: %s", req.describe())
+	lg.Infof("creating kafka container %s from %s (%s broker) on %s", s.ContainerName, s.Image, kind, orDefault(s.Network, "bridge"))
 	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
 		ContainerRequest: req.generic(),
 		Started:          true,
-		Logger:           tcLogger{s.Log},
+		Logger:           tcLogger{lg},
 	})
 	if err != nil {
 		if c != nil {
@@ -376,8 +391,8 @@ func inspect(ctx context.Context, cli *client.Client, id string) (Endpoint, erro
 // Find returns the project's broker container, if there is one. A stopped
 // container is reported with found=true and an error-free endpoint only
 // when its addresses can be read.
-func Find(ctx context.Context, cli *client.Client, project string) (ep Endpoint, found bool, err error) {
-	list, err := listContainers(ctx, cli, project)
+func Find(ctx context.Context, cli *client.Client, name string) (ep Endpoint, found bool, err error) {
+	list, err := listContainers(ctx, cli, name)
 	if err != nil || len(list) == 0 {
 		return Endpoint{}, false, err
 	}
@@ -392,6 +407,6 @@ func Find(ctx context.Context, cli *client.Client, project string) (ep Endpoint,
 
 // Remove removes the project's broker containers (found by label) and, with
 // volumes, its data volume.
-func Remove(ctx context.Context, cli *client.Client, project string, volumes bool) error {
-	return dockerx.RemoveLabelled(ctx, cli, "kafka", volumes, LabelProject+"="+project, LabelComponent+"="+Component)
+func Remove(ctx context.Context, cli *client.Client, name string, volumes bool) error {
+	return dockerx.RemoveLabelled(ctx, cli, "kafka", volumes, project.ID{Name: name}.Selector(Component)...)
 }

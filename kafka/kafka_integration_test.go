@@ -213,12 +213,16 @@ func TestIntegrationEnsure(t *testing.T) {
 	}
 	var logBuf bytes.Buffer
 	spec := Spec{
-		Docker: cli, Project: project, Network: netName, IP: brokerIP, HostPort: hostPort,
+		Project: project, Network: netName, IP: brokerIP, HostPort: hostPort,
 		Memory: 256 << 20, Topics: []Topic{{Name: "orders", Partitions: 3}},
-		Log: log.New(&logBuf, true), ReadyTimeout: 60 * time.Second,
+		ReadyTimeout: 60 * time.Second,
+	}
+	opts := Options{Docker: cli, Log: log.New(&logBuf, true).Slog()}
+	if err := ConfigureTestcontainers(); err != nil {
+		t.Fatal(err)
 	}
 	start := time.Now()
-	ep, err := Ensure(ctx, spec)
+	ep, err := Ensure(ctx, spec, opts)
 	if err != nil {
 		t.Fatalf("Ensure: %v\nlog:\n%s", err, logBuf.String())
 	}
@@ -257,7 +261,7 @@ func TestIntegrationEnsure(t *testing.T) {
 	if after != ep {
 		t.Errorf("after restart endpoint = %+v, want %+v", after, ep)
 	}
-	if err := waitReady(ctx, cli, Spec{Log: log.Nop(), ReadyTimeout: 30 * time.Second, IP: brokerIP}, after); err != nil {
+	if err := waitReady(ctx, cli, Spec{ReadyTimeout: 30 * time.Second, IP: brokerIP}, after, log.Nop()); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("restart to ready took %s", time.Since(start).Round(time.Millisecond))
@@ -267,7 +271,7 @@ func TestIntegrationEnsure(t *testing.T) {
 
 	// Same spec: the same container.
 	start = time.Now()
-	again, err := Ensure(ctx, spec)
+	again, err := Ensure(ctx, spec, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,14 +284,14 @@ func TestIntegrationEnsure(t *testing.T) {
 	if _, err := cli.ContainerStop(ctx, ep.ContainerID, client.ContainerStopOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if again, err = Ensure(ctx, spec); err != nil || again.ContainerID != ep.ContainerID {
+	if again, err = Ensure(ctx, spec, opts); err != nil || again.ContainerID != ep.ContainerID {
 		t.Fatalf("Ensure after stop: %v (id %s, want %s)", err, again.ContainerID, ep.ContainerID)
 	}
 
 	// Changed env: a new container on the same volume, so the data stays.
 	spec.Env = map[string]string{"DEVENV_KAFKA_LOG": "info"}
 	spec.Topics = []Topic{{Name: "orders", Partitions: 5}}
-	changed, err := Ensure(ctx, spec)
+	changed, err := Ensure(ctx, spec, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

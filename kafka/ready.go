@@ -15,26 +15,28 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/devenv-tool/devenv/internal/log"
 )
 
 // waitReady polls the broker by the Kafka protocol until both listeners
 // answer and advertise their own address, the container exits, or
 // s.ReadyTimeout passes. Errors carry the last failure and the container's
 // last log lines.
-func waitReady(ctx context.Context, cli *client.Client, s Spec, ep Endpoint) error {
+func waitReady(ctx context.Context, cli *client.Client, s Spec, ep Endpoint, lg *log.Logger) error {
 	wantInternal := ep.InternalAddress
 	if ep.Kind == KindApache && s.IP == "" {
 		// apache/kafka with a dynamic IP advertises the container name.
 		wantInternal = net.JoinHostPort(ep.Name, strconv.Itoa(ep.Port))
 	}
 	start := time.Now()
-	s.Log.Infof("waiting up to %s for kafka at %s (in-network %s)", s.ReadyTimeout, ep.HostAddress, ep.InternalAddress)
+	lg.Infof("waiting up to %s for kafka at %s (in-network %s)", s.ReadyTimeout, ep.HostAddress, ep.InternalAddress)
 	wctx, cancel := context.WithTimeout(ctx, s.ReadyTimeout)
 	defer cancel()
 	var last error
 	for {
 		if last = checkReady(wctx, ep, wantInternal); last == nil {
-			s.Log.Debugf("kafka ready after %s", time.Since(start).Round(time.Millisecond))
+			lg.Debugf("kafka ready after %s", time.Since(start).Round(time.Millisecond))
 			return nil
 		}
 		if st, err := cli.ContainerInspect(wctx, ep.ContainerID, client.ContainerInspectOptions{}); err == nil {

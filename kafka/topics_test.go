@@ -11,7 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/devenv-tool/devenv/kafka/fakebroker"
+	"github.com/devenv-tool/devenv/internal/fakebroker"
 )
 
 // startBroker runs devenv's fake broker in-process on a loopback port.

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"text/template"
+
+	"github.com/devenv-tool/devenv/project"
 )
 
 // Labels and annotations devenv puts on what it renders.
@@ -20,9 +22,9 @@ const (
 	// ManagedBy is the value of LabelManagedBy.
 	ManagedBy = "devenv"
 	// LabelProject carries the project name on every object.
-	LabelProject = "devenv.dev/project"
+	LabelProject = project.LabelProject
 	// LabelComponent names the external component (kafka, h2) a Service and its endpoints stand for.
-	LabelComponent = "devenv.dev/component"
+	LabelComponent = project.LabelComponent
 	// LabelApp selects a service's pods, as in the seed manifests.
 	LabelApp = "app"
 	// AnnotationConfigHash on a pod template changes when the service's
@@ -46,6 +48,27 @@ const (
 	EndpointSlice   = "endpointslice"
 	Endpoints       = "endpoints"
 	Deployment      = "deployment"
+)
+
+// Kubernetes' recommended labels that devenv puts besides LabelManagedBy, so
+// that kubectl, dashboards and other tools group its objects as they do any
+// application's. They are never part of a selector: a Deployment's selector
+// cannot change, and stays LabelApp alone.
+const (
+	// LabelName names the application an object belongs to: the service,
+	// or the external component (kafka, h2).
+	LabelName = "app.kubernetes.io/name"
+	// LabelPartOf carries the project name on every object.
+	LabelPartOf = "app.kubernetes.io/part-of"
+	// LabelRole carries the object's role in the project: one of the
+	// Role* values.
+	LabelRole = "app.kubernetes.io/component"
+	// RoleService is the LabelRole of a service's objects.
+	RoleService = "service"
+	// RoleBroker is the LabelRole of the Kafka broker's Service and endpoints.
+	RoleBroker = "broker"
+	// RoleDatabase is the LabelRole of the H2 server's Service and endpoints.
+	RoleDatabase = "database"
 )
 
 const suffix = ".yaml.tmpl"

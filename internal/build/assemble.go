@@ -24,6 +24,7 @@ import (
 
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/supervise"
+	"github.com/devenv-tool/devenv/project"
 )
 
 // Assembled is an image devenv put together itself from a simple
@@ -441,7 +442,7 @@ func (b *baseFS) isDir(ctx context.Context, p string) (bool, error) {
 	}
 	if b.id == "" {
 		c, err := b.docker.ContainerCreate(ctx, client.ContainerCreateOptions{
-			Config: &container.Config{Image: b.image, Entrypoint: []string{"/devenv-never-started"}, Labels: map[string]string{"devenv.dev/purpose": "stat"}},
+			Config: &container.Config{Image: b.image, Entrypoint: []string{"/devenv-never-started"}, Labels: map[string]string{project.LabelPurpose: "stat"}},
 		})
 		if err != nil {
 			return false, fmt.Errorf("creating a container from %s to look at its files: %w", b.image, err)

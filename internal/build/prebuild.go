@@ -17,6 +17,7 @@ import (
 
 	"github.com/moby/patternmatcher"
 
+	"github.com/devenv-tool/devenv/internal/dirs"
 	"github.com/devenv-tool/devenv/internal/execx"
 	"github.com/devenv-tool/devenv/internal/log"
 )
@@ -34,22 +35,23 @@ type State struct {
 // stateFile is the file name inside the state folder.
 const stateFile = "build-state.json"
 
-// StateDir returns where a project's build state is kept: a folder of
-// devenv's own under the user's cache folder ($XDG_CACHE_HOME or
-// ~/.cache), named after the project folder and a hash of its path. The cache
-// folder and not a .devenv/ folder inside the project, so that writing the
-// state never wakes the file watcher and never shows up in `git status`.
+// StateDir returns where a project's build state is kept: a folder named
+// after the project folder and a hash of its path, in devenv's state folder
+// ($DEVENV_STATE, else $XDG_STATE_HOME/devenv, else ~/.local/state/devenv;
+// see internal/dirs), which it creates when missing. Not a .devenv/ folder
+// inside the project, so that writing the state never wakes the file
+// watcher and never shows up in `git status`.
 func StateDir(projectDir string) (string, error) {
 	abs, err := filepath.Abs(projectDir)
 	if err != nil {
 		return "", fmt.Errorf("finding the state folder: %w", err)
 	}
-	cache, err := os.UserCacheDir()
+	state, err := dirs.State()
 	if err != nil {
 		return "", fmt.Errorf("finding the state folder: %w", err)
 	}
 	sum := sha256.Sum256([]byte(abs))
-	return filepath.Join(cache, "devenv", "state", filepath.Base(abs)+"-"+hex.EncodeToString(sum[:4])), nil
+	return filepath.Join(state, "projects", filepath.Base(abs)+"-"+hex.EncodeToString(sum[:4])), nil
 }
 
 // LoadState reads the state kept in dir; a missing file gives an empty state.

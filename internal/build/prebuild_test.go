@@ -132,14 +132,21 @@ func TestLoadStateDamagedFile(t *testing.T) {
 }
 
 func TestStateDir(t *testing.T) {
-	t.Setenv("XDG_CACHE_HOME", "/cache")
+	state := t.TempDir()
+	t.Setenv("DEVENV_STATE", "")
+	t.Setenv("XDG_STATE_HOME", state)
 	a, err := StateDir("/work/proj")
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := StateDir("/other/proj")
-	if !strings.HasPrefix(a, "/cache/devenv/state/proj-") || a == b {
-		t.Errorf("StateDir = %q and %q: want distinct folders under /cache/devenv/state", a, b)
+	if !strings.HasPrefix(a, state+"/devenv/projects/proj-") || a == b {
+		t.Errorf("StateDir = %q and %q: want distinct folders under %s/devenv/projects", a, b, state)
+	}
+	own := filepath.Join(t.TempDir(), "state")
+	t.Setenv("DEVENV_STATE", own)
+	if c, err := StateDir("/work/proj"); err != nil || !strings.HasPrefix(c, own+"/projects/proj-") {
+		t.Errorf("with DEVENV_STATE: StateDir = %q, %v; want it under %s", c, err, own)
 	}
 }
 

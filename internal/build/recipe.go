@@ -1,12 +1,16 @@
 package build
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
+	"slices"
 	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+
+	"github.com/devenv-tool/devenv/internal/dockerfile"
 )
 
 // errNotSimple means a Dockerfile needs the engine's builder: it runs
@@ -30,111 +34,105 @@ type step struct {
 	json bool
 }
 
-var varRef = regexp.MustCompile(`\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)`)
-
-// parseRecipe reads a Dockerfile. It returns an error wrapping errNotSimple
-// when the engine's builder is needed, saying why.
+// parseRecipe reads a Dockerfile as `docker build` does (BuildKit's parser:
+// `# escape=`, continuations, heredocs, global ARGs expanded with build args
+// winning). It returns an error wrapping errNotSimple when the engine's
+// builder is needed, saying why.
 func parseRecipe(df []byte, buildArgs map[string]string) (*recipe, error) {
-	lines := strings.Split(strings.ReplaceAll(string(df), "\r\n", "\n"), "\n")
+	if _, _, loc, ok := parser.DetectSyntax(df); ok {
+		line := 1
+		if len(loc) > 0 {
+			line = loc[0].Start.Line
+		}
+		return nil, fmt.Errorf("%w: line %d: syntax directive", errNotSimple, line)
+	}
+	f, err := dockerfile.Parse(df)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errNotSimple, err)
+	}
+	globals, err := f.Globals(buildArgs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errNotSimple, err)
+	}
+	// After FROM, words are expanded as the engine does (quotes removed,
+	// escapes applied); variables are refused below, so no environment.
+	expand := func(word string) (string, error) {
+		x, err := f.Expand(word, nil)
+		return x.Result, err
+	}
 	r := &recipe{}
-	args := map[string]string{} // ARGs before FROM, with their values
 	from := false
-	for i := 0; i < len(lines); i++ {
-		start := i + 1
-		l := strings.TrimSpace(lines[i])
-		if i == 0 || !from {
-			if strings.HasPrefix(strings.ToLower(strings.ReplaceAll(l, " ", "")), "#escape=") ||
-				strings.HasPrefix(strings.ToLower(strings.ReplaceAll(l, " ", "")), "#syntax=") {
-				return nil, fmt.Errorf("%w: line %d: parser directive", errNotSimple, start)
-			}
-		}
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		// Continuation lines; comment and empty lines inside are dropped, as
-		// docker does.
-		for strings.HasSuffix(l, "\\") && i+1 < len(lines) {
-			i++
-			next := strings.TrimSpace(lines[i])
-			if next == "" || strings.HasPrefix(next, "#") {
-				continue
-			}
-			l = strings.TrimSuffix(l, "\\") + " " + next
-		}
-		op, rest, _ := strings.Cut(l, " ")
-		op = strings.ToLower(op)
-		rest = strings.TrimSpace(rest)
+	for _, n := range f.Nodes {
+		start := n.StartLine
+		op := dockerfile.Keyword(n)
 		switch {
 		case op == "arg" && !from:
-			name, val, hasVal := strings.Cut(rest, "=")
-			if strings.ContainsAny(name, " \t") {
-				return nil, fmt.Errorf("%w: line %d: ARG with several names", errNotSimple, start)
-			}
-			if v, ok := buildArgs[name]; ok {
-				val = v
-			} else if !hasVal {
-				val = ""
-			}
-			args[name] = unquoteArg(val)
-			continue
+			continue // read by Globals
 		case op == "from":
 			if from {
 				return nil, fmt.Errorf("%w: line %d: several stages", errNotSimple, start)
 			}
 			from = true
-			f := strings.Fields(rest)
-			if len(f) != 1 {
+			if len(n.Flags) > 0 || n.Next == nil || n.Next.Next != nil {
 				return nil, fmt.Errorf("%w: line %d: FROM with flags or a stage name", errNotSimple, start)
 			}
-			base := varRef.ReplaceAllStringFunc(f[0], func(m string) string {
-				return args[strings.Trim(m, "${}")]
-			})
-			if base == "" || strings.Contains(base, "$") {
-				return nil, fmt.Errorf("%w: line %d: FROM %s names no image", errNotSimple, start, f[0])
+			cmd, err := dockerfile.Instruction(n)
+			if err != nil {
+				return nil, fmt.Errorf("%w: line %d: %v", errNotSimple, start, err)
 			}
-			if base != "scratch" {
-				r.base = base
+			raw := cmd.(*instructions.Stage).BaseName
+			x, err := f.Expand(raw, globals)
+			if err != nil || x.Result == "" || strings.Contains(x.Result, "$") {
+				return nil, fmt.Errorf("%w: line %d: FROM %s names no image", errNotSimple, start, raw)
+			}
+			if x.Result != "scratch" {
+				r.base = x.Result
 			}
 			continue
 		case !from:
 			return nil, fmt.Errorf("%w: line %d: %s before FROM", errNotSimple, start, strings.ToUpper(op))
 		}
-		if strings.Contains(rest, "$") {
+		if strings.Contains(n.Original, "$") {
 			return nil, fmt.Errorf("%w: line %d: variables after FROM", errNotSimple, start)
 		}
-		s := step{line: start, op: op}
+		if len(n.Heredocs) > 0 {
+			return nil, fmt.Errorf("%w: line %d: %s with a heredoc", errNotSimple, start, strings.ToUpper(op))
+		}
 		switch op {
-		case "copy":
-			if strings.HasPrefix(rest, "--") {
-				return nil, fmt.Errorf("%w: line %d: COPY with flags", errNotSimple, start)
-			}
-			fallthrough
-		case "entrypoint", "cmd":
-			if strings.HasPrefix(rest, "[") {
-				if err := json.Unmarshal([]byte(rest), &s.args); err != nil {
-					return nil, fmt.Errorf("%w: line %d: %s: %v", errNotSimple, start, strings.ToUpper(op), err)
-				}
-				s.json = true
-			} else if op == "copy" {
-				s.args = strings.Fields(rest)
-			} else {
-				s.args = []string{rest}
-			}
-			if op == "copy" && len(s.args) < 2 {
-				return nil, fmt.Errorf("%w: line %d: COPY needs a source and a destination", errNotSimple, start)
-			}
-		case "env", "label":
-			kv, err := keyValues(rest)
-			if err != nil {
-				return nil, fmt.Errorf("%w: line %d: %s: %v", errNotSimple, start, strings.ToUpper(op), err)
-			}
-			s.args = kv
-		case "workdir", "user":
-			s.args = []string{rest}
-		case "expose":
-			s.args = strings.Fields(rest)
+		case "copy", "env", "label", "workdir", "user", "expose", "entrypoint", "cmd":
 		default:
 			return nil, fmt.Errorf("%w: line %d: %s", errNotSimple, start, strings.ToUpper(op))
+		}
+		cmd, err := dockerfile.Instruction(n)
+		if err != nil {
+			return nil, fmt.Errorf("%w: line %d: %s: %v", errNotSimple, start, strings.ToUpper(op), err)
+		}
+		if ex, ok := cmd.(instructions.SupportsSingleWordExpansion); ok {
+			if err := ex.Expand(expand); err != nil {
+				return nil, fmt.Errorf("%w: line %d: %s: %v", errNotSimple, start, strings.ToUpper(op), err)
+			}
+		}
+		s := step{line: start, op: op, json: n.Attributes["json"]}
+		switch c := cmd.(type) {
+		case *instructions.CopyCommand:
+			if len(n.Flags) > 0 {
+				return nil, fmt.Errorf("%w: line %d: COPY with flags", errNotSimple, start)
+			}
+			s.args = append(slices.Clone(c.SourcePaths), c.DestPath)
+		case *instructions.EnvCommand:
+			s.args = keyValues(c.Env)
+		case *instructions.LabelCommand:
+			s.args = keyValues(c.Labels)
+		case *instructions.WorkdirCommand:
+			s.args = []string{c.Path}
+		case *instructions.UserCommand:
+			s.args = []string{c.User}
+		case *instructions.ExposeCommand:
+			s.args = c.Ports
+		case *instructions.EntrypointCommand:
+			s.args = cmdLine(c.ShellDependantCmdLine)
+		case *instructions.CmdCommand:
+			s.args = cmdLine(c.ShellDependantCmdLine)
 		}
 		r.steps = append(r.steps, s)
 	}
@@ -144,44 +142,22 @@ func parseRecipe(df []byte, buildArgs map[string]string) (*recipe, error) {
 	return r, nil
 }
 
-// keyValues parses ENV and LABEL arguments: key=value pairs (values may be
-// double-quoted) or the old "key value" form. It returns key, value, ...
-func keyValues(s string) ([]string, error) {
-	if strings.TrimSpace(s) == "" {
-		return nil, errors.New("no key")
+// keyValues flattens ENV and LABEL pairs: key, value, ...
+func keyValues(kvs instructions.KeyValuePairs) []string {
+	out := make([]string, 0, 2*len(kvs))
+	for _, kv := range kvs {
+		out = append(out, kv.Key, kv.Value)
 	}
-	if !strings.Contains(strings.Fields(s)[0], "=") {
-		k, v, _ := strings.Cut(s, " ")
-		return []string{k, strings.TrimSpace(v)}, nil
-	}
-	var out []string
-	for s = strings.TrimSpace(s); s != ""; s = strings.TrimSpace(s) {
-		k, rest, ok := strings.Cut(s, "=")
-		if !ok || k == "" || strings.ContainsAny(k, " \t\"'") {
-			return nil, fmt.Errorf("cannot read %q", s)
-		}
-		var v string
-		if strings.HasPrefix(rest, `"`) {
-			end := strings.Index(rest[1:], `"`)
-			if end < 0 || strings.Contains(rest[1:end+1], `\`) {
-				return nil, fmt.Errorf("cannot read %q", s)
-			}
-			v, s = rest[1:end+1], rest[end+2:]
-		} else if strings.HasPrefix(rest, `'`) || strings.Contains(strings.SplitN(rest, " ", 2)[0], `\`) {
-			return nil, fmt.Errorf("cannot read %q", s)
-		} else {
-			v, s, _ = strings.Cut(rest, " ")
-		}
-		out = append(out, unquoteArg(k), v)
-	}
-	return out, nil
+	return out
 }
 
-func unquoteArg(s string) string {
-	if len(s) >= 2 && (s[0] == '"' && s[len(s)-1] == '"' || s[0] == '\'' && s[len(s)-1] == '\'') {
-		return s[1 : len(s)-1]
+// cmdLine returns an ENTRYPOINT or CMD's arguments: the exec form's list, or
+// the shell form's one command line (the step's json field tells which).
+func cmdLine(c instructions.ShellDependantCmdLine) []string {
+	if c.PrependShell {
+		return []string{strings.Join(c.CmdLine, " ")}
 	}
-	return s
+	return slices.Clone(c.CmdLine)
 }
 
 // recipeOf reads the Dockerfile bytes of spec (or opts' replacement).

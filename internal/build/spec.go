@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/devenv-tool/devenv/project"
 )
 
 // Spec describes one service's build.
@@ -29,8 +31,8 @@ type Spec struct {
 
 // Labels devenv puts on every service image.
 const (
-	LabelProject = "dev.devenv.project"
-	LabelService = "dev.devenv.service"
+	LabelProject = project.LabelProject // the project name
+	LabelService = project.LabelService // the service name
 )
 
 func (s Spec) dockerfile() string {

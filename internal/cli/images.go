@@ -59,6 +59,8 @@ checked first; a missing one is reported with the apt-get line that installs it.
   devenv images build jre h2     # only the JRE and H2 stand-ins (and the Debian base)
   devenv images build --force h2 # rebuild H2 even if it is up to date
   devenv images build --needed   # only what devenv.yaml needs and this machine cannot pull`,
+		Args:              cobra.ArbitraryArgs, // names, checked by runImagesBuild
+		ValidArgsFunction: completeStandIns,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cli, err := dockerx.Connect(cmd.Context())
 			if err != nil {
@@ -121,12 +123,17 @@ func newImagesListCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the stand-in images and whether they are built and current",
+		Long: `List the stand-in images: name, image, the image each replaces, whether it
+is built and built from the current recipe, its size and age.
+
+With -o json (--output json), a JSON array of objects with the fields name, ref,
+replaces, present, id, size (bytes), created and upToDate.`,
 		Example: `  devenv images list
   devenv images list -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f.output != "" && f.output != "json" && f.output != "table" {
-				return fmt.Errorf("%w: --output must be table or json, not %q", ErrUsage, f.output)
+			if err := checkOutput(cmd, f.output, "table", "json"); err != nil {
+				return err
 			}
 			cli, err := dockerx.Connect(cmd.Context())
 			if err != nil {
@@ -140,7 +147,7 @@ func newImagesListCmd(g *globals) *cobra.Command {
 			return printImages(g.streams.Out, infos, f.output, time.Now())
 		},
 	}
-	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table or json")
+	addOutputFlag(cmd, &f.output, "table", "json")
 	return cmd
 }
 

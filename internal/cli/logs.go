@@ -1,13 +1,11 @@
 package cli
 
 import (
-	"os"
-
-	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/internal/devenv"
+	"github.com/devenv-tool/devenv/internal/termx"
 )
 
 func init() { commands = append(commands, newLogsCmd) }
@@ -27,24 +25,21 @@ named), each line prefixed with the service's name. With --follow, keep followin
 them, including the new pods of later rollouts, until Ctrl-C. devenv up prints
 the same lines while it watches.`,
 		Example: `  devenv logs account
-  devenv logs --follow            # every service, following rollouts`,
+  devenv logs --follow            # every service, following rollouts
+  devenv logs <TAB>               # completes the services of devenv.yaml (see devenv completion --help)`,
+		Args:              cobra.ArbitraryArgs, // service names; devenv.Logs says which is unknown
+		ValidArgsFunction: completeServices(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := config.Load(g.configFiles()...)
 			if err != nil {
 				return err
 			}
 			return devenv.Logs(cmd.Context(), cfg, devenv.Options{Kubeconfig: f.kubeconfig, Log: g.logger()}, args,
-				devenv.LogOptions{Follow: f.follow, Color: isTerminal(g.streams.Out), Out: g.streams.Out})
+				devenv.LogOptions{Follow: f.follow, Color: termx.Color(g.streams.Out), Out: g.streams.Out})
 		},
 	}
 	f.add(cmd)
 	// No -f: that is the config file on every verb.
 	cmd.Flags().BoolVar(&f.follow, "follow", false, "keep following the logs until Ctrl-C")
 	return cmd
-}
-
-// isTerminal reports whether w is a terminal (for colour and status lines).
-func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
-	return ok && isatty.IsTerminal(f.Fd())
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/internal/render"
+	"github.com/devenv-tool/devenv/project"
 )
 
 func init() { commands = append(commands, newRenderCmd) }
@@ -40,7 +41,9 @@ server), and each service's Service and Deployment, in the order they are applie
 Secret values are masked unless --show-secrets is given. The address of a
 container outside the cluster is written by devenv up; without --external-ip it
 is taken from the running devenv container when Docker answers, and otherwise is
-the placeholder 0.0.0.0, marked with the annotation devenv.dev/placeholder.`,
+the placeholder 192.0.2.1 (a documentation address that no network routes, which
+the API server accepts in endpoints), marked with the annotation
+devenv.dev/placeholder and a comment at the top of the output.`,
 		Example: `  devenv render
   devenv render --show-secrets --external-ip kafka=172.18.0.250
   devenv render --image account=devenv.local/cosmos-account:1a2b3c | kubectl diff -f -`,
@@ -108,7 +111,7 @@ func runRender(ctx context.Context, g *globals, f *renderFlags) error {
 		})
 	}
 	objs, err := render.Objects(cfg, render.Options{ExternalIPs: ips, Images: images, ShowSecrets: f.showSecrets,
-		LookupEnv: os.LookupEnv, ReadFile: os.ReadFile})
+		LookupEnv: os.LookupEnv})
 	if err != nil {
 		return err
 	}
@@ -117,7 +120,7 @@ func runRender(ctx context.Context, g *globals, f *renderFlags) error {
 		return err
 	}
 	for _, c := range missing {
-		fmt.Fprintf(out, "# %s: address not known here; %s is a placeholder that devenv up replaces with the container's IP (or pass --external-ip %s=IP)\n", c, render.PlaceholderIP, c)
+		fmt.Fprintf(out, "# %s: address not known here; %s is a placeholder (a documentation address nothing answers) that devenv up replaces with the container's IP (or pass --external-ip %s=IP)\n", c, render.PlaceholderIP, c)
 	}
 	_, err = out.Write(text)
 	return err
@@ -142,16 +145,10 @@ func parsePairs(flag string, values []string, check func(k, v string) error) (ma
 	return out, nil
 }
 
-// Labels devenv puts on the containers it runs beside the cluster.
-const (
-	labelProject   = "devenv.dev/project"
-	labelComponent = "devenv.dev/component"
-)
-
 // containerIPs asks Docker, briefly, for the IPs of the project's running
 // containers of the given components (preferring the kind network). Any
 // failure just leaves the address unknown: render works without Docker.
-func containerIPs(ctx context.Context, project string, components []string, logger *log.Logger) map[string]string {
+func containerIPs(ctx context.Context, name string, components []string, logger *log.Logger) map[string]string {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	found := map[string]string{}
@@ -161,17 +158,17 @@ func containerIPs(ctx context.Context, project string, components []string, logg
 		return found
 	}
 	defer cli.Close()
-	res, err := cli.ContainerList(ctx, client.ContainerListOptions{Filters: client.Filters{}.Add("label", labelProject+"="+project)})
+	res, err := cli.ContainerList(ctx, client.ContainerListOptions{Filters: client.Filters{}.Add("label", project.ID{Name: name}.Selector("")...)})
 	if err != nil {
 		logger.Debugf("listing containers: %v", err)
 		return found
 	}
 	for _, c := range res.Items {
-		comp := c.Labels[labelComponent]
+		comp := c.Labels[project.LabelComponent]
 		if c.State != "running" || !slices.Contains(components, comp) || c.NetworkSettings == nil {
 			continue
 		}
-		if es := c.NetworkSettings.Networks["kind"]; es != nil && es.IPAddress.Is4() {
+		if es := c.NetworkSettings.Networks[project.NetworkName]; es != nil && es.IPAddress.Is4() {
 			found[comp] = es.IPAddress.String()
 			continue
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/devenv-tool/devenv/internal/dockerx"
+	"github.com/devenv-tool/devenv/project"
 )
 
 // TestIntegrationRenderAsksDocker runs a labelled container standing in for
@@ -38,11 +39,11 @@ func TestIntegrationRenderAsksDocker(t *testing.T) {
 	if image == "" {
 		t.Skip("no local image with sleep to run (build one with devenv images build)")
 	}
-	project := fmt.Sprintf("rendertest%d", time.Now().UnixNano()%1_000_000)
+	name := fmt.Sprintf("rendertest%d", time.Now().UnixNano()%1_000_000)
 	created, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Name: "devenv-" + project + "-kafka",
+		Name: project.ID{Name: name}.ContainerName(project.ComponentKafka),
 		Config: &container.Config{Image: image, Cmd: []string{"sleep", "300"},
-			Labels: map[string]string{labelProject: project, labelComponent: "kafka"}},
+			Labels: project.ID{Name: name}.Labels(project.ComponentKafka)},
 		HostConfig: &container.HostConfig{AutoRemove: false},
 	})
 	if err != nil {
@@ -70,7 +71,7 @@ func TestIntegrationRenderAsksDocker(t *testing.T) {
 
 	dir := t.TempDir()
 	f := filepath.Join(dir, "devenv.yaml")
-	if err := os.WriteFile(f, []byte("name: "+project+"\nkafka: {}\nservices: {}\n"), 0o644); err != nil {
+	if err := os.WriteFile(f, []byte("name: "+name+"\nkafka: {}\nservices: {}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()

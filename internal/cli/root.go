@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -35,6 +36,61 @@ type Streams struct {
 
 // ErrUsage marks command-line and configuration errors (exit code 2).
 var ErrUsage = errors.New("usage error")
+
+// usageError is a command-line mistake found by cobra (unknown command,
+// wrong number of arguments, bad flag): exit code 2, and a hint to the
+// command's --help.
+type usageError struct {
+	cmd string // the command path, e.g. "devenv status"
+	err error
+}
+
+func (e *usageError) Error() string        { return fmt.Sprintf("%v: %v", ErrUsage, e.err) }
+func (e *usageError) Unwrap() error        { return e.err }
+func (e *usageError) Is(target error) bool { return target == ErrUsage }
+
+// usageArgs makes the errors of an argument check usage errors.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return &usageError{cmd: cmd.CommandPath(), err: err}
+		}
+		return nil
+	}
+}
+
+// noSubcommand is the argument check of a command that only groups others
+// (devenv, devenv images, ...): any argument is an unknown command.
+func noSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += fmt.Sprintf("; did you mean %s?", strings.Join(s, " or "))
+	}
+	return errors.New(msg)
+}
+
+// checkArgs makes every usage mistake in the command tree exit 2: each
+// command's argument check returns a usageError, and a command that only
+// groups others runs its help when called alone and rejects any argument as
+// an unknown command (left to cobra, `devenv bogus` would exit 1 and
+// `devenv images bogus` would print the help and exit 0).
+func checkArgs(cmd *cobra.Command) {
+	if cmd.HasSubCommands() && cmd.Run == nil && cmd.RunE == nil {
+		cmd.Args = noSubcommand
+		cmd.SuggestionsMinimumDistance = 2 // cobra's default, which it sets only when it makes the message
+		cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	}
+	if cmd.Args == nil {
+		cmd.Args = cobra.ArbitraryArgs
+	}
+	cmd.Args = usageArgs(cmd.Args)
+	for _, c := range cmd.Commands() {
+		checkArgs(c)
+	}
+}
 
 // exitError carries an explicit exit code without printing anything more.
 type exitError struct{ code int }
@@ -64,9 +120,6 @@ func Run(ctx context.Context, args []string, streams Streams) int {
 	g := &globals{streams: streams}
 	root := newRootCmd(g)
 	root.SetArgs(args)
-	root.SetIn(streams.In)
-	root.SetOut(streams.Out)
-	root.SetErr(streams.Err)
 	err := root.ExecuteContext(ctx)
 	if err != nil && ctx.Err() != nil {
 		// Ctrl-C (or SIGTERM) before the work was done: whatever failed
@@ -86,6 +139,10 @@ func exitCode(err error, stderr io.Writer) int {
 		return ee.code
 	}
 	fmt.Fprintf(stderr, "error: %v\n", err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", ue.cmd)
+	}
 	if errors.Is(err, ErrUsage) || isConfigError(err) {
 		return ExitConfig
 	}
@@ -106,11 +163,20 @@ Exit codes: 0 success, 1 failure (or not ready), 2 bad configuration or usage,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringArrayVarP(&g.files, "file", "f", nil, "config file (repeatable; later files override earlier ones; default devenv.yaml)")
+	_ = root.MarkPersistentFlagFilename("file", "yaml", "yml")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "print debug output")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", ErrUsage, err) })
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return &usageError{cmd: cmd.CommandPath(), err: err}
+	})
+	// Before the completion command is made: it keeps the stream it finds.
+	root.SetIn(g.streams.In)
+	root.SetOut(g.streams.Out)
+	root.SetErr(g.streams.Err)
 	for _, add := range commands {
 		root.AddCommand(add(g))
 	}
+	root.InitDefaultCompletionCmd() // here rather than in Execute, so that checkArgs sees it
+	checkArgs(root)
 	return root
 }
 

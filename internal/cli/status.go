@@ -15,6 +15,8 @@ import (
 
 func init() { commands = append(commands, newStatusCmd) }
 
+var statusFormats = []string{"text", "json"}
+
 type statusFlags struct {
 	envFlags
 	output string
@@ -30,7 +32,8 @@ the kind network, its host address, and where the Service's endpoints point),
 and each service (image and ready pods).
 
 Exit code 0 when everything is ready, 1 when something is not, 2 for a bad
-config. With -o json the report uses these stable fields: project, namespace,
+config. With -o json (--output json) the report is one JSON object with these
+stable fields: project, namespace,
 ready, cluster{name,context,ready,message}, external[]{component,container,image,
 running,ip,port,hostAddress,service,endpoints,current,topics,ready,message},
 services[]{name,image,desired,readyPods,ready,message}.`,
@@ -38,18 +41,18 @@ services[]{name,image,desired,readyPods,ready,message}.`,
   devenv status -o json | jq -r '.external[] | select(.component=="kafka") | .hostAddress'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(cmd, f.output, statusFormats...); err != nil {
+				return err
+			}
 			return runStatus(cmd.Context(), g, f)
 		},
 	}
 	f.add(cmd)
-	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	addOutputFlag(cmd, &f.output, statusFormats...)
 	return cmd
 }
 
 func runStatus(ctx context.Context, g *globals, f *statusFlags) error {
-	if f.output != "text" && f.output != "json" {
-		return fmt.Errorf("%w: --output %q: expected text or json", ErrUsage, f.output)
-	}
 	cfg, err := config.Load(g.configFiles()...)
 	if err != nil {
 		return err

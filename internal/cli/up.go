@@ -8,6 +8,8 @@ import (
 
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/internal/devenv"
+	"github.com/devenv-tool/devenv/internal/termx"
+	"github.com/devenv-tool/devenv/kafka"
 )
 
 func init() { commands = append(commands, newUpCmd, newDownCmd) }
@@ -77,7 +79,15 @@ func runUp(ctx context.Context, g *globals, f *upFlags) error {
 		return err
 	}
 	lg := g.logger()
-	opts := devenv.Options{Kubeconfig: f.kubeconfig, Retain: f.retain, RolloutTimeout: f.timeout, Log: lg}
+	// The two process-wide settings the library leaves to the program: the
+	// testcontainers-go configuration for the Kafka container, and the docker
+	// shim in PATH on engines that refuse --privileged.
+	if cfg.Kafka != nil {
+		if err := kafka.ConfigureTestcontainers(); err != nil {
+			return err
+		}
+	}
+	opts := devenv.Options{Kubeconfig: f.kubeconfig, Retain: f.retain, RolloutTimeout: f.timeout, Log: lg, PrivilegedShim: true}
 	if g.verbose {
 		opts.BuildOutput = g.streams.Err
 	}
@@ -85,7 +95,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags) error {
 	// the same images and switching between them rolls nothing out.
 	opts.Live = !f.noLive
 	if !f.noWatch {
-		opts.PodLogs, opts.Color = g.streams.Out, isTerminal(g.streams.Out)
+		opts.PodLogs, opts.Color = g.streams.Out, termx.Color(g.streams.Out)
 	}
 	start := time.Now()
 	env, err := devenv.Up(ctx, cfg, opts)

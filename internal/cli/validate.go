@@ -38,7 +38,7 @@ func runValidate(files []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := render.Objects(cfg, render.Options{LookupEnv: os.LookupEnv, ReadFile: os.ReadFile}); err != nil {
+	if _, err := render.Objects(cfg, render.Options{LookupEnv: os.LookupEnv}); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "%s: ok (%s)\n", strings.Join(files, ", "), summary(cfg))

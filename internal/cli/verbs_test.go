@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 )
 
@@ -133,6 +134,10 @@ func TestRenderGolden(t *testing.T) {
 		{get("Endpoints/kafka", "metadata", "labels", "endpointslice.kubernetes.io/skip-mirror"), `"true"`},
 		{get("ConfigMap/transfermoney", "data", "ACCOUNT_URL"), `"http://account:8080"`},
 		{get("Deployment/account", "spec", "template", "spec", "terminationGracePeriodSeconds"), `2`},
+		{get("Deployment/account", "spec", "template", "spec", "enableServiceLinks"), `false`},
+		{get("Deployment/account", "spec", "selector"), `{"matchLabels":{"app":"account"}}`},
+		{get("Deployment/account", "spec", "template", "metadata", "labels", "app.kubernetes.io/name"), `"account"`},
+		{get("Service/kafka", "metadata", "labels", "app.kubernetes.io/part-of"), `"cosmos"`},
 	}
 	for i, c := range checks {
 		if c.got != c.want {
@@ -166,6 +171,9 @@ func TestRenderHidesSecrets(t *testing.T) {
 	}
 	if !strings.Contains(out, "KioqKio=") || !strings.HasPrefix(out, "# kafka: address not known here") {
 		t.Errorf("no mask or no placeholder comment:\n%s", out[:min(len(out), 300)])
+	}
+	if !strings.Contains(out, "- 192.0.2.1\n") || strings.Contains(out, "0.0.0.0") {
+		t.Error("the placeholder address is not 192.0.2.1, which the API server accepts in endpoints")
 	}
 	if strings.Contains(out, "devenv.dev/default-secrets") {
 		t.Error("values from the environment are marked as defaults")
@@ -250,5 +258,89 @@ func TestInterruptedExitCode(t *testing.T) {
 	code := Run(ctx, []string{"status", "-f", rootConfig}, Streams{In: strings.NewReader(""), Out: &out, Err: &errb})
 	if code != ExitInterrupted || !strings.Contains(errb.String(), "interrupted") {
 		t.Errorf("exit %d, stderr %q; want %d and a word about the interruption", code, errb.String(), ExitInterrupted)
+	}
+}
+
+// TestUsageErrors: unknown commands, extra or missing arguments and bad flags
+// exit 2 on every verb, and the message says where the usage is.
+func TestUsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want []string // in stderr
+	}{
+		{[]string{"bogus"}, []string{`unknown command "bogus" for "devenv"`, "Run 'devenv --help' for usage."}},
+		{[]string{"stauts"}, []string{`unknown command "stauts"`, "did you mean status?"}},
+		{[]string{"status", "extra"}, []string{`unknown command "extra" for "devenv status"`, "Run 'devenv status --help' for usage."}},
+		{[]string{"version", "extra"}, []string{"Run 'devenv version --help' for usage."}},
+		{[]string{"schema", "extra"}, []string{"Run 'devenv schema --help' for usage."}},
+		{[]string{"up", "extra"}, []string{"Run 'devenv up --help' for usage."}},
+		{[]string{"images", "bogus"}, []string{`unknown command "bogus" for "devenv images"`, "Run 'devenv images --help' for usage."}},
+		{[]string{"images", "list", "extra"}, []string{"Run 'devenv images list --help' for usage."}},
+		{[]string{"images", "save"}, []string{"accepts 1 arg(s), received 0", "Run 'devenv images save --help' for usage."}},
+		{[]string{"images", "load", "a", "b"}, []string{"accepts 1 arg(s), received 2"}},
+		{[]string{"completion", "bogus"}, []string{`unknown command "bogus" for "devenv completion"`}},
+		{[]string{"completion", "bash", "extra"}, []string{"Run 'devenv completion bash --help' for usage."}},
+		{[]string{"status", "--bogus"}, []string{"unknown flag: --bogus", "Run 'devenv status --help' for usage."}},
+		{[]string{"--bogus"}, []string{"unknown flag: --bogus", "Run 'devenv --help' for usage."}},
+	} {
+		code, out, errOut := run(t, c.args...)
+		if code != ExitConfig || out != "" {
+			t.Errorf("%v: exit %d, stdout %q; want %d and no output", c.args, code, out, ExitConfig)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(errOut, w) {
+				t.Errorf("%v: stderr %q lacks %q", c.args, errOut, w)
+			}
+		}
+	}
+}
+
+// TestGroupsShowHelp: a command that only groups others, called alone, prints
+// its help and exits 0.
+func TestGroupsShowHelp(t *testing.T) {
+	for _, args := range [][]string{{}, {"images"}, {"-v"}} {
+		code, out, errOut := run(t, args...)
+		if code != ExitOK || !strings.Contains(out, "Available Commands:") || errOut != "" {
+			t.Errorf("%v: exit %d, stdout %.100q, stderr %q", args, code, out, errOut)
+		}
+	}
+}
+
+// TestOutputFlag: every verb with an output format spells it -o/--output,
+// documents json in its --help, and refuses an unknown format with exit 2
+// before doing anything (no Docker, no cluster needed).
+func TestOutputFlag(t *testing.T) {
+	root := newRootCmd(&globals{})
+	var withOutput []string
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if f := c.Flags().Lookup("output"); f != nil {
+			withOutput = append(withOutput, strings.TrimPrefix(c.CommandPath(), "devenv "))
+			if f.Shorthand != "o" || !strings.Contains(f.Usage, "json") {
+				t.Errorf("%s: --output is -%s %q; want -o with json among the formats", c.CommandPath(), f.Shorthand, f.Usage)
+			}
+			if !strings.Contains(c.Long, "-o json (--output json)") {
+				t.Errorf("%s: --help does not describe -o json", c.CommandPath())
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	if got := strings.Join(withOutput, ","); got != "images list,status,version" {
+		t.Errorf("verbs with -o: %s", got)
+	}
+	for _, verb := range withOutput {
+		for _, spelling := range []string{"-o", "--output"} {
+			args := append(strings.Fields(verb), spelling, "xml", "-f", rootConfig)
+			code, out, errOut := run(t, args...)
+			if code != ExitConfig || out != "" || !strings.Contains(errOut, `--output "xml": expected`) || !strings.Contains(errOut, "--help' for usage") {
+				t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+			}
+		}
+	}
+	if got := complete(t, "status", "-o", ""); strings.Join(got, " ") != "text json" {
+		t.Errorf("completion of -o: %v", got)
 	}
 }

@@ -27,15 +27,21 @@ func newVersionCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print devenv's version",
-		Long:  `Print devenv's module version, the Go version it was built with and, when known, the commit.`,
+		Long: `Print devenv's module version, the Go version it was built with and, when known, the commit.
+
+With -o json (--output json), one JSON object with the fields version,
+goVersion, platform, commit, commitTime and modified.`,
 		Example: `  devenv version
   devenv version -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(cmd, output, "text", "json"); err != nil {
+				return err
+			}
 			return runVersion(output, g.streams.Out)
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	addOutputFlag(cmd, &output, "text", "json")
 	return cmd
 }
 

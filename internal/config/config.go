@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	kinddefaults "sigs.k8s.io/kind/pkg/apis/config/defaults"
+
+	"github.com/devenv-tool/devenv/project"
 )
 
 // Defaults for fields a minimal devenv.yaml leaves out.
@@ -12,7 +14,7 @@ const (
 	DefaultKafkaImage   = "apache/kafka:4.1.0"
 	DefaultKafkaService = "kafka"
 	DefaultKafkaPort    = 9092
-	DefaultH2Image      = "devenv.local/h2:2.1.214"
+	DefaultH2Image      = project.DefaultH2Image
 	DefaultH2Service    = "h2"
 	DefaultH2Port       = 9092
 	DefaultDockerfile   = "Dockerfile"

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -29,7 +33,7 @@ func Load(files ...string) (*Config, error) {
 	if len(files) == 0 {
 		files = []string{"devenv.yaml"}
 	}
-	d := &decoder{file: map[*yaml.Node]string{}, dir: map[string]string{}}
+	d := &decoder{file: map[*yaml.Node]string{}, dir: map[string]string{}, at: map[string]Pos{}}
 	var merged *yaml.Node
 	for _, f := range files {
 		root, err := d.parse(f)
@@ -57,8 +61,22 @@ type decoder struct {
 	file map[*yaml.Node]string // node -> file as the user named it
 	dir  map[string]string     // file -> its absolute folder
 	errs []error
-	// kafkaHostPort is where kafka.hostPort was set, for the host port clash check.
-	kafkaHostPort Pos
+
+	merged        map[[2]*yaml.Node]*yaml.Node // (dst, src) -> their merge
+	mergeEntries  int                          // mapping entries the merges wrote
+	mergeTooLarge bool                         // reported once
+
+	// names are the Service names devenv renders, as they are claimed:
+	// name -> the field and place that set it.
+	names map[string]namePlace
+	// at is where some single-valued fields (kafka.service, h2.service)
+	// were written, as merged.
+	at map[string]Pos
+}
+
+type namePlace struct {
+	field string
+	pos   Pos
 }
 
 func (d *decoder) errorf(n *yaml.Node, field, format string, args ...any) {
@@ -87,9 +105,25 @@ func (d *decoder) parse(file string) (*yaml.Node, error) {
 		return nil, fmt.Errorf("finding the folder of %s: %w", file, err)
 	}
 	d.dir[file] = filepath.Dir(abs)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		return nil, syntaxError(file, err)
+	}
+	// A later document would be silently ignored: refuse it, unless it is
+	// empty (a trailing "---").
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, syntaxError(file, err)
+		}
+		if len(next.Content) > 0 && !isNull(next.Content[0]) {
+			return nil, Errorf(file, next.Line, "", "a second YAML document starts here (---); devenv reads one document per file: put overrides in a file of their own and add it with -f")
+		}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, &Error{File: file, Msg: "the file is empty; it needs at least a services: section"}
@@ -134,9 +168,19 @@ func (d *decoder) register(n *yaml.Node, file, path string) {
 	}
 }
 
+// maxMergeEntries bounds the mapping entries one merge may write. A real
+// devenv.yaml has a few hundred; the bound only stops a file whose aliases
+// make it huge as a tree.
+const maxMergeEntries = 100_000
+
 // merge returns dst overridden by src: mappings merge key by key (keeping the
 // key node of the first file, so defaults stay relative to it), anything else
 // is replaced. A null src keeps dst.
+//
+// Like the single-file decoding, which visits a node reached again through
+// an alias only once, the merge does each pair of nodes once and shares the
+// result: a file of nested aliases stays a small graph instead of growing
+// into its exponential tree. Within that, it writes at most maxMergeEntries.
 func (d *decoder) merge(dst, src *yaml.Node) *yaml.Node {
 	dst, src = deref(dst), deref(src)
 	if isNull(src) {
@@ -145,22 +189,39 @@ func (d *decoder) merge(dst, src *yaml.Node) *yaml.Node {
 	if dst.Kind != yaml.MappingNode || src.Kind != yaml.MappingNode {
 		return src
 	}
+	pair := [2]*yaml.Node{dst, src}
+	if out, done := d.merged[pair]; done {
+		return out
+	}
 	out := &yaml.Node{Kind: yaml.MappingNode, Tag: dst.Tag, Line: dst.Line, Column: dst.Column}
 	d.file[out] = d.file[dst]
+	if d.merged == nil {
+		d.merged = map[[2]*yaml.Node]*yaml.Node{}
+	}
+	d.merged[pair] = out
+	d.mergeEntries += len(dst.Content)/2 + len(src.Content)/2
+	if d.mergeEntries > maxMergeEntries {
+		if !d.mergeTooLarge {
+			d.mergeTooLarge = true
+			d.errorf(src, "", "merging this file into the ones before it gives more than %d settings; are aliases (*name) nesting other aliases?", maxMergeEntries)
+		}
+		return out
+	}
 	out.Content = append(out.Content, dst.Content...)
+	index := make(map[string]int, len(out.Content)/2)
+	for j := 0; j+1 < len(out.Content); j += 2 {
+		if _, seen := index[out.Content[j].Value]; !seen {
+			index[out.Content[j].Value] = j
+		}
+	}
 	for i := 0; i+1 < len(src.Content); i += 2 {
 		k, v := src.Content[i], src.Content[i+1]
-		found := false
-		for j := 0; j+1 < len(out.Content); j += 2 {
-			if out.Content[j].Value == k.Value {
-				out.Content[j+1] = d.merge(out.Content[j+1], v)
-				found = true
-				break
-			}
+		if j, found := index[k.Value]; found {
+			out.Content[j+1] = d.merge(out.Content[j+1], v)
+			continue
 		}
-		if !found {
-			out.Content = append(out.Content, k, v)
-		}
+		index[k.Value] = len(out.Content)
+		out.Content = append(out.Content, k, v)
 	}
 	return out
 }
@@ -447,6 +508,7 @@ func (d *decoder) config(root *yaml.Node, files []string) *Config {
 			case "service":
 				cfg.H2.Service = d.str(v, field)
 				d.serviceName(v, field, cfg.H2.Service)
+				d.at[field] = d.pos(v)
 			case "port":
 				cfg.H2.Port = d.port(v, field)
 			}
@@ -463,17 +525,15 @@ func (d *decoder) config(root *yaml.Node, files []string) *Config {
 	for _, name := range SortedKeys(services) {
 		cfg.Services = append(cfg.Services, services[name])
 	}
-	reserved := map[string]string{}
+	// Every Service devenv renders needs its own name.
 	if cfg.Kafka != nil {
-		reserved[cfg.Kafka.Service] = "kafka.service"
+		d.claimName(cfg.Kafka.Service, "kafka.service", cfg.Kafka.Pos, "set kafka.service")
 	}
 	if cfg.H2.Mode == H2Server {
-		reserved[cfg.H2.Service] = "h2.service"
+		d.claimName(cfg.H2.Service, "h2.service", cfg.H2.Pos, "set h2.service")
 	}
 	for _, s := range cfg.Services {
-		if owner, taken := reserved[s.Name]; taken {
-			d.errs = append(d.errs, s.Pos.Errorf("services."+s.Name, "the name is already used by %s; rename the service or set %s", owner, owner))
-		}
+		d.claimName(s.Name, "services."+s.Name, s.Pos, "rename the service")
 	}
 	d.hostPorts(cfg)
 	return cfg
@@ -488,7 +548,7 @@ func (d *decoder) hostPorts(cfg *Config) {
 	}
 	taken := map[int]owner{}
 	if k := cfg.Kafka; k != nil && k.HostPort != 0 {
-		taken[k.HostPort] = owner{"kafka.hostPort", d.kafkaHostPort}
+		taken[k.HostPort] = owner{"kafka.hostPort", d.at["kafka.hostPort"]}
 	}
 	for _, s := range cfg.Services {
 		for _, f := range s.Ports {
@@ -505,6 +565,24 @@ func (d *decoder) hostPorts(cfg *Config) {
 	}
 }
 
+// claimName records that field names a Service; a name claimed before is an
+// error naming both places. pos is where the field is set (for a default,
+// the section that implies it), unless d.at knows the value's own place.
+func (d *decoder) claimName(name, field string, pos Pos, fix string) {
+	if p, ok := d.at[field]; ok {
+		pos = p
+	}
+	if d.names == nil {
+		d.names = map[string]namePlace{}
+	}
+	first, taken := d.names[name]
+	if !taken {
+		d.names[name] = namePlace{field: field, pos: pos}
+		return
+	}
+	d.errs = append(d.errs, pos.Errorf(field, "the Service name %q is also set by %s (%s:%d); every Service devenv renders needs its own name: %s, or set %s", name, first.field, first.pos.File, first.pos.Line, fix, first.field))
+}
+
 func (d *decoder) kafka(key, n *yaml.Node, s *schemaNode) *Kafka {
 	k := &Kafka{Image: DefaultKafkaImage, Service: DefaultKafkaService, Port: DefaultKafkaPort,
 		Endpoints: EndpointsSlice, Env: map[string]string{}, Pos: d.pos(key)}
@@ -519,11 +597,12 @@ func (d *decoder) kafka(key, n *yaml.Node, s *schemaNode) *Kafka {
 		case "service":
 			k.Service = d.str(v, field)
 			d.serviceName(v, field, k.Service)
+			d.at[field] = d.pos(v)
 		case "port":
 			k.Port = d.port(v, field)
 		case "hostPort":
 			k.HostPort = d.integer(v, field, 0, 65535, "port")
-			d.kafkaHostPort = d.pos(v)
+			d.at[field] = d.pos(v)
 		case "endpoints":
 			k.Endpoints = d.str(v, field)
 			if k.Endpoints != EndpointsSlice && k.Endpoints != EndpointsClassic {
@@ -623,6 +702,11 @@ func (d *decoder) service(key, n *yaml.Node, s *schemaNode) *Service {
 		case "config":
 			svc.Config = d.values(v, field)
 		case "secrets":
+			if v.Kind == yaml.ScalarNode && !isNull(v) {
+				// Not echoed: it may be a secret's value.
+				d.errorf(v, field, "expected a mapping of setting names to {env: VAR} or {file: ./path}; got a plain value (a secret's value is never written in devenv.yaml)")
+				return
+			}
 			d.entries(v, field, "setting names to {env: ...} or {file: ...}", func(sk, sv *yaml.Node) {
 				if sec, ok := d.secret(sk, sv, field+"."+sk.Value, s.Properties["secrets"].AdditionalProperties.(*schemaNode)); ok {
 					svc.Secrets[sk.Value] = sec
@@ -639,8 +723,10 @@ func (d *decoder) service(key, n *yaml.Node, s *schemaNode) *Service {
 			svc.Args = d.strMap(v, field)
 		case "watch":
 			svc.Watch = d.strList(v, field, `["src/**"]`)
+			d.patterns(v, field)
 		case "ignore":
 			svc.Ignore = d.strList(v, field, `["target/**"]`)
+			d.patterns(v, field)
 		case "resources":
 			svc.Resources = d.resources(v, field, s.Properties[k])
 		case "ports":
@@ -670,6 +756,19 @@ func (d *decoder) service(key, n *yaml.Node, s *schemaNode) *Service {
 			d.errs = append(d.errs, sec.Pos.Errorf(sec.Field, "also set under config; a setting is either config or a secret"))
 		}
 	}
+	// Kubernetes refuses ConfigMap and Secret keys outside [-._a-zA-Z0-9]:
+	// say so now rather than when the objects are applied.
+	for _, k := range SortedKeys(svc.Config) {
+		if msgs := validation.IsConfigMapKey(k); len(msgs) > 0 {
+			d.errs = append(d.errs, svc.Config[k].Pos.Errorf(path+".config."+k, "%q is not a valid ConfigMap key: %s", k, strings.Join(msgs, "; ")))
+		}
+	}
+	for _, k := range SortedKeys(svc.Secrets) {
+		if msgs := validation.IsConfigMapKey(k); len(msgs) > 0 {
+			sec := svc.Secrets[k]
+			d.errs = append(d.errs, sec.Pos.Errorf(sec.Field, "%q is not a valid Secret key: %s", k, strings.Join(msgs, "; ")))
+		}
+	}
 
 	// The context defaults to ./<name> next to the file that first defined the service.
 	ctxPos := key
@@ -681,6 +780,15 @@ func (d *decoder) service(key, n *yaml.Node, s *schemaNode) *Service {
 	}
 	if st, err := os.Stat(svc.Context); err != nil || !st.IsDir() {
 		d.errorf(ctxPos, path+".context", "build context folder %s does not exist; create it or set context: to the service's folder", svc.Context)
+		return svc
+	}
+	// A context that is a symbolic link is followed once, here: the build,
+	// the prebuild state and the watcher all use the target (a walk does not
+	// follow a link at its root).
+	if real, err := filepath.EvalSymlinks(svc.Context); err == nil {
+		svc.Context = real
+	} else {
+		d.errorf(ctxPos, path+".context", "resolving the build context folder %s: %v", svc.Context, err)
 		return svc
 	}
 	dfPos := ctxPos
@@ -716,14 +824,21 @@ func (d *decoder) ports(n *yaml.Node, path string) []Forward {
 	return out
 }
 
+// secret decodes where a secret comes from. Its errors never repeat what was
+// written as a value: a user who wrote the secret itself there (password:
+// hunter2) must not find it in a CI log.
 func (d *decoder) secret(key, n *yaml.Node, field string, s *schemaNode) (Secret, bool) {
 	sec := Secret{Field: field, Pos: d.pos(key)}
+	if n.Kind == yaml.ScalarNode && !isNull(n) {
+		d.errorf(key, field, "expected {env: VAR} or {file: ./path}, optionally with default:; got a plain value (a secret's value is never written in devenv.yaml)")
+		return sec, false
+	}
 	d.object(n, field, s, func(k string, _, v *yaml.Node) {
 		switch k {
 		case "env":
 			sec.Env = d.str(v, field+".env")
 			if msgs := validation.IsEnvVarName(sec.Env); len(msgs) > 0 {
-				d.errorf(v, field+".env", "%q is not a valid environment variable name", sec.Env)
+				d.errorf(v, field+".env", "not a valid environment variable name (letters, digits and _, not starting with a digit)")
 			}
 		case "file":
 			sec.File = d.filePath(v, field+".file")
@@ -740,4 +855,34 @@ func (d *decoder) secret(key, n *yaml.Node, field string, s *schemaNode) (Secret
 		return sec, false
 	}
 	return sec, n.Kind == yaml.MappingNode
+}
+
+// patterns checks each ignore or watch pattern of list n the way the watcher
+// compiles it (see checkPattern), so a pattern that can never match is an
+// error now rather than when watching starts.
+func (d *decoder) patterns(n *yaml.Node, path string) {
+	if n.Kind != yaml.SequenceNode {
+		return // strList reported it
+	}
+	for i, c := range n.Content {
+		c = deref(c)
+		if c.Kind != yaml.ScalarNode || isNull(c) {
+			continue
+		}
+		if err := checkPattern(c.Value); err != nil {
+			d.errorf(c, fmt.Sprintf("%s[%d]", path, i), "pattern %q does not compile: %v; patterns use the .dockerignore syntax (*, ?, [a-z], **, a leading ! to keep)", c.Value, err)
+		}
+	}
+}
+
+// checkPattern compiles one ignore or watch pattern as the watcher does:
+// cleaned like a .dockerignore line (ignorefile.ReadAll) and compiled by
+// patternmatcher.New. TestPatternCheckAgreesWithWatcher keeps the two in step.
+func checkPattern(p string) error {
+	pats, err := ignorefile.ReadAll(strings.NewReader(p))
+	if err != nil {
+		pats = []string{p}
+	}
+	_, err = patternmatcher.New(pats)
+	return err
 }

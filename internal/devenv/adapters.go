@@ -38,7 +38,7 @@ func (o clusterOps) LiveTargets(ctx context.Context, namespace, service string) 
 }
 
 func (o clusterOps) LiveUpdate(ctx context.Context, t cluster.LiveTarget, files []byte, removed []string, port int, timeout time.Duration) error {
-	return o.c.LiveUpdate(ctx, o.docker, t, files, removed, port, timeout)
+	return o.c.LiveUpdate(ctx, o.docker, cluster.LiveChange{Target: t, Files: files, Removed: removed, Port: port, Timeout: timeout})
 }
 
 func (o clusterOps) SwapImage(ctx context.Context, namespace, service, ref string, timeout time.Duration) error {
@@ -83,8 +83,8 @@ func (f dockerFinder) FindIP(ctx context.Context, component string) (ip string, 
 		ep, found, err := kafka.Find(ctx, f.docker, f.project)
 		return ep.IP, found, err
 	case render.ComponentH2:
-		ip, _, found := findH2(ctx, f.docker, f.project)
-		return ip, found, nil
+		ep, found, err := h2.Find(ctx, f.docker, f.project)
+		return ep.IP, found, err
 	}
 	return "", false, fmt.Errorf("no external component %q", component)
 }
@@ -176,7 +176,7 @@ func (e *Env) prepareLoads(ctx context.Context) error {
 }
 
 func (e *Env) ensureNetwork(ctx context.Context) (err error) {
-	e.network, err = cluster.EnsureNetwork(ctx, e.docker, e.opts.logger())
+	e.network, err = cluster.EnsureNetwork(ctx, cluster.Options{Docker: e.docker, Log: e.opts.logger().Slog()})
 	return err
 }
 
@@ -187,10 +187,17 @@ func (e *Env) ensureCluster(ctx context.Context) (*cluster.Cluster, error) {
 		return nil, fmt.Errorf("cluster.image: %w", err)
 	}
 	done := e.prog.start("cluster %s", cfg.Cluster.Name)
+	copts := cluster.Options{Docker: e.docker, Log: e.opts.logger().Slog()}
+	if e.opts.PrivilegedShim {
+		if _, err := cluster.InstallPrivilegedShim(ctx, img.Ref, copts); err != nil {
+			done(err, "")
+			return nil, err
+		}
+	}
 	c, res, err := cluster.Ensure(ctx, cluster.Spec{
 		Name: cfg.Cluster.Name, Image: img.Ref, Kubeconfig: e.opts.Kubeconfig,
-		Retain: e.opts.Retain, Log: e.opts.logger(),
-	})
+		Retain: e.opts.Retain,
+	}, copts)
 	done(err, "cluster %s %s (context %s)", cfg.Cluster.Name, res, contextOf(c))
 	return c, err
 }
@@ -226,10 +233,9 @@ func (e *Env) startExternal(ctx context.Context) error {
 		}
 		done := e.prog.start("Kafka broker (%s)", img.Ref)
 		ep, err := kafka.Ensure(ctx, kafka.Spec{
-			Docker: e.docker, Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
+			Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
 			IP: ip, Port: k.Port, HostPort: hostPort, Env: k.Env, NanoCPUs: int64(cpu * 1e9), Memory: mem,
-			Log: e.opts.logger(),
-		})
+		}, kafka.Options{Docker: e.docker, Log: e.opts.logger().Slog()})
 		done(err, "Kafka broker at %s (pods: %s, host: %s)", ep.InternalAddress, k.Address(), ep.HostAddress)
 		if err != nil {
 			return err
@@ -241,13 +247,16 @@ func (e *Env) startExternal(ctx context.Context) error {
 		if err != nil {
 			return h.Pos.Errorf("h2.image", "%v", err)
 		}
-		prevIP, prevHost, found := findH2(ctx, e.docker, cfg.Name)
-		ip, hostPort := e.placement(taken, found, prevIP, prevHost, 0)
+		prev, found, err := h2.Find(ctx, e.docker, cfg.Name)
+		if err != nil {
+			return err
+		}
+		ip, hostPort := e.placement(taken, found, prev.IP, prev.HostAddress, 0)
 		done := e.prog.start("H2 server (%s)", img.Ref)
 		ep, err := h2.Ensure(ctx, h2.Spec{
-			Docker: e.docker, Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
-			IP: ip, Port: h.Port, HostPort: hostPort, Log: e.opts.logger(),
-		})
+			Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
+			IP: ip, Port: h.Port, HostPort: hostPort,
+		}, h2.Options{Docker: e.docker, Log: e.opts.logger().Slog()})
 		done(err, "H2 server at %s (host: %s)", ep.InternalAddress, ep.HostAddress)
 		if err != nil {
 			return err
@@ -319,7 +328,8 @@ func (e *Env) preload(ctx context.Context) {
 	for _, s := range e.Config.Services {
 		ref := e.Images[s.Name]
 		done := e.prog.start("%s: loading %s into the cluster while it starts", s.Name, ref)
-		loaded, err := cluster.Preload(ctx, e.docker, e.Config.Cluster.Name, ref, 3*time.Minute, e.opts.logger())
+		loaded, err := cluster.Preload(ctx, cluster.PreloadSpec{Cluster: e.Config.Cluster.Name, Ref: ref, Timeout: 3 * time.Minute},
+			cluster.Options{Docker: e.docker, Log: e.opts.logger().Slog()})
 		switch {
 		case err != nil:
 			done(nil, "%s: not preloaded (%v); loading it once the cluster is ready", s.Name, err)

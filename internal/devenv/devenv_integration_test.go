@@ -87,7 +87,10 @@ services:
 	}
 	out := &testenv.Log{TB: t}
 	podLogs := &testenv.Log{}
-	opts := Options{Kubeconfig: filepath.Join(tmp, "kubeconfig"), Log: log.New(out, true), RolloutTimeout: 4 * time.Minute, PodLogs: podLogs, Live: true}
+	opts := Options{Kubeconfig: filepath.Join(tmp, "kubeconfig"), Log: log.New(out, true), RolloutTimeout: 4 * time.Minute, PodLogs: podLogs, Live: true, PrivilegedShim: true}
+	if err := kafka.ConfigureTestcontainers(); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		if err := Down(context.Background(), cfg, DownOptions{Options: opts}); err != nil {
 			t.Errorf("down: %v", err)
@@ -366,8 +369,8 @@ services:
 		old, _ := netip.ParseAddr(env.Kafka.IP)
 		newIP = cluster.PickIP(env.network, append(taken, old), netip.Addr{}).String()
 	}
-	moved, err := kafka.Ensure(ctx, kafka.Spec{Docker: docker, Project: cfg.Name, Image: "devenv.local/kafka:kfake",
-		Network: env.network.Name, IP: newIP, Port: cfg.Kafka.Port})
+	moved, err := kafka.Ensure(ctx, kafka.Spec{Project: cfg.Name, Image: "devenv.local/kafka:kfake",
+		Network: env.network.Name, IP: newIP, Port: cfg.Kafka.Port}, kafka.Options{Docker: docker})
 	if err != nil {
 		t.Fatal(err)
 	}

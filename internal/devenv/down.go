@@ -3,7 +3,6 @@ package devenv
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/moby/moby/client"
 
@@ -12,7 +11,7 @@ import (
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/kafka"
-	"github.com/devenv-tool/devenv/templates"
+	"github.com/devenv-tool/devenv/project"
 )
 
 // DownOptions tune Down.
@@ -49,7 +48,7 @@ func Down(ctx context.Context, cfg *config.Config, opts DownOptions) error {
 		errs = append(errs, err)
 	} else {
 		done := p.start("deleting cluster %s", cfg.Cluster.Name)
-		err := cluster.Delete(ctx, cfg.Cluster.Name, opts.Kubeconfig, lg)
+		err := cluster.Delete(ctx, cfg.Cluster.Name, opts.Kubeconfig, cluster.Options{Log: lg.Slog()})
 		done(err, "")
 		errs = append(errs, err)
 	}
@@ -63,26 +62,13 @@ func Down(ctx context.Context, cfg *config.Config, opts DownOptions) error {
 	return errors.Join(errs...)
 }
 
-func removeContainers(ctx context.Context, docker *client.Client, project string) error {
+func removeContainers(ctx context.Context, docker *client.Client, name string) error {
 	errs := []error{
-		kafka.Remove(ctx, docker, project, true),
-		h2.Remove(ctx, docker, project, true),
+		kafka.Remove(ctx, docker, name, true),
+		h2.Remove(ctx, docker, name, true),
 	}
 	// Anything else labelled as the project's (a crashed run's leftovers).
-	list, err := ownedContainers(ctx, docker, project, "")
-	errs = append(errs, err)
-	for _, c := range list {
-		if _, err := docker.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
-			errs = append(errs, fmt.Errorf("removing container %s: %w", c.ID[:12], err))
-		}
-	}
-	vols, err := docker.VolumeList(ctx, client.VolumeListOptions{Filters: client.Filters{}.Add("label", templates.LabelProject+"="+project)})
-	errs = append(errs, err)
-	for _, v := range vols.Items {
-		if _, err := docker.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil {
-			errs = append(errs, fmt.Errorf("removing volume %s: %w", v.Name, err))
-		}
-	}
+	errs = append(errs, dockerx.RemoveLabelled(ctx, docker, "project", true, project.ID{Name: name}.Selector("")...))
 	return errors.Join(errs...)
 }
 

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/devenv-tool/devenv/cluster"
+	"github.com/devenv-tool/devenv/h2"
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/kafka"
@@ -128,7 +129,9 @@ func Status(ctx context.Context, cfg *config.Config, opts Options) (*Report, err
 		} else {
 			ct := list[0]
 			es.Container, es.Image = trimSlash(ct.Names), ct.Image
-			es.IP, es.HostAddress, _ = findH2(ctx, docker, cfg.Name)
+			if ep, found, err := h2.Find(ctx, docker, cfg.Name); err == nil && found {
+				es.IP, es.HostAddress = ep.IP, ep.HostAddress
+			}
 			es.Running = ct.State == "running"
 		}
 		if c != nil {

@@ -43,6 +43,11 @@ type Options struct {
 	// name, while Watch runs; nil for none. Color colours the prefixes.
 	PodLogs io.Writer
 	Color   bool
+	// PrivilegedShim lets Up call cluster.InstallPrivilegedShim, which, on a
+	// Docker engine that refuses --privileged, puts devenv's docker shim
+	// first in the process's PATH (a process-wide change; the CLI sets it).
+	// Without it such an engine makes Up fail with cluster.ErrShimNeeded.
+	PrivilegedShim bool
 	// Live builds images for live update: a simple Dockerfile's image runs
 	// under devenv's supervisor, so that Watch can write a save's changed
 	// files into the running containers and restart their program, without

@@ -14,12 +14,15 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
+	"github.com/devenv-tool/devenv/internal/dirs"
 	"github.com/devenv-tool/devenv/internal/images/standin"
 	"github.com/devenv-tool/devenv/internal/log"
+	"github.com/devenv-tool/devenv/internal/termx"
+	"github.com/devenv-tool/devenv/project"
 )
 
 // CacheEnv names the environment variable that overrides devenv's cache folder.
-const CacheEnv = "DEVENV_CACHE"
+const CacheEnv = dirs.CacheEnv
 
 // BuildOptions control Build.
 type BuildOptions struct {
@@ -29,7 +32,7 @@ type BuildOptions struct {
 	// empty) even when their image is up to date.
 	Force bool
 	// CacheDir keeps sources and binaries between builds; empty means
-	// $DEVENV_CACHE, else the user cache folder + "/devenv".
+	// devenv's cache folder (DefaultCacheDir).
 	CacheDir string
 	// Log receives warnings and debug lines; nil means silent.
 	Log *log.Logger
@@ -133,7 +136,7 @@ func Build(ctx context.Context, cli *client.Client, opts BuildOptions) error {
 			fmt.Fprintf(out, "✓ %s up to date (%s)\n", j.s.Name, j.s.Ref)
 			continue
 		}
-		p := newProgress(out, isTerminal(out) && !opts.Verbose, j.s.Name)
+		p := newProgress(out, termx.IsTerminal(out) && !opts.Verbose, j.s.Name)
 		env := &standin.Env{Docker: cli, Log: lg, CacheDir: cacheDir, Step: p.step}
 		if opts.Verbose {
 			env.Output = out
@@ -231,7 +234,7 @@ func upToDate(ctx context.Context, cli *client.Client, ref, hash string) (bool, 
 		}
 		return false, fmt.Errorf("inspecting %s: %w", ref, err)
 	}
-	return img.Config != nil && img.Config.Labels[standin.LabelRecipe] == hash, nil
+	return img.Config != nil && project.ImageLabel(img.Config.Labels, standin.LabelRecipe) == hash, nil
 }
 
 func checkBuilt(ctx context.Context, cli *client.Client, s standin.StandIn, hash string) error {
@@ -279,14 +282,10 @@ func prereqPresent(p standin.Prereq) bool {
 	return err == nil
 }
 
-// resolveCacheDir returns dir, or DefaultCacheDir when empty, and creates it.
+// resolveCacheDir returns dir, created when missing, or DefaultCacheDir when empty.
 func resolveCacheDir(dir string) (string, error) {
 	if dir == "" {
-		d, err := DefaultCacheDir()
-		if err != nil {
-			return "", err
-		}
-		dir = d
+		return DefaultCacheDir()
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("creating cache folder %s: %w", dir, err)
@@ -294,15 +293,9 @@ func resolveCacheDir(dir string) (string, error) {
 	return dir, nil
 }
 
-// DefaultCacheDir returns the cache folder Build uses when none is given,
-// without creating it.
+// DefaultCacheDir returns the cache folder Build uses when none is given:
+// devenv's cache folder ($DEVENV_CACHE, else $XDG_CACHE_HOME/devenv, else
+// ~/.cache/devenv; see internal/dirs), created when missing.
 func DefaultCacheDir() (string, error) {
-	if dir := os.Getenv(CacheEnv); dir != "" {
-		return dir, nil
-	}
-	base, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("finding a cache folder (set %s): %w", CacheEnv, err)
-	}
-	return filepath.Join(base, "devenv"), nil
+	return dirs.Cache()
 }

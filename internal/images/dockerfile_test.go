@@ -194,3 +194,115 @@ func TestRewriteDockerfileErrNoImage(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNoImage", err)
 	}
 }
+
+// TestRewriteDockerfileReadsAsDocker pins the places where the stand-in
+// rewrite and `docker build` used to disagree, and that the rest of the
+// user's file is kept byte for byte.
+func TestRewriteDockerfileReadsAsDocker(t *testing.T) {
+	tests := []struct {
+		name      string
+		in        string
+		args      map[string]string
+		want      string
+		wantArgs  map[string]string
+		wantCalls []string
+	}{
+		{
+			name:      "escape directive: a trailing backslash does not continue",
+			in:        "# escape=`\nFROM busybox AS a\nRUN echo C:\\\nFROM openjdk:17-jre\n",
+			want:      "# escape=`\nFROM busybox AS a\nRUN echo C:\\\nFROM devenv.local/jre:17\n",
+			wantCalls: []string{"busybox", "openjdk:17-jre"},
+		},
+		{
+			name:      "escape directive: backtick continues, the image is replaced where it stands",
+			in:        "# escape=`\nFROM openjdk:17-jre `\n  AS run\n",
+			want:      "# escape=`\nFROM devenv.local/jre:17 `\n  AS run\n",
+			wantCalls: []string{"openjdk:17-jre"},
+		},
+		{
+			name:      "several ARGs on one line",
+			in:        "ARG A=alpine B=2\nFROM $A\n",
+			want:      "ARG A=alpine B=2\nFROM $A\n",
+			wantCalls: []string{"alpine"},
+		},
+		{
+			name:      "several ARGs on one line, stand-in through the build arg",
+			in:        "ARG A=openjdk:17-jre B=2\nFROM ${A}\n",
+			want:      "ARG A=openjdk:17-jre B=2\nFROM ${A}\n",
+			wantArgs:  map[string]string{"A": "devenv.local/jre:17"},
+			wantCalls: []string{"openjdk:17-jre"},
+		},
+		{
+			name:      "quoted ARG default",
+			in:        "ARG IMG=\"openjdk:17-jre\"\nFROM $IMG\n",
+			want:      "ARG IMG=\"openjdk:17-jre\"\nFROM $IMG\n",
+			wantArgs:  map[string]string{"IMG": "devenv.local/jre:17"},
+			wantCalls: []string{"openjdk:17-jre"},
+		},
+		{
+			name:      "FROM inside a RUN heredoc is not an instruction",
+			in:        "FROM busybox\nRUN <<EOF\nFROM eclipse-temurin:17-jre\nEOF\nRUN <<-X cat\n\tFROM openjdk:17\n\tX\n",
+			want:      "FROM busybox\nRUN <<EOF\nFROM eclipse-temurin:17-jre\nEOF\nRUN <<-X cat\n\tFROM openjdk:17\n\tX\n",
+			wantCalls: []string{"busybox"},
+		},
+		{
+			name:      "continued image joins without a space",
+			in:        "FROM eclipse-temurin:17\\\n-jre\nCOPY a /a\n",
+			want:      "FROM devenv.local/jre:17\nCOPY a /a\n",
+			wantCalls: []string{"eclipse-temurin:17-jre"},
+		},
+		{
+			name:      "continued ARG default joins without a space",
+			in:        "ARG BASE=eclipse-temurin:\\\n17-jre\nFROM $BASE\n",
+			want:      "ARG BASE=eclipse-temurin:\\\n17-jre\nFROM $BASE\n",
+			wantArgs:  map[string]string{"BASE": "devenv.local/jre:17"},
+			wantCalls: []string{"eclipse-temurin:17-jre"},
+		},
+		{
+			name:      "CRLF line ends kept",
+			in:        "FROM eclipse-temurin:17-jre\r\nCOPY a /a\r\n",
+			want:      "FROM devenv.local/jre:17\r\nCOPY a /a\r\n",
+			wantCalls: []string{"eclipse-temurin:17-jre"},
+		},
+		{
+			name:      "COPY --from with a heredoc: the heredoc is kept",
+			in:        "FROM scratch\nCOPY --from=openjdk:17-jre <<EOF /opt/x\nFROM eclipse-temurin:17-jre\nEOF\n",
+			want:      "FROM scratch\nCOPY --from=devenv.local/jre:17 <<EOF /opt/x\nFROM eclipse-temurin:17-jre\nEOF\n",
+			wantCalls: []string{"openjdk:17-jre"},
+		},
+		{
+			name:      "COPY --from on a continued line",
+			in:        "FROM scratch\nCOPY \\\n  --from=openjdk:17-jre /opt /opt\nCMD [\"/opt/x\"]\n",
+			want:      "FROM scratch\nCOPY --from=devenv.local/jre:17 /opt /opt\nCMD [\"/opt/x\"]\n",
+			wantCalls: []string{"openjdk:17-jre"},
+		},
+		{
+			name:      "flag naming the same text as the image",
+			in:        "FROM --platform=openjdk:17-jre openjdk:17-jre\n",
+			want:      "FROM --platform=openjdk:17-jre devenv.local/jre:17\n",
+			wantCalls: []string{"openjdk:17-jre"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls []string
+			got, args, _, err := RewriteDockerfile([]byte(tc.in), tc.args, fakeResolve(&calls))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Errorf("Dockerfile =\n%q\nwant\n%q", got, tc.want)
+			}
+			if !slices.Equal(calls, tc.wantCalls) {
+				t.Errorf("resolve calls = %q, want %q", calls, tc.wantCalls)
+			}
+			wantArgs := tc.wantArgs
+			if wantArgs == nil {
+				wantArgs = map[string]string{}
+			}
+			if !maps.Equal(args, wantArgs) {
+				t.Errorf("args = %v, want %v", args, wantArgs)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/devenv-tool/devenv/internal/images/standin"
+	"github.com/devenv-tool/devenv/project"
 )
 
 // Info describes one stand-in and its image, if present.
@@ -48,7 +49,7 @@ func list(ctx context.Context, cli *client.Client, cat []standin.StandIn) ([]Inf
 			if t, err := time.Parse(time.RFC3339Nano, img.Created); err == nil {
 				info.Created = t
 			}
-			info.UpToDate = img.Config != nil && img.Config.Labels[standin.LabelRecipe] == hashes[s.Name]
+			info.UpToDate = img.Config != nil && project.ImageLabel(img.Config.Labels, standin.LabelRecipe) == hashes[s.Name]
 		}
 		out = append(out, info)
 	}

@@ -3,7 +3,6 @@ package images
 import (
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 )
@@ -72,16 +71,6 @@ func (p *progress) end() time.Duration {
 		fmt.Fprint(p.out, "\r\033[K")
 	}
 	return time.Since(p.start)
-}
-
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok || os.Getenv("TERM") == "dumb" {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // formatDuration prints 1.2s below a minute and 17m3s above.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/devenv-tool/devenv/internal/images/standin"
 	"github.com/devenv-tool/devenv/internal/log"
+	"github.com/devenv-tool/devenv/project"
 )
 
 // ErrNoImage is returned (wrapped) when an image is neither present, nor
@@ -203,16 +204,19 @@ func (r *Resolver) findStandIn(ctx context.Context, ref string) (string, bool, e
 		}
 	}
 	repo, _ := standin.SplitRef(ref)
-	list, err := r.Docker.ImageList(ctx, client.ImageListOptions{
-		Filters: client.Filters{}.Add("label", standin.LabelFor+"="+repo),
-	})
-	if err != nil {
-		return "", false, fmt.Errorf("listing stand-in images for %s: %w", repo, err)
-	}
-	for _, img := range list.Items {
-		for _, tag := range img.RepoTags {
-			if strings.HasPrefix(tag, standin.Registry+"/") {
-				return tag, true, nil
+	// Stand-ins built before the label rename carry the dev.devenv.* spelling.
+	for _, key := range []string{standin.LabelFor, project.LegacyLabel(standin.LabelFor)} {
+		list, err := r.Docker.ImageList(ctx, client.ImageListOptions{
+			Filters: client.Filters{}.Add("label", key+"="+repo),
+		})
+		if err != nil {
+			return "", false, fmt.Errorf("listing stand-in images for %s: %w", repo, err)
+		}
+		for _, img := range list.Items {
+			for _, tag := range img.RepoTags {
+				if strings.HasPrefix(tag, standin.Registry+"/") {
+					return tag, true, nil
+				}
 			}
 		}
 	}

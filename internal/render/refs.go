@@ -8,7 +8,9 @@ import (
 	"github.com/devenv-tool/devenv/internal/config"
 )
 
-var refRE = regexp.MustCompile(`\$\$\{|\$\{([^}]*)\}`)
+// refRE matches, in this order at each place: an escaped $${, a reference
+// ${...}, and a ${ that no } closes.
+var refRE = regexp.MustCompile(`\$\$\{|\$\{([^}]*)\}|\$\{`)
 
 // H2URL is the JDBC URL of service's H2 database: an in-memory database in the
 // service's own JVM, or one on the H2 server. DB_CLOSE_DELAY=-1 keeps the
@@ -39,6 +41,12 @@ func expand(cfg *config.Config, v config.Value, field string) (string, error) {
 	out := refRE.ReplaceAllStringFunc(v.Value, func(m string) string {
 		if m == "$${" {
 			return "${"
+		}
+		if m == "${" {
+			if firstErr == nil {
+				firstErr = v.Pos.Errorf(field, `"${" without its closing "}"; write ${name} for a reference, or $${ for a literal ${`)
+			}
+			return m
 		}
 		ref := strings.TrimSpace(m[2 : len(m)-1])
 		val, err := lookup(cfg, ref, v.Pos, field)

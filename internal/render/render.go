@@ -26,8 +26,13 @@ const (
 	ComponentH2    = "h2"
 )
 
-// PlaceholderIP stands in for an external container's address that is not known yet.
-const PlaceholderIP = "0.0.0.0"
+// PlaceholderIP stands in for an external container's address that is not
+// known yet. It is 192.0.2.1, from TEST-NET-1 (RFC 5737), a range kept for
+// documentation that no network routes: the API server accepts it in
+// Endpoints and EndpointSlices (it refuses 0.0.0.0, loopback and link-local
+// addresses there), so `kubectl apply --dry-run=server` of a render passes,
+// and traffic sent to it goes nowhere.
+const PlaceholderIP = "192.0.2.1"
 
 // MaskedValue replaces every Secret value when secrets are not shown: base64 of "*****".
 const MaskedValue = "KioqKio="
@@ -42,7 +47,8 @@ type Options struct {
 	Images map[string]string
 	// ShowSecrets puts the real values in Secrets; otherwise they are masked.
 	ShowSecrets bool
-	// LookupEnv and ReadFile resolve secrets; default os.LookupEnv and os.ReadFile.
+	// LookupEnv and ReadFile resolve secrets; default os.LookupEnv and
+	// config.ReadSecretFile (regular files of up to 1 MiB).
 	LookupEnv func(string) (string, bool)
 	ReadFile  func(string) ([]byte, error)
 	// Templates overrides the template set; default templates.New(cfg.Templates).
@@ -84,7 +90,7 @@ func Objects(cfg *config.Config, opts Options) ([]*unstructured.Unstructured, er
 		opts.LookupEnv = os.LookupEnv
 	}
 	if opts.ReadFile == nil {
-		opts.ReadFile = os.ReadFile
+		opts.ReadFile = config.ReadSecretFile
 	}
 	set := opts.Templates
 	if set == nil {
@@ -105,12 +111,22 @@ type renderer struct {
 }
 
 func (r *renderer) labels(extra ...string) map[string]string {
-	l := map[string]string{templates.LabelManagedBy: templates.ManagedBy, templates.LabelProject: r.cfg.Name}
+	l := map[string]string{templates.LabelManagedBy: templates.ManagedBy, templates.LabelProject: r.cfg.Name, templates.LabelPartOf: r.cfg.Name}
 	for i := 0; i+1 < len(extra); i += 2 {
 		l[extra[i]] = extra[i+1]
 	}
 	return l
 }
+
+// serviceLabels are the labels of a service's objects besides devenv's own:
+// the app label its Service and Deployment select on, and its recommended
+// name and component.
+func serviceLabels(service string) []string {
+	return []string{templates.LabelApp, service, templates.LabelName, service, templates.LabelRole, templates.RoleService}
+}
+
+// externalRoles gives the LabelRole of each external component.
+var externalRoles = map[string]string{ComponentKafka: templates.RoleBroker, ComponentH2: templates.RoleDatabase}
 
 func (r *renderer) meta(name string, extra ...string) templates.Meta {
 	return templates.Meta{Name: name, Namespace: r.cfg.Namespace, Labels: r.labels(extra...), Annotations: map[string]string{}}
@@ -120,10 +136,16 @@ func (r *renderer) meta(name string, extra ...string) templates.Meta {
 func (r *renderer) add(name string, data any) error {
 	text, err := r.set.Render(name, data)
 	if err != nil {
+		if name == templates.Secret {
+			return secretTemplateError(err)
+		}
 		return err
 	}
 	var obj map[string]any
 	if err := yaml.Unmarshal(text, &obj); err != nil {
+		if name == templates.Secret {
+			return secretYAMLError(err)
+		}
 		return fmt.Errorf("template %s produced invalid YAML: %w\n%s", name, err, text)
 	}
 	if obj == nil {
@@ -177,7 +199,7 @@ func (r *renderer) objects() ([]*unstructured.Unstructured, error) {
 		if len(p.config) == 0 {
 			continue
 		}
-		if err := r.add(templates.ConfigMap, templates.ConfigMapData{Meta: r.meta(p.svc.Name, templates.LabelApp, p.svc.Name), Data: p.config}); err != nil {
+		if err := r.add(templates.ConfigMap, templates.ConfigMapData{Meta: r.meta(p.svc.Name, serviceLabels(p.svc.Name)...), Data: p.config}); err != nil {
 			return nil, err
 		}
 	}
@@ -185,7 +207,7 @@ func (r *renderer) objects() ([]*unstructured.Unstructured, error) {
 		if len(p.secrets) == 0 {
 			continue
 		}
-		m := r.meta(p.svc.Name, templates.LabelApp, p.svc.Name)
+		m := r.meta(p.svc.Name, serviceLabels(p.svc.Name)...)
 		data := map[string]string{}
 		for k, v := range p.secrets {
 			data[k] = base64.StdEncoding.EncodeToString([]byte(v))
@@ -214,7 +236,7 @@ func (r *renderer) objects() ([]*unstructured.Unstructured, error) {
 		}
 	}
 	for _, p := range parts {
-		data := templates.ServiceData{Meta: r.meta(p.svc.Name, templates.LabelApp, p.svc.Name),
+		data := templates.ServiceData{Meta: r.meta(p.svc.Name, serviceLabels(p.svc.Name)...),
 			Selector: map[string]string{templates.LabelApp: p.svc.Name}, Port: p.svc.Port}
 		if err := r.add(templates.Service, data); err != nil {
 			return nil, err
@@ -227,9 +249,9 @@ func (r *renderer) objects() ([]*unstructured.Unstructured, error) {
 			image = DefaultImage(cfg.Name, s.Name)
 		}
 		data := templates.DeploymentData{
-			Meta:           r.meta(s.Name, templates.LabelApp, s.Name),
+			Meta:           r.meta(s.Name, serviceLabels(s.Name)...),
 			Selector:       map[string]string{templates.LabelApp: s.Name},
-			PodLabels:      r.labels(templates.LabelApp, s.Name),
+			PodLabels:      r.labels(serviceLabels(s.Name)...),
 			PodAnnotations: map[string]string{templates.AnnotationConfigHash: p.configHash},
 			Replicas:       s.Replicas,
 			Image:          image,
@@ -256,14 +278,15 @@ func (r *renderer) external(component, service string, port int, classic bool) e
 	} else if a, err := netip.ParseAddr(ip); err != nil || !a.Is4() {
 		return fmt.Errorf("the address of %s %q is not an IPv4 address", component, ip)
 	}
-	data := templates.ExternalData{Meta: r.meta(service, templates.LabelComponent, component), Service: service, IP: ip, Port: port}
+	labels := []string{templates.LabelComponent, component, templates.LabelName, component, templates.LabelRole, externalRoles[component]}
+	data := templates.ExternalData{Meta: r.meta(service, labels...), Service: service, IP: ip, Port: port}
 	if err := r.add(templates.ExternalService, data); err != nil {
 		return err
 	}
 	ep := data
-	ep.Meta = r.meta(service, templates.LabelComponent, component,
+	ep.Meta = r.meta(service, append(labels,
 		"kubernetes.io/service-name", service,
-		"endpointslice.kubernetes.io/managed-by", "devenv.dev")
+		"endpointslice.kubernetes.io/managed-by", "devenv.dev")...)
 	if placeholder {
 		ep.Meta.Annotations[templates.AnnotationPlaceholder] = "true"
 	}
@@ -273,7 +296,7 @@ func (r *renderer) external(component, service string, port int, classic bool) e
 	if !classic {
 		return nil
 	}
-	ep.Meta = r.meta(service, templates.LabelComponent, component, "endpointslice.kubernetes.io/skip-mirror", "true")
+	ep.Meta = r.meta(service, append(labels, "endpointslice.kubernetes.io/skip-mirror", "true")...)
 	if placeholder {
 		ep.Meta.Annotations[templates.AnnotationPlaceholder] = "true"
 	}

@@ -3,6 +3,7 @@ package render
 import (
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,8 +71,12 @@ func TestObjectsOrderAndLabels(t *testing.T) {
 	var got []string
 	for _, o := range objs {
 		got = append(got, o.GetKind()+"/"+o.GetName())
-		if o.GetLabels()[templates.LabelManagedBy] != "devenv" || o.GetLabels()[templates.LabelProject] != "shop" {
-			t.Errorf("%s %s: labels %v lack devenv's", o.GetKind(), o.GetName(), o.GetLabels())
+		l := o.GetLabels()
+		if l[templates.LabelManagedBy] != "devenv" || l[templates.LabelProject] != "shop" || l[templates.LabelPartOf] != "shop" {
+			t.Errorf("%s %s: labels %v lack devenv's", o.GetKind(), o.GetName(), l)
+		}
+		if o.GetKind() != "Namespace" && (l[templates.LabelName] == "" || l[templates.LabelRole] == "") {
+			t.Errorf("%s %s: labels %v lack the recommended name and component", o.GetKind(), o.GetName(), l)
 		}
 		if o.GetKind() != "Namespace" && o.GetNamespace() != "shop" {
 			t.Errorf("%s %s: namespace %q", o.GetKind(), o.GetName(), o.GetNamespace())
@@ -82,6 +87,39 @@ func TestObjectsOrderAndLabels(t *testing.T) {
 		"Service/account", "Service/transfer", "Deployment/account", "Deployment/transfer"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("order:\n got %v\nwant %v", got, want)
+	}
+}
+
+// TestRecommendedLabels: app.kubernetes.io/name, part-of and component on a
+// service's objects and its pods, never in the Deployment's selector (which
+// cannot change); the pods get no service-link variables.
+func TestRecommendedLabels(t *testing.T) {
+	objs := render(t, load(t), Options{ExternalIPs: map[string]string{"kafka": "172.18.0.250", "h2": "172.18.0.251"}})
+	for _, c := range []struct {
+		kind, name string
+		path       []string
+		want       string
+	}{
+		{"Deployment", "account", []string{"metadata", "labels"}, `{"app":"account","app.kubernetes.io/component":"service","app.kubernetes.io/managed-by":"devenv","app.kubernetes.io/name":"account","app.kubernetes.io/part-of":"shop","devenv.dev/project":"shop"}`},
+		{"Deployment", "account", []string{"spec", "selector"}, `{"matchLabels":{"app":"account"}}`},
+		{"Deployment", "account", []string{"spec", "template", "metadata", "labels"}, `{"app":"account","app.kubernetes.io/component":"service","app.kubernetes.io/managed-by":"devenv","app.kubernetes.io/name":"account","app.kubernetes.io/part-of":"shop","devenv.dev/project":"shop"}`},
+		{"Deployment", "account", []string{"spec", "template", "spec", "enableServiceLinks"}, `false`},
+		{"Service", "account", []string{"spec", "selector"}, `{"app":"account"}`},
+		{"ConfigMap", "account", []string{"metadata", "labels", "app.kubernetes.io/name"}, `"account"`},
+		{"Service", "kafka", []string{"metadata", "labels"}, `{"app.kubernetes.io/component":"broker","app.kubernetes.io/managed-by":"devenv","app.kubernetes.io/name":"kafka","app.kubernetes.io/part-of":"shop","devenv.dev/component":"kafka","devenv.dev/project":"shop"}`},
+		{"EndpointSlice", "h2", []string{"metadata", "labels", "app.kubernetes.io/component"}, `"database"`},
+		{"Namespace", "shop", []string{"metadata", "labels"}, `{"app.kubernetes.io/managed-by":"devenv","app.kubernetes.io/part-of":"shop","devenv.dev/project":"shop"}`},
+	} {
+		o := find(t, objs, c.kind, c.name)
+		var v any = o.Object
+		for _, p := range c.path {
+			m, _ := v.(map[string]any)
+			v = m[p]
+		}
+		b, _ := json.Marshal(v)
+		if string(b) != c.want {
+			t.Errorf("%s %s %s = %s, want %s", c.kind, c.name, c.path, b, c.want)
+		}
 	}
 }
 
@@ -221,6 +259,23 @@ func TestDeployment(t *testing.T) {
 	}
 	if got := str(t, tr, "spec", "template", "spec", "containers"); !strings.Contains(got, DefaultImage("shop", "transfer")) {
 		t.Errorf("default image missing: %s", got)
+	}
+}
+
+// TestPlaceholderAcceptedInEndpoints checks PlaceholderIP against the rules
+// the API server applies to endpoint addresses (ValidateNonSpecialIP in
+// Kubernetes' core validation: not unspecified, loopback or link-local), and
+// that it is from TEST-NET-1, which no network routes.
+func TestPlaceholderAcceptedInEndpoints(t *testing.T) {
+	a, err := netip.ParseAddr(PlaceholderIP)
+	if err != nil || !a.Is4() {
+		t.Fatalf("PlaceholderIP %q is not an IPv4 address: %v", PlaceholderIP, err)
+	}
+	if a.IsUnspecified() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() || a.IsMulticast() {
+		t.Errorf("PlaceholderIP %s is refused in endpoints by the API server", a)
+	}
+	if !netip.MustParsePrefix("192.0.2.0/24").Contains(a) {
+		t.Errorf("PlaceholderIP %s is not from TEST-NET-1 (192.0.2.0/24)", a)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+
+	"github.com/devenv-tool/devenv/internal/dirs"
 )
 
 //go:embed program/main.go
@@ -33,8 +35,8 @@ var (
 )
 
 // Binary returns the supervisor compiled for linux/arch (static, no cgo).
-// It is compiled with the go command on PATH into the user's cache folder
-// the first time, then read from there. Without a go command it returns an
+// It is compiled with the go command on PATH into devenv's cache folder
+// (internal/dirs) the first time, then read from there. Without a go command it returns an
 // error saying so: devenv then updates images the slower way.
 func Binary(ctx context.Context, arch string) ([]byte, error) {
 	mu.Lock()
@@ -51,11 +53,11 @@ func Binary(ctx context.Context, arch string) ([]byte, error) {
 		return nil, fmt.Errorf("asking the go command for its version: %w", err)
 	}
 	sum := sha256.Sum256(append(append(source, ver...), arch...))
-	cache, err := os.UserCacheDir()
+	// Never a shared folder such as /tmp: this binary goes into every image.
+	dir, err := dirs.Cache()
 	if err != nil {
-		cache = os.TempDir()
+		return nil, fmt.Errorf("finding a folder for the live-update supervisor: %w", err)
 	}
-	dir := filepath.Join(cache, "devenv")
 	out := filepath.Join(dir, "supervise-"+arch+"-"+hex.EncodeToString(sum[:8]))
 	if b, err := os.ReadFile(out); err == nil && len(b) > 0 {
 		built[arch] = b
@@ -71,9 +73,6 @@ func Binary(ctx context.Context, arch string) ([]byte, error) {
 	}
 	if err := os.WriteFile(filepath.Join(src, "main.go"), source, 0o644); err != nil {
 		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("making the cache folder for the supervisor: %w", err)
 	}
 	tmp := out + ".tmp"
 	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", tmp, ".")

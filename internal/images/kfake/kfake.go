@@ -1,5 +1,5 @@
 // Package kfake describes the offline Kafka broker stand-in,
-// devenv.local/kafka:kfake: devenv's kafka/fakebroker package compiled into a
+// devenv.local/kafka:kfake: devenv's internal/fakebroker package compiled into a
 // static binary in a FROM scratch image. It stands in for apache/kafka and
 // carries the label standin.LabelBroker=kfake, which tells the kafka package
 // to configure it through DEVENV_KAFKA_* variables instead of Kafka's own.
@@ -28,8 +28,8 @@ import (
 
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/execx"
+	"github.com/devenv-tool/devenv/internal/fakebroker"
 	"github.com/devenv-tool/devenv/internal/images/standin"
-	"github.com/devenv-tool/devenv/kafka/fakebroker"
 )
 
 // Name and reference of the stand-in, and the broker kind its label announces.

@@ -19,21 +19,24 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/devenv-tool/devenv/internal/log"
+	"github.com/devenv-tool/devenv/project"
 )
 
-// Labels put on every stand-in image.
+// Labels put on every stand-in image (their keys live in package project).
+// Images built before devenv used one label namespace carry the same labels
+// as dev.devenv.*: read them with project.ImageLabel.
 const (
 	// LabelName is the stand-in's short name ("kind-node", "kafka", "jre", "h2", "debian-base").
-	LabelName = "dev.devenv.standin"
+	LabelName = project.LabelStandIn
 	// LabelFor is the real image repository it stands in for ("kindest/node").
-	LabelFor = "dev.devenv.standin-for"
+	LabelFor = project.LabelStandInFor
 	// LabelRecipe is the hash of everything the image was built from.
-	LabelRecipe = "dev.devenv.recipe"
+	LabelRecipe = project.LabelRecipe
 	// LabelBroker tells the kafka package how to configure a broker image:
 	// "kfake" for devenv's offline broker. The real apache/kafka has no such label.
-	LabelBroker = "dev.devenv.kafka-broker"
+	LabelBroker = project.LabelBroker
 	// Registry is the registry part of every stand-in's name.
-	Registry = "devenv.local"
+	Registry = project.Registry
 )
 
 // Prereq is a host tool a stand-in's build needs, and the Debian package that brings it.

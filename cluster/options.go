@@ -1,0 +1,35 @@
+package cluster
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/moby/moby/client"
+
+	"github.com/devenv-tool/devenv/internal/dockerx"
+)
+
+// Options holds what the package's calls depend on besides the desired state
+// (Spec, PreloadSpec): the Docker client and the logger. The zero value
+// works: each call connects to Docker for itself and logs nothing. kafka and
+// h2 take the same kind of Options.
+type Options struct {
+	// Docker is the engine client; nil connects for the call with the
+	// environment's settings (DOCKER_HOST, ...).
+	Docker *client.Client
+	// Log receives progress lines (info) and details (debug, including
+	// kind's own); nil is silent.
+	Log *slog.Logger
+}
+
+// docker returns Options.Docker, or a new client and the func that closes it.
+func (o Options) docker(ctx context.Context) (*client.Client, func(), error) {
+	if o.Docker != nil {
+		return o.Docker, func() {}, nil
+	}
+	cli, err := dockerx.Connect(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cli, func() { _ = cli.Close() }, nil
+}
