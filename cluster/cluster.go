@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -76,6 +77,12 @@ type Cluster struct {
 // kubeconfig entry is missing or stale gets the entry written again first, and
 // is only recreated if it still does not answer.
 //
+// Ensure records in opts.StateDir that it is creating a cluster before kind's
+// create and that the cluster is complete after it returns, so a cluster left
+// half-created (devenv killed during the create) is deleted and created again
+// instead of being reused with a node that never takes pods. A cluster with no
+// record, such as the user's own kind cluster, is judged by its health alone.
+//
 // On an engine that refuses --privileged it needs InstallPrivilegedShim to
 // have been called (see ErrShimNeeded). kind's calls cannot be cancelled: ctx
 // is checked between steps.
@@ -93,15 +100,46 @@ func Ensure(ctx context.Context, spec Spec, opts Options) (*Cluster, Result, err
 	}
 	defer closeDocker()
 	provider := newProvider(lg)
+	recs, err := opts.records()
+	if err != nil {
+		return nil, "", fmt.Errorf("ensuring cluster %q: %w", spec.Name, err)
+	}
+	engine, err := engineID(ctx, docker)
+	if err != nil {
+		return nil, "", fmt.Errorf("ensuring cluster %q: %w", spec.Name, err)
+	}
+	rec, err := recs.read(engine, spec.Name)
+	if err != nil {
+		return nil, "", err
+	}
 
 	state, err := inspectState(ctx, docker, spec)
 	if err != nil {
 		return nil, "", err
 	}
+	// Deleting a half-created cluster is safe only if no other devenv is
+	// creating it at this moment. Within one project devenv's project lock
+	// already guarantees that (a second run for the project stops at the
+	// lock before it gets here), since a project names its cluster in its
+	// own file and devenv calls Ensure only with the lock held. Two projects
+	// that name the same cluster, or programs using this package directly,
+	// share no lock: for them the record keeps the creating process's ID,
+	// and a record whose process still runs means "busy", never
+	// "half-created".
+	verdict := judge(rec, state.ids, processAlive)
 	result := Created
 	switch {
+	case verdict == creatingNow:
+		return nil, "", fmt.Errorf("ensuring cluster %q: process %d is creating it right now (since %s): wait for it to finish or stop it (if no devenv runs, delete %s)",
+			spec.Name, rec.PID, rec.Started.Format(time.TimeOnly), recs.path(engine, spec.Name))
 	case state.nodes == 0 && !state.contextExists:
 		// nothing there
+	case verdict == halfCreated:
+		lg.Infof("cluster %s was left half-created (devenv was stopped while creating it): creating it again", spec.Name)
+		result = Recreated
+	case verdict == failedKept:
+		lg.Infof("cluster %s was kept after a failed create (--retain): creating it again", spec.Name)
+		result = Recreated
 	case state.nodes == 0:
 		lg.Infof("cluster %q is in the kubeconfig but its node containers are gone: recreating it", spec.Name)
 		result = Recreated
@@ -156,6 +194,22 @@ func Ensure(ctx context.Context, spec Spec, opts Options) (*Cluster, Result, err
 	}
 	lg.Infof("creating cluster %q from %s (waiting up to %s for the control plane)", spec.Name, spec.Image, wait)
 	start := time.Now()
+	rec = &record{
+		Cluster: spec.Name, Engine: engine, State: recCreating, Kubeconfig: spec.Kubeconfig,
+		PID: os.Getpid(), Started: start.UTC().Truncate(time.Second),
+	}
+	rec.PIDStart, _ = processStart(rec.PID)
+	if err := recs.write(*rec); err != nil {
+		return nil, "", err
+	}
+	// Note the node container as soon as kind makes it, so a later Ensure
+	// knows the half-created nodes are the ones this create made.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		noteNode(watchCtx, docker, recs, *rec, lg)
+	}()
 	err = provider.Create(spec.Name,
 		kindcluster.CreateWithV1Alpha4Config(singleNodeConfig()),
 		kindcluster.CreateWithNodeImage(spec.Image),
@@ -165,6 +219,22 @@ func Ensure(ctx context.Context, spec Spec, opts Options) (*Cluster, Result, err
 		kindcluster.CreateWithDisplayUsage(false),
 		kindcluster.CreateWithDisplaySalutation(false),
 	)
+	stopWatch()
+	<-watched
+	rec.State = recComplete
+	if err != nil {
+		rec.State = recFailed
+	}
+	// Read the node again rather than trust the watch: it may have missed
+	// a short create.
+	if ids, lerr := nodeIDs(context.WithoutCancel(ctx), docker, spec.Name); lerr == nil && len(ids) > 0 {
+		rec.Node = ids[0]
+	}
+	if werr := recs.write(*rec); werr != nil {
+		// The next Ensure sees "creating" and recreates a cluster that
+		// may be fine: wasteful, never wrong.
+		lg.Warnf("%v", werr)
+	}
 	if err != nil {
 		hint := "the node containers were removed; set Retain (--retain) to keep them for debugging"
 		if spec.Retain {
@@ -186,7 +256,8 @@ func Ensure(ctx context.Context, spec Spec, opts Options) (*Cluster, Result, err
 // Delete removes the cluster's node containers and its kubeconfig entry. It
 // leaves the kind Docker network alone (other containers use it). Deleting a
 // cluster that does not exist is not an error. kubeconfig is the file to
-// remove the context from ("" for the default one); opts.Docker is not used.
+// remove the context from ("" for the default one). It also forgets Ensure's
+// creation record of the cluster (opts.Docker says which engine's).
 func Delete(ctx context.Context, name, kubeconfig string, opts Options) error {
 	lg := log.FromSlog(opts.Log)
 	if err := ctx.Err(); err != nil {
@@ -196,7 +267,32 @@ func Delete(ctx context.Context, name, kubeconfig string, opts Options) error {
 	if err := newProvider(lg).Delete(name, kubeconfig); err != nil {
 		return fmt.Errorf("deleting cluster %q: %w", name, err)
 	}
+	forget(ctx, name, opts, lg)
 	return nil
+}
+
+// forget removes the creation record of a deleted cluster. A record left
+// behind is harmless (it names node containers that no longer exist), so
+// failures are only logged.
+func forget(ctx context.Context, name string, opts Options, lg *log.Logger) {
+	recs, err := opts.records()
+	if err != nil {
+		lg.Debugf("not removing the creation record of cluster %q: %v", name, err)
+		return
+	}
+	docker, closeDocker, err := opts.docker(ctx)
+	if err != nil {
+		lg.Debugf("not removing the creation record of cluster %q: %v", name, err)
+		return
+	}
+	defer closeDocker()
+	engine, err := engineID(ctx, docker)
+	if err == nil {
+		err = recs.remove(engine, name)
+	}
+	if err != nil {
+		lg.Debugf("not removing the creation record of cluster %q: %v", name, err)
+	}
 }
 
 // Connect returns a connection to an existing cluster without creating
@@ -290,6 +386,7 @@ func (c *Cluster) ready(ctx context.Context, timeout time.Duration) error {
 }
 
 type clusterState struct {
+	ids            []string // the node containers' IDs
 	nodes, stopped int
 	staleImage     string // why a node's image is not Spec.Image as Docker has it now
 	contextExists  bool
@@ -311,6 +408,7 @@ func inspectState(ctx context.Context, docker *client.Client, spec Spec) (cluste
 	}
 	for _, c := range res.Items {
 		st.nodes++
+		st.ids = append(st.ids, c.ID)
 		if c.State != "running" {
 			st.stopped++
 		}

@@ -8,7 +8,8 @@
 //	cmd/devenv -> internal/cli -> internal/devenv (+ internal/render beside it)
 //	  -> peers:  cluster, kafka, h2, watch, internal/build, internal/images
 //	  -> leaves: internal/config, templates, project, internal/dockerx,
-//	             internal/execx, internal/log (and internal/fakebroker,
+//	             internal/execx, internal/log, internal/dockerfile,
+//	             internal/dirs, internal/termx (and internal/fakebroker,
 //	             internal/supervise, built into images)
 //
 // No peer imports another peer: what two parts share (label keys, default
