@@ -36,7 +36,9 @@ config. With -o json (--output json) the report is one JSON object with these
 stable fields: project, namespace,
 ready, cluster{name,context,ready,message}, external[]{component,container,image,
 running,ip,port,hostAddress,service,endpoints,current,topics,ready,message},
-services[]{name,image,desired,readyPods,ready,message}.`,
+services[]{name,image,desired,readyPods,ready,message},
+forwards[]{service,port,hostPort,hostAddress,forwarding,message} (the ports:
+devenv up forwards to 127.0.0.1 while it watches; they do not count for ready).`,
 		Example: `  devenv status
   devenv status -o json | jq -r '.external[] | select(.component=="kafka") | .hostAddress'`,
 		Args: cobra.NoArgs,
@@ -96,6 +98,13 @@ func printStatus(w io.Writer, r *devenv.Report) {
 	}
 	for _, s := range r.Services {
 		fmt.Fprintf(w, "%s service   %-14s %d/%d ready  %s%s\n", mark(s.OK), s.Name, s.Ready, s.Desired, orDash(s.Image), note(s.Message))
+	}
+	for _, f := range r.Forwards {
+		m := "-"
+		if f.Forwarding {
+			m = "✓"
+		}
+		fmt.Fprintf(w, "%s forward   %-14s %s -> %s:%d%s\n", m, f.Service, orDash(f.HostAddress), f.Service, f.Port, note(f.Message))
 	}
 }
 

@@ -149,7 +149,18 @@ type Service struct {
 	Ignore     []string
 	Resources  Resources
 	ProbePath  string // "" = TCP readiness check on Port
-	Pos        Pos    // the service's key
+	// Ports are the service's ports forwarded to 127.0.0.1 while devenv up
+	// watches, sorted by Port.
+	Ports []Forward
+	Pos   Pos // the service's key
+}
+
+// Forward is one entry of a service's ports: the service's port, forwarded
+// from HostPort on 127.0.0.1.
+type Forward struct {
+	Port     int // the port the service listens on (its port:)
+	HostPort int // 0 = chosen once by devenv and kept in its state folder
+	Pos      Pos // the entry's key
 }
 
 // Address is the in-cluster address of the service, <name>:<port>.

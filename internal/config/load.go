@@ -535,7 +535,34 @@ func (d *decoder) config(root *yaml.Node, files []string) *Config {
 	for _, s := range cfg.Services {
 		d.claimName(s.Name, "services."+s.Name, s.Pos, "rename the service")
 	}
+	d.hostPorts(cfg)
 	return cfg
+}
+
+// hostPorts refuses a host port (other than 0) that two services' ports, or
+// a service's ports and kafka.hostPort, both ask for.
+func (d *decoder) hostPorts(cfg *Config) {
+	type owner struct {
+		field string
+		pos   Pos
+	}
+	taken := map[int]owner{}
+	if k := cfg.Kafka; k != nil && k.HostPort != 0 {
+		taken[k.HostPort] = owner{"kafka.hostPort", d.at["kafka.hostPort"]}
+	}
+	for _, s := range cfg.Services {
+		for _, f := range s.Ports {
+			if f.HostPort == 0 {
+				continue
+			}
+			field := fmt.Sprintf("services.%s.ports.%d", s.Name, f.Port)
+			if o, dup := taken[f.HostPort]; dup {
+				d.errs = append(d.errs, f.Pos.Errorf(field, "host port %d is already used by %s (%s:%d); choose another, or 0 to let devenv pick one", f.HostPort, o.field, o.pos.File, o.pos.Line))
+				continue
+			}
+			taken[f.HostPort] = owner{field, f.Pos}
+		}
+	}
 }
 
 // claimName records that field names a Service; a name claimed before is an
@@ -575,6 +602,7 @@ func (d *decoder) kafka(key, n *yaml.Node, s *schemaNode) *Kafka {
 			k.Port = d.port(v, field)
 		case "hostPort":
 			k.HostPort = d.integer(v, field, 0, 65535, "port")
+			d.at[field] = d.pos(v)
 		case "endpoints":
 			k.Endpoints = d.str(v, field)
 			if k.Endpoints != EndpointsSlice && k.Endpoints != EndpointsClassic {
@@ -656,7 +684,7 @@ func (d *decoder) service(key, n *yaml.Node, s *schemaNode) *Service {
 		}
 	}
 	d.serviceName(key, path, name)
-	var contextNode, dockerfileNode *yaml.Node
+	var contextNode, dockerfileNode, portsNode *yaml.Node
 	portSet := false
 	d.object(n, path, s, func(k string, _, v *yaml.Node) {
 		field := path + "." + k
@@ -701,6 +729,9 @@ func (d *decoder) service(key, n *yaml.Node, s *schemaNode) *Service {
 			d.patterns(v, field)
 		case "resources":
 			svc.Resources = d.resources(v, field, s.Properties[k])
+		case "ports":
+			portsNode = v
+			svc.Ports = d.ports(v, field)
 		case "probe":
 			d.object(v, field, s.Properties[k], func(_ string, _, pv *yaml.Node) {
 				svc.ProbePath = d.str(pv, field+".path")
@@ -713,6 +744,12 @@ func (d *decoder) service(key, n *yaml.Node, s *schemaNode) *Service {
 	})
 	if !portSet {
 		d.errorf(key, path+".port", "missing; every service needs the port it listens on, e.g. port: 8080")
+	} else if portsNode != nil {
+		for _, f := range svc.Ports {
+			if f.Port != svc.Port {
+				d.errs = append(d.errs, f.Pos.Errorf(fmt.Sprintf("%s.ports.%d", path, f.Port), "%d is not a port of the service, which listens on %d (its port:); write ports: {%d: %d}", f.Port, svc.Port, svc.Port, f.HostPort))
+			}
+		}
 	}
 	for k, sec := range svc.Secrets {
 		if _, dup := svc.Config[k]; dup {
@@ -768,6 +805,23 @@ func (d *decoder) service(key, n *yaml.Node, s *schemaNode) *Service {
 	}
 	sort.Strings(svc.Watch)
 	return svc
+}
+
+// ports reads a service's ports: a mapping of the service's port to a host
+// port (0: chosen by devenv).
+func (d *decoder) ports(n *yaml.Node, path string) []Forward {
+	var out []Forward
+	d.entries(n, path, "the service's port to a host port, e.g. {8080: 18080}", func(k, v *yaml.Node) {
+		field := join(path, k.Value)
+		port := d.integer(k, field, 1, 65535, "container port")
+		host := d.integer(v, field, 0, 65535, "host port")
+		if port == 0 || (host == 0 && (v.Tag != "!!int" || v.Value != "0")) {
+			return // reported
+		}
+		out = append(out, Forward{Port: port, HostPort: host, Pos: d.pos(k)})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Port < out[j].Port })
+	return out
 }
 
 // secret decodes where a secret comes from. Its errors never repeat what was

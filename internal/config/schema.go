@@ -22,6 +22,8 @@ type schemaNode struct {
 	Properties           map[string]*schemaNode `json:"properties,omitempty"`
 	Required             []string               `json:"required,omitempty"`
 	AdditionalProperties any                    `json:"additionalProperties,omitempty"`
+	PropertyNames        *schemaNode            `json:"propertyNames,omitempty"`
+	Pattern              string                 `json:"pattern,omitempty"`
 	Items                *schemaNode            `json:"items,omitempty"`
 	OneOf                []*schemaNode          `json:"oneOf,omitempty"`
 }
@@ -106,6 +108,8 @@ func serviceSchema() *schemaNode {
 		"watch":      strList("Glob patterns (relative to the context) whose changes trigger a rebuild. Default: everything."),
 		"ignore":     strList("Glob patterns (relative to the context) to ignore when watching, e.g. target/**."),
 		"resources":  resourcesSchema("CPU and memory requests (memory is also the limit)."),
+		"ports": {Type: "object", Description: "Ports forwarded to 127.0.0.1 while devenv up watches: the service's port -> a host port, e.g. {8080: 18080}. Host port 0 lets devenv choose one once and keep it.",
+			PropertyNames: &schemaNode{Type: "string", Pattern: "^[1-9][0-9]{0,4}$"}, AdditionalProperties: integer("Host port on 127.0.0.1; 0 = chosen by devenv and kept.", 0, 65535)},
 		"probe": object("Readiness probe. Default: a TCP check on the port.", map[string]*schemaNode{
 			"path": str("HTTP path for an HTTP GET readiness check, e.g. /health."),
 		}),

@@ -63,6 +63,8 @@ func (e *Env) Watch(ctx context.Context, configFiles []string) error {
 		defer stopLogs()
 		go streamLogs(logsCtx, e.Cluster, e.Config, names, LogOptions{Follow: true, Color: e.opts.Color, Out: e.opts.PodLogs})
 	}
+	stopForwards := e.startForwards(ctx) // the services' ports: on 127.0.0.1 while watching
+	defer stopForwards()
 	lg.Infof("watching %d services for changes (Ctrl-C stops watching; the environment keeps running)", len(e.Config.Services))
 	tick := time.NewTicker(endpointCheckEvery)
 	defer tick.Stop()

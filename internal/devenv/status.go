@@ -24,6 +24,7 @@ type Report struct {
 	Cluster   ClusterStatus    `json:"cluster"`
 	External  []ExternalStatus `json:"external"`
 	Services  []ServiceStatus  `json:"services"`
+	Forwards  []ForwardStatus  `json:"forwards"` // the services' ports; not part of ready
 }
 
 // ClusterStatus is the kind cluster's state.
@@ -84,6 +85,7 @@ func Status(ctx context.Context, cfg *config.Config, opts Options) (*Report, err
 		r.Services = append(r.Services, serviceStatus(ctx, c, cfg.Namespace, s.Name))
 	}
 
+	r.Forwards = forwardStatus(cfg)
 	r.Ready = r.Cluster.Ready
 	for _, e := range r.External {
 		r.Ready = r.Ready && e.Ready
