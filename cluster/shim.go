@@ -44,6 +44,9 @@ for d in $PATH; do
   c="$d/docker"
   [ -f "$c" ] && [ -x "$c" ] || continue
   [ "$(readlink -f "$c")" = "$self" ] && continue
+  # Another devenv shim (an older folder still in PATH) would hand the call
+  # back to this one, and the two would call each other for ever.
+  grep -q '^# devenv docker shim' "$c" 2>/dev/null && continue
   real=$c
   break
 done

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeDocker writes a "real docker" that prints each argument on its own line.
@@ -144,5 +145,35 @@ func TestPrependPath(t *testing.T) {
 	prependPath("/shim")
 	if got := os.Getenv("PATH"); got != "/shim:/a:/b" {
 		t.Errorf("PATH = %q", got)
+	}
+}
+
+// TestShimSkipsOtherShims: with two shim folders in PATH (an earlier
+// InstallPrivilegedShim with another cache folder), the shims do not hand
+// the call to each other for ever; the real docker gets it.
+func TestShimSkipsOtherShims(t *testing.T) {
+	real := fakeDocker(t)
+	a, b := t.TempDir(), t.TempDir()
+	for _, d := range []string{a, b} {
+		if err := installShim(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(filepath.Join(a, "docker"), "ps")
+	cmd.Env = append(os.Environ(), "PATH="+a+":"+b+":"+real+":/usr/bin:/bin")
+	cmd.WaitDelay = time.Second
+	done := make(chan struct{})
+	timer := time.AfterFunc(10*time.Second, func() {
+		select {
+		case <-done:
+		default:
+			_ = cmd.Process.Kill()
+		}
+	})
+	defer timer.Stop()
+	out, err := cmd.CombinedOutput()
+	close(done)
+	if err != nil || strings.TrimSpace(string(out)) != "ps" {
+		t.Fatalf("two shims in PATH: %v\n%s", err, out)
 	}
 }
