@@ -162,16 +162,9 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 				workdir = path.Clean(s.args[0])
 			}
 			c.WorkingDir = workdir
-			// The engine creates the folder (and those above it) unless it
-			// exists; an existing one keeps its mode and owner.
-			exists, err := dirAt(workdir)
-			if err != nil {
-				return nil, fmt.Errorf("%s: WORKDIR: finding out whether %s is a folder: %w", where(s), workdir, err)
-			}
-			if !exists {
-				if err := add(dirLayer(workdir)); err != nil {
-					return nil, err
-				}
+			// The engine creates the folder (and those above it).
+			if err := add(dirLayer(workdir)); err != nil {
+				return nil, err
 			}
 		case "user":
 			c.User = s.args[0]
@@ -329,7 +322,7 @@ func contextFiles(contextTar []byte, spec Spec, dfName string) (map[string]ctxEn
 }
 
 // copyLayer makes the layer of one COPY: the sources' files at their
-// destinations, with their modes, owned by root; not the folders above them.
+// destinations, with their modes, owned by root, and the folders above them.
 func copyLayer(files map[string]ctxEntry, s step, workdir, where, contextDir string, dirAt func(string) (bool, error)) ([]byte, error) {
 	srcs, dest := s.args[:len(s.args)-1], s.args[len(s.args)-1]
 	destDir := strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.")
@@ -408,11 +401,14 @@ func copyLayer(files map[string]ctxEntry, s step, workdir, where, contextDir str
 			put(dest, ctxEntry{hdr: &tar.Header{Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}})
 		}
 	}
-	// The folders above the targets are not written: an entry for a folder
-	// that exists below (such as /tmp, mode 1777) would replace its mode and
-	// owner, or a symbolic link (/bin -> usr/bin) by a folder, while a
-	// missing one is made by whoever unpacks the layer (the engine and
-	// containerd make it 0755, owned by root, as the engine's COPY does).
+	// The folders above every target, unless given.
+	for _, t := range slices.Collect(maps.Keys(out)) {
+		for d := path.Dir(t); d != "." && d != "/" && d != ""; d = path.Dir(d) {
+			if _, ok := out[d]; !ok {
+				out[d] = ctxEntry{hdr: &tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}}
+			}
+		}
+	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, name := range slices.Sorted(maps.Keys(out)) {
@@ -437,7 +433,7 @@ func dataLayer(tarb []byte) Layer {
 }
 
 // record notes the type of every entry of a layer by path (no leading or
-// trailing slash), and the folders above them, which the layer implies.
+// trailing slash).
 func record(made map[string]byte, layer []byte) error {
 	tr := tar.NewReader(bytes.NewReader(layer))
 	for {
@@ -448,13 +444,7 @@ func record(made map[string]byte, layer []byte) error {
 		if err != nil {
 			return err
 		}
-		name := strings.Trim(h.Name, "/")
-		made[name] = h.Typeflag
-		for d := path.Dir(name); d != "." && d != "/" && d != ""; d = path.Dir(d) {
-			if _, ok := made[d]; !ok {
-				made[d] = tar.TypeDir
-			}
-		}
+		made[strings.Trim(h.Name, "/")] = h.Typeflag
 	}
 }
 
@@ -503,14 +493,17 @@ func (b *baseFS) close() {
 	}
 }
 
-// dirLayer is a layer holding folder dir (0755, owned by root); the
-// folders above it are made by whoever unpacks it where they are missing,
-// and keep their mode and owner where they exist (see copyLayer).
+// dirLayer is a layer holding folder dir and the folders above it.
 func dirLayer(dir string) ([]byte, error) {
+	var names []string
+	for d := strings.TrimPrefix(path.Clean(dir), "/"); d != "." && d != ""; d = path.Dir(d) {
+		names = append(names, d)
+	}
+	slices.Sort(names)
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	if d := strings.TrimPrefix(path.Clean(dir), "/"); d != "." && d != "" {
-		if err := tw.WriteHeader(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
+	for _, n := range names {
+		if err := tw.WriteHeader(&tar.Header{Name: n + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
 			return nil, err
 		}
 	}
