@@ -3,16 +3,20 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 
 	"github.com/devenv-tool/devenv/internal/dockerx"
+	"github.com/devenv-tool/devenv/kafka"
 	"github.com/devenv-tool/devenv/project"
 )
 
@@ -46,11 +50,14 @@ func TestIntegrationRenderAsksDocker(t *testing.T) {
 	labels := project.ID{Name: name}.Labels(project.ComponentKafka)
 	labels[project.LabelKafkaPort] = "9092"
 	labels[project.LabelKafkaNetwork] = "bridge"
+	// and, as a broker container does, its host listener published on loopback.
+	hostListener := network.MustParsePort(strconv.Itoa(kafka.HostListenerPort) + "/tcp")
 	created, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name: project.ID{Name: name}.ContainerName(project.ComponentKafka),
 		Config: &container.Config{Image: image, Cmd: []string{"sleep", "300"},
-			Labels: labels},
-		HostConfig: &container.HostConfig{AutoRemove: false},
+			Labels: labels, ExposedPorts: network.PortSet{hostListener: {}}},
+		HostConfig: &container.HostConfig{AutoRemove: false,
+			PortBindings: network.PortMap{hostListener: {{HostIP: netip.MustParseAddr("127.0.0.1")}}}},
 	})
 	if err != nil {
 		t.Fatalf("creating container: %v", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/devenv-tool/devenv/internal/images/kindnode"
 	"github.com/devenv-tool/devenv/internal/images/standin"
 	"github.com/devenv-tool/devenv/internal/log"
+	"github.com/devenv-tool/devenv/project"
 )
 
 // TestIntegrationBuildNodeImage builds the Debian base and the node image
@@ -52,9 +53,12 @@ func TestIntegrationBuildNodeImage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("inspecting %s: %v", si.Ref, err)
 	}
+	// An image built before the label rename carries dev.devenv.* keys,
+	// which devenv still reads (project.ImageLabel).
 	for _, k := range []string{standin.LabelName, standin.LabelFor, standin.LabelRecipe} {
-		if img.Config.Labels[k] == "" || (k != standin.LabelRecipe && img.Config.Labels[k] != si.Labels("")[k]) {
-			t.Errorf("label %s = %q, want %q", k, img.Config.Labels[k], si.Labels("")[k])
+		got := project.ImageLabel(img.Config.Labels, k)
+		if got == "" || (k != standin.LabelRecipe && got != si.Labels("")[k]) {
+			t.Errorf("label %s = %q, want %q", k, got, si.Labels("")[k])
 		}
 	}
 	if want := []string{"/usr/local/bin/entrypoint", "/sbin/init"}; !slices.Equal(img.Config.Entrypoint, want) {
