@@ -79,7 +79,7 @@ services:
 		t.Fatal(err)
 	}
 	out := &testenv.Log{TB: t}
-	opts := Options{Kubeconfig: filepath.Join(tmp, "kubeconfig"), Log: log.New(out, true), RolloutTimeout: 4 * time.Minute}
+	opts := Options{Kubeconfig: filepath.Join(tmp, "kubeconfig"), Log: log.New(out, true), RolloutTimeout: 4 * time.Minute, PrivilegedShim: true}
 	t.Cleanup(func() {
 		if err := Down(context.Background(), cfg, DownOptions{Options: opts}); err != nil {
 			t.Errorf("down: %v", err)
