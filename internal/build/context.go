@@ -47,15 +47,50 @@ func buildContext(spec Spec, opts ContextOptions) ([]byte, string, string, error
 	if err := spec.checkContext(); err != nil {
 		return nil, "", "", err
 	}
+	dfBytes, dfName, err := dockerfileOf(spec, opts)
+	if err != nil {
+		return nil, "", "", err
+	}
+
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dfWritten := false
+	err = walkContext(spec, dfName, func(p, rel string, d fs.DirEntry) error {
+		if rel == dfName {
+			dfWritten = true
+			return writeEntry(tw, rel, 0o644, dfBytes)
+		}
+		return addPath(tw, p, rel, d)
+	})
+	if err != nil {
+		return nil, "", "", err
+	}
+	if !dfWritten {
+		// Ignored by .dockerignore, inside an ignored folder, outside the
+		// context, or a replacement for a file that does not exist.
+		if err := writeEntry(tw, dfName, 0o644, dfBytes); err != nil {
+			return nil, "", "", fmt.Errorf("service %q: packing Dockerfile: %w", spec.Service, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, "", "", fmt.Errorf("service %q: packing build context: %w", spec.Service, err)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	return buf.Bytes(), dfName, "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// dockerfileOf returns the Dockerfile's bytes (opts' replacement or the
+// file's) and its name inside the context's tar.
+func dockerfileOf(spec Spec, opts ContextOptions) ([]byte, string, error) {
 	dfPath := spec.dockerfile()
 	dfBytes := opts.Dockerfile
 	if dfBytes == nil {
 		b, err := os.ReadFile(dfPath)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, "", "", fmt.Errorf("service %q: Dockerfile %s not found: create it or set the service's dockerfile in devenv.yaml", spec.Service, dfPath)
+			return nil, "", fmt.Errorf("service %q: Dockerfile %s not found: create it or set the service's dockerfile in devenv.yaml", spec.Service, dfPath)
 		}
 		if err != nil {
-			return nil, "", "", fmt.Errorf("service %q: reading Dockerfile: %w", spec.Service, err)
+			return nil, "", fmt.Errorf("service %q: reading Dockerfile: %w", spec.Service, err)
 		}
 		dfBytes = b
 	}
@@ -64,14 +99,18 @@ func buildContext(spec Spec, opts ContextOptions) ([]byte, string, string, error
 		dfName = filepath.ToSlash(rel)
 	}
 
+	return dfBytes, dfName, nil
+}
+
+// walkContext calls fn, in lexical order, for every path of spec's context
+// that a build sends: what the context's .dockerignore does not exclude,
+// plus the .dockerignore itself and the Dockerfile (dfName) when they are
+// inside the context.
+func walkContext(spec Spec, dfName string, fn func(p, rel string, d fs.DirEntry) error) error {
 	pm, err := dockerignore(spec.Context)
 	if err != nil {
-		return nil, "", "", fmt.Errorf("service %q: %w", spec.Service, err)
+		return fmt.Errorf("service %q: %w", spec.Service, err)
 	}
-
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	dfWritten := false
 	err = filepath.WalkDir(spec.Context, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -86,8 +125,6 @@ func buildContext(spec Spec, opts ContextOptions) ([]byte, string, string, error
 		rel = filepath.ToSlash(rel)
 		switch {
 		case rel == dfName:
-			dfWritten = true
-			return writeEntry(tw, rel, 0o644, dfBytes)
 		case rel == ".dockerignore":
 			// always sent, like docker build does
 		case pm != nil:
@@ -102,23 +139,12 @@ func buildContext(spec Spec, opts ContextOptions) ([]byte, string, string, error
 				return nil
 			}
 		}
-		return addPath(tw, p, rel, d)
+		return fn(p, rel, d)
 	})
 	if err != nil {
-		return nil, "", "", fmt.Errorf("service %q: packing build context %s: %w", spec.Service, spec.Context, err)
+		return fmt.Errorf("service %q: packing build context %s: %w", spec.Service, spec.Context, err)
 	}
-	if !dfWritten {
-		// Ignored by .dockerignore, inside an ignored folder, outside the
-		// context, or a replacement for a file that does not exist.
-		if err := writeEntry(tw, dfName, 0o644, dfBytes); err != nil {
-			return nil, "", "", fmt.Errorf("service %q: packing Dockerfile: %w", spec.Service, err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, "", "", fmt.Errorf("service %q: packing build context: %w", spec.Service, err)
-	}
-	sum := sha256.Sum256(buf.Bytes())
-	return buf.Bytes(), dfName, "sha256:" + hex.EncodeToString(sum[:]), nil
+	return nil
 }
 
 func dockerignore(dir string) (*patternmatcher.PatternMatcher, error) {

@@ -42,6 +42,16 @@ type ImageOptions struct {
 	// engine's; see internal/supervise) the image is assembled without it
 	// and Result.NoLive says why.
 	Live bool
+	// State, when set, remembers for each assembled image a fingerprint of
+	// its inputs (file paths, sizes, modes and modification times, the
+	// Dockerfile, the build args, the base image's ID), read without
+	// reading any file's content.
+	State *State
+	// Quick lets Image, when State's fingerprint is unchanged and Docker
+	// still has the image, return that image at once (Cached, with no
+	// Assembled): no context is read or packed. Callers that need the
+	// assembled parts (live updates) leave it off.
+	Quick bool
 }
 
 // Result is a built image.
@@ -98,6 +108,26 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 	if err != nil {
 		return Result{}, err
 	}
+	// The recipe and the fingerprint come first: on an unchanged service
+	// they answer without reading the context.
+	simple := !opts.Engine && !opts.NoCache && !assemblyRefused.Load()
+	var r *recipe
+	var rerr error
+	key := ""
+	if simple {
+		r, rerr = recipeOf(spec, opts.ContextOptions)
+		if rerr == nil && opts.State != nil {
+			if err := spec.checkContext(); err != nil {
+				return Result{}, err
+			}
+			var quick Result
+			var ok bool
+			if quick, key, ok = quickImage(ctx, docker, spec, opts, r); ok {
+				quick.Duration = time.Since(start)
+				return quick, nil
+			}
+		}
+	}
 	data, dfName, digest, err := buildContext(spec, opts.ContextOptions)
 	if err != nil {
 		return Result{}, err
@@ -106,8 +136,8 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 	for k, v := range spec.Labels {
 		labels[k] = v
 	}
-	if !opts.Engine && !opts.NoCache && !assemblyRefused.Load() {
-		r, err := recipeOf(spec, opts.ContextOptions)
+	if simple {
+		err := rerr
 		if err == nil {
 			var a *Assembled
 			noLive := ""
@@ -119,6 +149,10 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 			if err == nil {
 				res, lerr := tagAssembled(ctx, docker, spec, repo, a, opts.Background)
 				res.ContextDigest, res.Duration, res.NoLive = digest, time.Since(start), noLive
+				if lerr == nil && key != "" {
+					// Best effort: without it the next build reads the context.
+					_ = opts.State.setImage(spec.Service, ImageMemo{Key: key, Ref: res.Ref, ID: res.ID})
+				}
 				if lerr == nil || ctx.Err() != nil {
 					return res, lerr
 				}

@@ -30,6 +30,9 @@ type State struct {
 	// Prebuild maps a service to the hash of its prebuild command and input
 	// files after the last successful run.
 	Prebuild map[string]string `json:"prebuild"`
+	// Images maps a service to its last assembled image and the
+	// fingerprint of that image's inputs (see ImageOptions.State).
+	Images map[string]ImageMemo `json:"images,omitempty"`
 }
 
 // stateFile is the file name inside the state folder.
@@ -85,6 +88,17 @@ func (s *State) set(service, hash string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.Prebuild[service] = hash
+	return s.writeLocked()
+}
+
+// write writes the file (atomically).
+func (s *State) write() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writeLocked()
+}
+
+func (s *State) writeLocked() error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -22,6 +23,7 @@ import (
 	"github.com/devenv-tool/devenv/internal/build"
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/internal/images"
+	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/internal/render"
 	"github.com/devenv-tool/devenv/kafka"
 )
@@ -31,6 +33,29 @@ import (
 type clusterOps struct {
 	c      *cluster.Cluster
 	docker *client.Client
+	// early is the nodes' image list Up took while the cluster was being
+	// reused; the first MissingImages uses it, later ones ask anew.
+	early *earlySnapshot
+}
+
+// earlySnapshot hands out a snapshot taken ahead, once.
+type earlySnapshot struct {
+	mu   sync.Mutex
+	take func() *cluster.ImageSnapshot // nil once used
+}
+
+func (e *earlySnapshot) get() *cluster.ImageSnapshot {
+	if e == nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.take == nil {
+		return nil
+	}
+	s := e.take()
+	e.take = nil
+	return s
 }
 
 func (o clusterOps) LiveTargets(ctx context.Context, namespace, service string) ([]cluster.LiveTarget, error) {
@@ -55,6 +80,13 @@ func (o clusterOps) LoadParts(ctx context.Context, ref string, a *build.Assemble
 
 func (o clusterOps) LoadImage(ctx context.Context, ref string) (bool, error) {
 	return o.c.LoadImage(ctx, o.docker, ref)
+}
+
+func (o clusterOps) MissingImages(ctx context.Context, refs []string) ([]string, error) {
+	if snap := o.early.get(); snap != nil {
+		return snap.Missing(ctx, o.docker, refs)
+	}
+	return o.c.MissingImages(ctx, o.docker, refs)
 }
 
 func (o clusterOps) Apply(ctx context.Context, objs []*unstructured.Unstructured, selector map[string]string) (cluster.ApplyResult, error) {
@@ -102,6 +134,12 @@ type imageBuilder struct {
 
 func (b imageBuilder) Build(ctx context.Context, s *config.Service, o buildOptions) (built, error) {
 	lg := b.opts.logger()
+	if o.Quiet {
+		if !lg.Verbose() {
+			lg = log.Nop()
+		}
+		b.prog = &progress{log: lg}
+	}
 	spec := build.Spec{
 		Service: s.Name, Project: b.project, Context: s.Context, Dockerfile: s.Dockerfile,
 		Args: s.Args, Prebuild: s.Prebuild, Watch: watchPatterns(s), Ignore: s.Ignore,
@@ -141,6 +179,8 @@ func (b imageBuilder) Build(ctx context.Context, s *config.Service, o buildOptio
 		Output:         b.opts.BuildOutput,
 		Background:     o.Background,
 		Live:           b.opts.Live,
+		State:          b.state,
+		Quick:          o.Quick,
 	})
 	if err != nil {
 		done(err, "")
@@ -165,8 +205,23 @@ func loadState(cfg *config.Config) (*build.State, error) {
 // attachCluster gives the loop the cluster Up created or reused.
 func (e *Env) attachCluster(c *cluster.Cluster) {
 	e.Cluster = c
-	ops := clusterOps{c: c, docker: e.docker}
+	ops := clusterOps{c: c, docker: e.docker, early: e.early}
 	e.loop.live, e.loop.swapper, e.loop.loader, e.loop.deployer = ops, ops, ops, ops
+}
+
+// snapshotEarly starts listing the images on the nodes of the project's
+// cluster, if it runs, while Up does the rest: a warm up then finds every
+// image in place without waiting for that list.
+func (e *Env) snapshotEarly(ctx context.Context) {
+	ch := make(chan *cluster.ImageSnapshot, 1)
+	go func() {
+		s, err := cluster.SnapshotImages(ctx, e.docker, e.Config.Cluster.Name)
+		if err != nil {
+			s = nil // no cluster yet: the loads check for themselves
+		}
+		ch <- s
+	}()
+	e.early = &earlySnapshot{take: sync.OnceValue(func() *cluster.ImageSnapshot { return <-ch })}
 }
 
 // prepareLoads tells the cluster, ahead of the first save, what loading new

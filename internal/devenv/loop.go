@@ -65,6 +65,7 @@ func (e *Env) Watch(ctx context.Context, configFiles []string) error {
 	}
 	stopForwards := e.startForwards(ctx) // the services' ports: on 127.0.0.1 while watching
 	defer stopForwards()
+	l.assembleKnown(ctx)
 	lg.Infof("watching %d services for changes (Ctrl-C stops watching; the environment keeps running)", len(e.Config.Services))
 	tick := time.NewTicker(endpointCheckEvery)
 	defer tick.Stop()
@@ -127,6 +128,11 @@ type buildOptions struct {
 	Background bool
 	// BeforeImage runs after the prebuild, before the image build.
 	BeforeImage func()
+	// Quick lets an unchanged image come back without its assembled parts
+	// (built.Assembled nil): Up's builds, where nothing is compared yet.
+	Quick bool
+	// Quiet keeps the build's progress lines to -v.
+	Quiet bool
 }
 
 // built is a builder's result.
@@ -170,6 +176,8 @@ type loader interface {
 	// LoadImage loads an image from Docker; loaded is false when the nodes
 	// had it.
 	LoadImage(ctx context.Context, ref string) (loaded bool, err error)
+	// MissingImages returns the refs some node lacks, in one check for all.
+	MissingImages(ctx context.Context, refs []string) ([]string, error)
 }
 
 // deployer applies objects (pruning the selector's others) and waits for
@@ -284,7 +292,7 @@ func (l *loop) handle(ctx context.Context, b watch.Batch, configFiles []string) 
 			continue
 		}
 		t0 := time.Now()
-		_, newImage, err := l.build(ctx, s)
+		_, newImage, err := l.build(ctx, s, false)
 		if ctx.Err() != nil {
 			return restart
 		}
@@ -315,10 +323,12 @@ func (l *loop) handle(ctx context.Context, b watch.Batch, configFiles []string) 
 	return restart
 }
 
-// buildAll builds every service's image, one after another (builds are CPU bound).
+// buildAll builds every service's image, one after another (builds are CPU
+// bound). An unchanged image comes back at once, without its parts (see
+// assembleKnown).
 func (l *loop) buildAll(ctx context.Context) error {
 	for _, s := range l.cfg.Services {
-		if _, _, err := l.build(ctx, s); err != nil {
+		if _, _, err := l.build(ctx, s, true); err != nil {
 			return err
 		}
 	}
@@ -327,8 +337,9 @@ func (l *loop) buildAll(ctx context.Context) error {
 
 // build runs the service's prebuild and image build and records the
 // resulting image. changed reports a new image (something to deploy).
-func (l *loop) build(ctx context.Context, s *config.Service) (ref string, changed bool, err error) {
+func (l *loop) build(ctx context.Context, s *config.Service, quick bool) (ref string, changed bool, err error) {
 	res, err := l.builder.Build(ctx, s, buildOptions{
+		Quick:       quick,
 		Background:  l.watching,
 		BeforeImage: func() { l.waitDocker([]string{s.Name}) },
 	})
@@ -358,6 +369,29 @@ func (l *loop) build(ctx context.Context, s *config.Service) (ref string, change
 		l.inDocker[s.Name] = res.DockerLoaded
 	}
 	return res.Ref, prev != res.Ref, nil
+}
+
+// assembleKnown assembles, once watching starts, the running images that
+// Up's quick builds returned without their parts: the first save's live
+// update compares against them. An image the engine built has no parts;
+// a failure only makes the first save swap images instead.
+func (l *loop) assembleKnown(ctx context.Context) {
+	for _, s := range l.cfg.Services {
+		ref := l.images[s.Name]
+		if _, ok := l.known[ref]; ok || ref == "" {
+			continue
+		}
+		res, err := l.builder.Build(ctx, s, buildOptions{Quiet: true})
+		switch {
+		case err != nil:
+			l.log.Debugf("%s: assembling %s for live updates: %v", s.Name, ref, err)
+		case res.Ref != ref:
+			// Changed since Up: the first batch of saves builds it anew.
+			l.log.Debugf("%s: changed since up (%s, now %s)", s.Name, ref, res.Ref)
+		case res.Assembled != nil:
+			l.remember(s.Name, ref, res.Assembled)
+		}
+	}
 }
 
 // remember keeps an assembled image for live updates: the last few of
@@ -403,11 +437,29 @@ func (l *loop) loadImages(ctx context.Context, names []string) error {
 		}
 	}
 	l.waitDocker(names)
+	var refs []string
+	for _, s := range l.cfg.Services {
+		if names == nil || slices.Contains(names, s.Name) {
+			refs = append(refs, l.images[s.Name])
+		}
+	}
+	// One look at every node's images for all services first: on a warm
+	// up every image is usually there already.
+	missing, err := l.loader.MissingImages(ctx, refs)
+	if err != nil {
+		l.log.Debugf("checking the nodes' images: %v", err)
+		missing = refs
+	}
 	for _, s := range l.cfg.Services {
 		if names != nil && !slices.Contains(names, s.Name) {
 			continue
 		}
 		ref := l.images[s.Name]
+		if !slices.Contains(missing, ref) {
+			l.log.Infof("✓ %s: the cluster already has %s", s.Name, ref)
+			delete(l.stale, s.Name)
+			continue
+		}
 		done := l.prog.start("%s: loading %s into the cluster", s.Name, ref)
 		loaded, err := l.loader.LoadImage(ctx, ref)
 		if err == nil && !loaded {

@@ -48,6 +48,19 @@ type fakeCluster struct {
 	// rollout answers WaitRollout; nil succeeds.
 	rollout func(ctx context.Context) error
 	applied [][]*unstructured.Unstructured
+	// onNodes are the images every node already holds (MissingImages
+	// leaves them out; it is not recorded as a call).
+	onNodes map[string]bool
+}
+
+func (f *fakeCluster) MissingImages(_ context.Context, refs []string) ([]string, error) {
+	var missing []string
+	for _, r := range refs {
+		if !f.onNodes[r] {
+			missing = append(missing, r)
+		}
+	}
+	return missing, nil
 }
 
 func (f *fakeCluster) record(format string, args ...any) {
@@ -469,12 +482,14 @@ func TestLoopNewServiceOrConfigChangeRollsOut(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.l.loadConfig = func(...string) (*config.Config, error) { return cfg2, nil }
+		// transfermoney's image is on the nodes already: not loaded again.
+		h.c.onNodes = map[string]bool{refTM: true}
 		if restart := h.l.handle(context.Background(), watch.Batch{Config: true}, []string{h.files}); restart {
 			t.Error("a config value change restarted the watcher")
 		}
 		calls := h.c.Calls()
-		slices.Sort(calls[3:]) // the rollouts are waited for at once
-		want := []string{"LoadImage " + refV1, "LoadImage " + refTM, "Apply", "WaitRollout t/account", "WaitRollout t/transfermoney"}
+		slices.Sort(calls[2:]) // the rollouts are waited for at once
+		want := []string{"LoadImage " + refV1, "Apply", "WaitRollout t/account", "WaitRollout t/transfermoney"}
 		if !slices.Equal(calls, want) {
 			t.Errorf("calls %q, want %q", calls, want)
 		}
@@ -623,17 +638,20 @@ func TestBootWhile(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		// bootFirst: the cluster is up before work ends (reused).
-		bootFirst   bool
+		bootFirst bool
+		// bootSoon: the cluster answers shortly after work ends (reused).
+		bootSoon    bool
 		bootErr     error
 		workErr     error
 		wantPreload bool
 		wantErr     error
 	}{
-		{"cluster still booting: images preloaded meanwhile", false, nil, nil, true, nil},
-		{"cluster already up: no preload", true, nil, nil, false, nil},
-		{"work fails: no preload, work's error", false, nil, errWork, false, errWork},
-		{"both fail: work's error first", false, errBoot, errWork, false, errWork},
-		{"boot fails while preloading: preload stopped", false, errBoot, nil, true, errBoot},
+		{"cluster still booting: images preloaded meanwhile", false, false, nil, nil, true, nil},
+		{"cluster already up: no preload", true, false, nil, nil, false, nil},
+		{"cluster reused just after work: no preload", false, true, nil, nil, false, nil},
+		{"work fails: no preload, work's error", false, false, nil, errWork, false, errWork},
+		{"both fail: work's error first", false, false, errBoot, errWork, false, errWork},
+		{"boot fails while preloading: preload stopped", false, false, errBoot, nil, true, errBoot},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -654,6 +672,9 @@ func TestBootWhile(t *testing.T) {
 					<-bootDone
 					time.Sleep(10 * time.Millisecond) // the result is in the channel
 				}
+				if tc.bootSoon {
+					time.AfterFunc(preloadGrace/5, func() { close(release) })
+				}
 				return tc.workErr
 			}
 			preloaded, stopped := false, false
@@ -667,7 +688,7 @@ func TestBootWhile(t *testing.T) {
 				}
 				close(release)
 			}
-			if !tc.bootFirst && !tc.wantPreload {
+			if !tc.bootFirst && !tc.bootSoon && !tc.wantPreload {
 				close(release)
 			}
 			c, err := bootWhile(ctx, boot, work, preload)
@@ -685,4 +706,31 @@ func TestBootWhile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLoopAssemblesQuickBuildsBeforeWatching: Up's quick builds return
+// unchanged images without their parts; once watching starts the loop
+// assembles them, so that the first save is still a live update.
+func TestLoopAssemblesQuickBuildsBeforeWatching(t *testing.T) {
+	h := newHarness(t)
+	// As Up leaves it after quick builds: images known, no parts.
+	h.l.known, h.l.recent = map[string]*build.Assembled{}, map[string][]string{}
+	h.b.next["transfermoney"] = built{Ref: "devenv.local/t-transfermoney:changed", Assembled: image(t, "sha256:base", "A=1", map[string]string{"app": "x"})}
+	h.l.assembleKnown(context.Background())
+	if !slices.Equal(h.b.calls, []string{"Build account", "Build transfermoney"}) {
+		t.Errorf("builds %q, want one per service", h.b.calls)
+	}
+	if h.l.known[refV1] != h.v1 {
+		t.Error("the running account image was not remembered")
+	}
+	if _, ok := h.l.known["devenv.local/t-transfermoney:changed"]; ok || h.l.images["transfermoney"] != refTM {
+		t.Error("an image that changed since up was taken for the running one")
+	}
+	h.b.calls = nil
+	h.l.assembleKnown(context.Background())
+	if slices.Contains(h.b.calls, "Build account") {
+		t.Error("an image already known was assembled again")
+	}
+	h.save(context.Background(), "account", refV2, image(t, "sha256:base", "A=1", map[string]string{"app": "v2"}))
+	h.wantCalls(t, "LiveTargets t/account", `LiveUpdate account-1 port 8080 write [/app=v2] remove []`)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -100,6 +101,7 @@ type Env struct {
 	opts     Options
 	prog     *progress
 	lock     *lock
+	early    *earlySnapshot
 	// loop holds what the watch loop decides on (the images it knows, the
 	// files the running containers hold) and makes the decisions; Up
 	// builds, loads and applies through it too.
@@ -143,7 +145,11 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	if env.docker, err = dockerx.Connect(ctx); err != nil {
 		return nil, err
 	}
+	env.snapshotEarly(ctx)
 	env.resolver = images.NewResolver(env.docker, lg)
+	if cache, err := dirs.Cache(); err == nil {
+		env.resolver.RememberIn = filepath.Join(cache, "pull-failed")
+	}
 	if env.state, err = loadState(cfg); err != nil {
 		return nil, err
 	}
@@ -196,12 +202,18 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	return env, nil
 }
 
+// preloadGrace is how long bootWhile waits for boot after work before it
+// preloads: a reused cluster answers within it (then the loads are checked
+// all at once, which is faster), a new one takes tens of seconds.
+const preloadGrace = time.Second
+
 // bootWhile creates the cluster (boot, tens of seconds) in the background
 // while work (starting the external containers, building the images) runs.
 // While kind runs kubeadm, the node's containerd already answers: when work
 // succeeded and the cluster is still booting, preload loads the images
 // meanwhile, so they are in place when the control plane is (a cluster that
-// is already up, or reused, gets them from loadImages later). preload only
+// is already up, or reused, gets them from loadImages later; boot gets
+// preloadGrace to say so). preload only
 // saves time: it is stopped when boot fails. bootWhile returns once boot and
 // preload have ended, with work's error first, then boot's.
 func bootWhile(ctx context.Context, boot func(context.Context) (*cluster.Cluster, error), work func(context.Context) error, preload func(context.Context)) (*cluster.Cluster, error) {
@@ -220,10 +232,15 @@ func bootWhile(ctx context.Context, boot func(context.Context) (*cluster.Cluster
 	defer stopPreload()
 	preloaded := make(chan struct{})
 	var r result
+	grace := time.NewTimer(preloadGrace)
+	defer grace.Stop()
+	if err != nil {
+		grace.Reset(0)
+	}
 	select {
 	case r = <-booted:
 		close(preloaded)
-	default:
+	case <-grace.C:
 		if err != nil {
 			close(preloaded)
 		} else {

@@ -206,6 +206,20 @@ func TestIntegrationResolveAndSaveLoad(t *testing.T) {
 	if !res.StandIn || res.Ref != s.Ref || res.Note != want || !strings.Contains(logBuf.String(), want) {
 		t.Fatalf("res = %+v, log = %q", res, logBuf.String())
 	}
+	// With RememberIn, a later process (a new Resolver) uses the stand-in
+	// without trying the registry again.
+	mem := t.TempDir()
+	var first, second bytes.Buffer
+	for _, buf := range []*bytes.Buffer{&first, &second} {
+		r2 := &Resolver{Docker: cli, Log: log.New(buf, true), StandIns: []standin.StandIn{s}, PullTimeout: 5 * time.Second, RememberIn: mem}
+		if res, err := r2.Resolve(ctx, fake+":1.0"); err != nil || res.Ref != s.Ref {
+			t.Fatalf("remembering resolver: %+v, %v", res, err)
+		}
+	}
+	if !strings.Contains(first.String(), "trying to pull") || strings.Contains(second.String(), "trying to pull") ||
+		!strings.Contains(second.String(), "a pull failed recently") {
+		t.Errorf("the second process tried the registry again:\nfirst: %s\nsecond: %s", first.String(), second.String())
+	}
 	// A present image is used as it is.
 	if res, err := r.Resolve(ctx, s.Ref); err != nil || res.StandIn || res.Ref != s.Ref {
 		t.Fatalf("present image: %+v, %v", res, err)

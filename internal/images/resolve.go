@@ -2,8 +2,12 @@ package images
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +29,10 @@ var ErrNoImage = errors.New("image not available")
 // hold devenv up for long.
 const DefaultPullTimeout = 15 * time.Second
 
+// DefaultRetryPull is how long a Resolver with RememberIn uses a stand-in
+// before it tries the registry again.
+const DefaultRetryPull = time.Hour
+
 // Resolved is the image to use for a reference.
 type Resolved struct {
 	Ref     string // the image to use: the reference itself or a stand-in
@@ -41,6 +49,15 @@ type Resolver struct {
 	PullTimeout time.Duration
 	// StandIns is the catalogue; nil means All().
 	StandIns []standin.StandIn
+	// RememberIn, when set, is a folder where the Resolver notes each
+	// reference that could not be pulled and was replaced by a stand-in,
+	// so that later processes use the stand-in without trying the
+	// registry again for RetryPull (an offline machine would otherwise pay
+	// a failed pull, up to PullTimeout, on every run).
+	RememberIn string
+	// RetryPull is how long a remembered failure stands; zero means
+	// DefaultRetryPull.
+	RetryPull time.Duration
 
 	mu       sync.Mutex
 	cantPull map[string]error
@@ -87,6 +104,7 @@ func (r *Resolver) Resolve(ctx context.Context, ref string) (Resolved, error) {
 		return Resolved{}, err
 	}
 	if ok {
+		r.rememberFailure(ref)
 		note := fmt.Sprintf("%s cannot be pulled; using stand-in %s", ref, s)
 		r.log().Infof("%s", note)
 		return Resolved{Ref: s, StandIn: true, Note: note}, nil
@@ -141,7 +159,10 @@ func (r *Resolver) pull(ctx context.Context, ref string) error {
 	r.mu.Unlock()
 
 	var err error
-	if repo, _ := standin.SplitRef(ref); strings.HasPrefix(repo, standin.Registry+"/") {
+	if until, ok := r.remembered(ref); ok {
+		err = fmt.Errorf("a pull failed recently; not trying again before %s (noted in %s)", until.Format(time.TimeOnly), r.RememberIn)
+		r.log().Debugf("%s: %v", ref, err)
+	} else if repo, _ := standin.SplitRef(ref); strings.HasPrefix(repo, standin.Registry+"/") {
 		err = fmt.Errorf("%s images are built locally, never pulled", standin.Registry)
 	} else {
 		timeout := r.PullTimeout
@@ -233,4 +254,47 @@ func standsInFor(s standin.StandIn, ref string) bool {
 	}
 	repo, _ := standin.SplitRef(ref)
 	return repo == s.For
+}
+
+// rememberedName is the file in RememberIn that notes ref's failed pull.
+func (r *Resolver) rememberedName(ref string) string {
+	sum := sha256.Sum256([]byte(ref))
+	return filepath.Join(r.RememberIn, hex.EncodeToString(sum[:8]))
+}
+
+// rememberFailure notes that ref could not be pulled (see RememberIn).
+func (r *Resolver) rememberFailure(ref string) {
+	if r.RememberIn == "" {
+		return
+	}
+	if err := os.MkdirAll(r.RememberIn, 0o700); err != nil {
+		r.log().Debugf("noting the failed pull of %s: %v", ref, err)
+		return
+	}
+	if err := os.WriteFile(r.rememberedName(ref), []byte(ref+"\n"), 0o600); err != nil {
+		r.log().Debugf("noting the failed pull of %s: %v", ref, err)
+	}
+}
+
+// remembered reports whether a failed pull of ref was noted less than
+// RetryPull ago, and until when that stands.
+func (r *Resolver) remembered(ref string) (time.Time, bool) {
+	if r.RememberIn == "" {
+		return time.Time{}, false
+	}
+	path := r.rememberedName(ref)
+	b, err := os.ReadFile(path)
+	if err != nil || strings.TrimSpace(string(b)) != ref {
+		return time.Time{}, false
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return time.Time{}, false
+	}
+	retry := r.RetryPull
+	if retry == 0 {
+		retry = DefaultRetryPull
+	}
+	until := fi.ModTime().Add(retry)
+	return until, time.Now().Before(until)
 }

@@ -7,16 +7,19 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 )
 
 // lineHandler is the slog.Handler behind New: one plain line per record,
 // prefixed by level ("" for info, "warning: ", "debug: ", "error: "), then
-// the attributes as key=value. No time, no level names: this is what a
-// person reads on a terminal.
+// the attributes as key=value. No clock time, no level names: this is what
+// a person reads on a terminal; with -v (verbose) each line starts with the
+// seconds since the logger was made, a timeline of the run.
 type lineHandler struct {
 	mu      *sync.Mutex
 	out     io.Writer
 	verbose bool
+	start   time.Time   // with verbose, lines start with the time since
 	attrs   []slog.Attr // from WithAttrs, already qualified by group
 	group   string      // "a.b." prefix for later attributes
 }
@@ -29,6 +32,10 @@ func (h *lineHandler) Enabled(_ context.Context, level slog.Level) bool {
 // Handle implements slog.Handler.
 func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
+	if h.verbose && !h.start.IsZero() {
+		// -v shows a timeline: where the time of a run goes.
+		fmt.Fprintf(&b, "%7.3fs ", time.Since(h.start).Seconds())
+	}
 	switch {
 	case r.Level >= slog.LevelError:
 		b.WriteString("error: ")

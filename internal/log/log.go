@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // Logger prints user-facing progress. A nil *Logger prints nothing; use New,
@@ -26,9 +27,10 @@ type Logger struct {
 
 // New returns a Logger writing plain lines to out: Info as the message,
 // Warn as "warning: message", Debug as "debug: message" (only with verbose),
-// each followed by its attributes as key=value.
+// each followed by its attributes as key=value. With verbose, every line
+// starts with the seconds since New (a timeline of the run).
 func New(out io.Writer, verbose bool) *Logger {
-	return &Logger{s: slog.New(&lineHandler{mu: &sync.Mutex{}, out: out, verbose: verbose}), out: out}
+	return &Logger{s: slog.New(&lineHandler{mu: &sync.Mutex{}, out: out, verbose: verbose, start: time.Now()}), out: out}
 }
 
 // FromSlog returns a Logger that sends its lines to s; a nil s prints nothing.

@@ -3,6 +3,8 @@ package log
 import (
 	"bytes"
 	"log/slog"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -27,7 +29,16 @@ func TestLines(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
 			tc.log(New(&out, tc.verbose))
-			if got := out.String(); got != tc.want {
+			got := out.String()
+			if tc.verbose && got != "" {
+				// -v lines start with the seconds since New: "  0.000s ".
+				ts, rest, ok := strings.Cut(got, "s ")
+				if _, err := strconv.ParseFloat(strings.TrimSpace(ts), 64); !ok || err != nil {
+					t.Fatalf("verbose line %q does not start with a time", got)
+				}
+				got = rest
+			}
+			if got != tc.want {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})

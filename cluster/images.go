@@ -1,0 +1,161 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/moby/moby/client"
+
+	"github.com/devenv-tool/devenv/internal/dockerx"
+)
+
+// MissingImages returns the refs (Docker images) that some node of the
+// cluster does not hold with the same image ID, in the order given: the
+// images LoadImage would load. It asks each node's containerd once for its
+// whole image list (through the Docker API, in parallel across nodes), so
+// that checking many services costs one round trip per node, not one
+// `docker exec` per image and node.
+func (c *Cluster) MissingImages(ctx context.Context, docker *client.Client, refs []string) ([]string, error) {
+	snap, err := SnapshotImages(ctx, docker, c.Name)
+	if err != nil {
+		return nil, err
+	}
+	return snap.Missing(ctx, docker, refs)
+}
+
+// ImageSnapshot is what each node of a kind cluster held at one moment
+// (see SnapshotImages).
+type ImageSnapshot struct {
+	cluster string
+	nodes   []string            // node container IDs
+	images  []map[string]string // per node: normalized tag -> image ID
+	errs    []error
+}
+
+// SnapshotImages lists the images every node of cluster name holds. It
+// needs only the nodes' containers, not the API server: a caller can take
+// it while the cluster is still being reused, and ask Missing later.
+func SnapshotImages(ctx context.Context, docker *client.Client, name string) (*ImageSnapshot, error) {
+	nodes, err := docker.ContainerList(ctx, client.ContainerListOptions{
+		Filters: client.Filters{}.Add("label", kindClusterLabel+"="+name),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing the nodes of cluster %q: %w", name, err)
+	}
+	if len(nodes.Items) == 0 {
+		return nil, fmt.Errorf("cluster %q has no running nodes: run `devenv up` to create it again", name)
+	}
+	s := &ImageSnapshot{cluster: name, nodes: make([]string, len(nodes.Items)),
+		images: make([]map[string]string, len(nodes.Items)), errs: make([]error, len(nodes.Items))}
+	var wg sync.WaitGroup
+	for i, n := range nodes.Items {
+		s.nodes[i] = n.ID
+		wg.Go(func() { s.images[i], s.errs[i] = nodeImages(ctx, docker, n.ID) })
+	}
+	wg.Wait()
+	slices.Sort(s.nodes)
+	return s, nil
+}
+
+// Missing returns the refs that some node did not hold with the image ID
+// Docker has for them, in the order given. When the cluster's nodes are no
+// longer the ones of the snapshot (the cluster was created again), every
+// ref is missing.
+func (s *ImageSnapshot) Missing(ctx context.Context, docker *client.Client, refs []string) ([]string, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	want := make(map[string]string, len(refs)) // ref -> Docker image ID
+	for _, ref := range refs {
+		img, err := docker.ImageInspect(ctx, ref)
+		if err != nil {
+			return nil, fmt.Errorf("checking image %s: it is not in Docker (build it first): %w", ref, err)
+		}
+		want[ref] = img.ID
+	}
+	now, err := docker.ContainerList(ctx, client.ContainerListOptions{
+		Filters: client.Filters{}.Add("label", kindClusterLabel+"="+s.cluster),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing the nodes of cluster %q: %w", s.cluster, err)
+	}
+	ids := make([]string, 0, len(now.Items))
+	for _, n := range now.Items {
+		ids = append(ids, n.ID)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, s.nodes) {
+		return slices.Clone(refs), nil
+	}
+	var missing []string
+	for _, ref := range refs {
+		for i, have := range s.images {
+			// A node that could not be asked: LoadImage checks it itself.
+			if s.errs[i] != nil || have[normalizeRef(ref)] != want[ref] {
+				missing = append(missing, ref)
+				break
+			}
+		}
+	}
+	return missing, nil
+}
+
+// nodeImages maps each tag a node's containerd holds (in its normalized
+// form, e.g. docker.io/library/busybox:1) to the image's ID.
+func nodeImages(ctx context.Context, docker *client.Client, node string) (map[string]string, error) {
+	out, code, err := dockerx.Exec(ctx, docker, node, []string{"crictl", "images", "-o", "json"}, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	if code != 0 {
+		return nil, fmt.Errorf("listing the images of node %s: crictl exited %d: %s", node, code, strings.TrimSpace(out))
+	}
+	return parseCrictlImages([]byte(out))
+}
+
+func parseCrictlImages(b []byte) (map[string]string, error) {
+	var list struct {
+		Images []struct {
+			ID       string   `json:"id"`
+			RepoTags []string `json:"repoTags"`
+		} `json:"images"`
+	}
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("reading crictl's image list: %w", err)
+	}
+	m := map[string]string{}
+	for _, img := range list.Images {
+		for _, t := range img.RepoTags {
+			m[normalizeRef(t)] = img.ID
+		}
+	}
+	return m, nil
+}
+
+// normalizeRef spells an image reference as containerd lists it: with a
+// registry host (docker.io by default, library/ for official images) and a
+// tag (latest by default).
+func normalizeRef(ref string) string {
+	name, tag := ref, ""
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		name, tag = ref[:i], ref[i+1:]
+	}
+	if tag == "" && !strings.Contains(name, "@") {
+		tag = "latest"
+	}
+	first, _, found := strings.Cut(name, "/")
+	switch {
+	case !found:
+		name = "docker.io/library/" + name
+	case !strings.ContainsAny(first, ".:") && first != "localhost":
+		name = "docker.io/" + name
+	}
+	if tag == "" {
+		return name
+	}
+	return name + ":" + tag
+}
