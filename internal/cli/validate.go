@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -42,7 +44,31 @@ func runValidate(files []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "%s: ok (%s)\n", strings.Join(files, ", "), summary(cfg))
+	for _, t := range cfg.Tests {
+		fmt.Fprintf(out, "  test %s\n", testSummary(cfg, t))
+	}
 	return nil
+}
+
+// testSummary is e.g. "e2e: go test ./e2e in examples/cosmos (after account,
+// transfermoney; timeout 2m0s)".
+func testSummary(cfg *config.Config, t *config.Test) string {
+	cmd := strings.Join(t.Command, " ")
+	if t.Shell {
+		cmd = "sh -c " + strconv.Quote(t.Command[0])
+	}
+	dir := t.Dir
+	if rel, err := filepath.Rel(cfg.Dir, t.Dir); err == nil && !strings.HasPrefix(rel, "..") {
+		dir = rel
+	}
+	after := "after " + strings.Join(t.Services, ", ")
+	switch {
+	case len(t.Services) == 0:
+		after = "devenv test only"
+	case len(t.Services) == len(cfg.Services):
+		after = "after any service"
+	}
+	return fmt.Sprintf("%s: %s in %s (%s; timeout %s)", t.Name, cmd, dir, after, t.Timeout)
 }
 
 // summary is e.g. "2 services, kafka, h2 memory".

@@ -60,6 +60,7 @@ type Config struct {
 	Kafka     *Kafka     // nil: no Kafka
 	H2        H2         // always set; Mode is H2Memory or H2Server
 	Services  []*Service // enabled services, sorted by name
+	Tests     []*Test    // declared tests, sorted by name
 }
 
 // Service returns the enabled service called name, or nil.

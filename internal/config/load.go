@@ -436,7 +436,7 @@ func (d *decoder) config(root *yaml.Node, files []string) *Config {
 	rs := rootSchema()
 	cfg := &Config{Files: files, Dir: d.dir[files[0]]}
 	var nameNode, nsNode *yaml.Node
-	var kafkaKey, kafkaVal, h2Key, h2Val, servicesVal *yaml.Node
+	var kafkaKey, kafkaVal, h2Key, h2Val, servicesVal, testsVal *yaml.Node
 	d.object(root, "", rs, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "name":
@@ -466,6 +466,8 @@ func (d *decoder) config(root *yaml.Node, files []string) *Config {
 			h2Key, h2Val = k, v
 		case "services":
 			servicesVal = v
+		case "tests":
+			testsVal = v
 		}
 	})
 
@@ -516,8 +518,10 @@ func (d *decoder) config(root *yaml.Node, files []string) *Config {
 	}
 
 	services := map[string]*Service{}
+	named := map[string]bool{} // every name under services:, enabled or not
 	ss := rs.Properties["services"].AdditionalProperties.(*schemaNode)
 	d.entries(servicesVal, "services", "service names to services", func(k, v *yaml.Node) {
+		named[k.Value] = true
 		if s := d.service(k, v, ss); s != nil {
 			services[s.Name] = s
 		}
@@ -525,6 +529,7 @@ func (d *decoder) config(root *yaml.Node, files []string) *Config {
 	for _, name := range SortedKeys(services) {
 		cfg.Services = append(cfg.Services, services[name])
 	}
+	cfg.Tests = d.tests(testsVal, rs.Properties["tests"].AdditionalProperties.(*schemaNode), named, SortedKeys(services))
 	// Every Service devenv renders needs its own name.
 	if cfg.Kafka != nil {
 		d.claimName(cfg.Kafka.Service, "kafka.service", cfg.Kafka.Pos, "set kafka.service")

@@ -144,6 +144,7 @@ func rootSchema() *schemaNode {
 			"port":    port("H2 TCP port. Default: 9092."),
 		}),
 		"services": {Type: "object", Description: "The services, by name (a DNS label).", AdditionalProperties: serviceSchema()},
+		"tests":    testsSchemaNode(),
 	})
 	root.Schema = "https://json-schema.org/draft/2020-12/schema"
 	root.ID = "https://devenv.dev/schema/devenv.yaml.json"
