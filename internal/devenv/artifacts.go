@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -167,12 +168,19 @@ type artifactDir struct {
 }
 
 // write creates the file rel (a slash-separated path inside the folder) and
-// fills it. When
-// fill fails, a partly written file is kept, an empty one removed, and
-// <part>.error.txt gets the reason.
+// fills it. When fill fails, a partly written file is kept, an empty one
+// removed, and <part>.error.txt gets the reason; when it succeeds, a
+// <part>.error.txt left by an earlier collection is removed.
 func (a *artifactDir) write(ctx context.Context, rel string, fill func(ctx context.Context, w io.Writer) error) {
 	err := a.fillFile(ctx, rel, fill)
+	errFile := strings.TrimSuffix(rel, path.Ext(rel)) + ".error.txt"
 	if err == nil {
+		// An error file of an earlier collection into the folder is stale.
+		if p, perr := a.path(errFile); perr == nil {
+			if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+				a.errs = append(a.errs, rerr)
+			}
+		}
 		return
 	}
 	err = fmt.Errorf("collecting %s: %w", rel, err)
@@ -181,8 +189,7 @@ func (a *artifactDir) write(ctx context.Context, rel string, fill func(ctx conte
 	if ctx.Err() != nil {
 		return // no error files for the parts an interrupt stopped
 	}
-	part := strings.TrimSuffix(rel, path.Ext(rel)) + ".error.txt"
-	if werr := a.fillFile(ctx, part, func(_ context.Context, w io.Writer) error {
+	if werr := a.fillFile(ctx, errFile, func(_ context.Context, w io.Writer) error {
 		_, err := io.WriteString(w, err.Error()+"\n")
 		return err
 	}); werr != nil {

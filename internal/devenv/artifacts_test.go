@@ -290,6 +290,18 @@ func TestCollectArtifactsFailures(t *testing.T) {
 	if err := json.Unmarshal([]byte(readArtifact(t, dir, "pods.json")), &pods); err != nil || len(pods["api"]) != 2 || pods["worker"] != nil {
 		t.Errorf("pods.json with worker failing: %+v, %v", pods, err)
 	}
+
+	// Collecting again into the folder, with every part answering, leaves
+	// no error file of the first collection behind.
+	if _, err := collectArtifacts(context.Background(), artifactsConfig(config.H2Server, true), goodEvidence(), dir, log.Nop()); err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.DeleteFunc(listDir(t, dir), func(f string) bool { return !strings.HasSuffix(f, ".error.txt") }); len(got) != 0 {
+		t.Errorf("error files left by the first collection: %q", got)
+	}
+	if got := readArtifact(t, dir, "pods/api/api-1.api.previous.log"); got != "panic: boom\n" {
+		t.Errorf("previous log after the second collection = %q", got)
+	}
 }
 
 func TestCollectArtifactsOnlyWhatTheProjectHas(t *testing.T) {
