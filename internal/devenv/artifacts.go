@@ -189,20 +189,21 @@ func (a *artifactDir) write(ctx context.Context, rel string, fill func(ctx conte
 	if ctx.Err() != nil {
 		return // no error files for the parts an interrupt stopped
 	}
+	reason := err.Error() + "\n"
 	if werr := a.fillFile(ctx, errFile, func(_ context.Context, w io.Writer) error {
-		_, err := io.WriteString(w, err.Error()+"\n")
-		return err
+		_, werr := io.WriteString(w, reason)
+		return werr
 	}); werr != nil {
 		a.errs = append(a.errs, werr)
 	}
 }
 
 func (a *artifactDir) fillFile(ctx context.Context, rel string, fill func(ctx context.Context, w io.Writer) error) error {
-	path, err := a.path(rel)
+	file, err := a.path(rel)
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
@@ -215,10 +216,10 @@ func (a *artifactDir) fillFile(ctx context.Context, rel string, fill func(ctx co
 		ferr = cerr
 	}
 	if ferr != nil && serr == nil && info.Size() == 0 {
-		_ = os.Remove(path)
+		_ = os.Remove(file)
 		return ferr
 	}
-	a.written = append(a.written, path)
+	a.written = append(a.written, file)
 	return ferr
 }
 
