@@ -2,20 +2,18 @@ package kafka
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/log"
 )
 
@@ -108,14 +106,9 @@ func checkListener(ctx context.Context, addr, want string) error {
 func lastLogs(ctx context.Context, cli *client.Client, id string) string {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	rc, err := cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: "30"})
-	if err != nil {
-		return "(logs unavailable: " + err.Error() + ")"
-	}
-	defer rc.Close()
 	var b strings.Builder
-	if _, err := stdcopy.StdCopy(&b, &b, io.LimitReader(rc, 1<<20)); err != nil && !errors.Is(err, io.EOF) {
-		return "(reading logs: " + err.Error() + ")"
+	if err := dockerx.CopyLogs(ctx, cli, id, 30, &b); err != nil {
+		return "(logs unavailable: " + err.Error() + ")"
 	}
 	if b.Len() == 0 {
 		return "(no output)"
