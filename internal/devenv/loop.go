@@ -65,6 +65,8 @@ func (e *Env) Watch(ctx context.Context, configFiles []string) error {
 	}
 	stopForwards := e.startForwards(ctx) // the services' ports: on 127.0.0.1 while watching
 	defer stopForwards()
+	stopTests := e.startTests(ctx) // the declared tests, after each update
+	defer stopTests()
 	l.assembleKnown(ctx)
 	lg.Infof("watching %d services for changes (Ctrl-C stops watching; the environment keeps running)", len(e.Config.Services))
 	tick := time.NewTicker(endpointCheckEvery)
@@ -84,6 +86,7 @@ func (e *Env) Watch(ctx context.Context, configFiles []string) error {
 			}
 			restart := l.handle(ctx, b, configFiles)
 			e.Config, e.LastApply = l.cfg, l.lastApply
+			e.writeRecord()
 			if restart {
 				// The set of services or their folders changed: watch anew.
 				w.Close()
@@ -92,7 +95,9 @@ func (e *Env) Watch(ctx context.Context, configFiles []string) error {
 				}
 			}
 		case <-tick.C:
-			l.repoint(ctx)
+			if l.repoint(ctx) {
+				e.writeRecord()
+			}
 			e.LastApply = l.lastApply
 		}
 	}
@@ -244,6 +249,11 @@ type loop struct {
 	// running containers, not loaded into the cluster yet.
 	stale      map[string]bool
 	noLiveSaid bool // why images have no supervisor was said once
+	// served lists the services a batch updated successfully (their new
+	// version serves); onUpdated, when set, gets them after each batch
+	// (the declared tests that depend on them run).
+	served    []string
+	onUpdated func(services []string)
 }
 
 // newLoop returns a loop for cfg that records the services' images in
@@ -259,6 +269,13 @@ func newLoop(cfg *config.Config, images map[string]string, opts Options, prog *p
 // handle acts on one batch of changes. It reports whether the watcher must
 // be rebuilt (the services changed).
 func (l *loop) handle(ctx context.Context, b watch.Batch, configFiles []string) (restart bool) {
+	l.served = l.served[:0]
+	defer func() {
+		if len(l.served) > 0 && l.onUpdated != nil && ctx.Err() == nil {
+			slices.Sort(l.served)
+			l.onUpdated(slices.Compact(l.served))
+		}
+	}()
 	lg := l.log
 	names := make([]string, 0, len(b.Services))
 	for n := range b.Services {
@@ -589,6 +606,7 @@ func (l *loop) liveUpdate(ctx context.Context, changed []string) (swap []string)
 			}
 			l.stale[n] = true
 			lg.Infof("%s ✓ %s (the running containers hold these files already)", n, time.Since(t0).Round(100*time.Millisecond))
+			l.served = append(l.served, n)
 			continue
 		}
 		done := l.prog.start("%s: updating %d running containers in place", n, len(plans))
@@ -641,6 +659,7 @@ func (l *loop) liveUpdate(ctx context.Context, changed []string) (swap []string)
 		}
 		done(nil, "%s: %d files updated in %d running containers", n, files, len(plans))
 		lg.Infof("%s ✓ %s (updated in place)", n, time.Since(t0).Round(100*time.Millisecond))
+		l.served = append(l.served, n)
 	}
 	return swap
 }
@@ -730,6 +749,7 @@ func (l *loop) swapImages(ctx context.Context, changed []string) (rollout []stri
 		default:
 			done(nil, "%s: running %s", n, l.images[n])
 			lg.Infof("%s ✓ %s", n, time.Since(t0).Round(100*time.Millisecond))
+			l.served = append(l.served, n)
 		}
 	}
 	return rollout
@@ -767,9 +787,13 @@ func (l *loop) redeploy(ctx context.Context, changed []string, why string) {
 	}
 	for _, n := range changed {
 		lg.Infof("%s ✓ %s", n, time.Since(t0).Round(100*time.Millisecond))
+		l.served = append(l.served, n)
 	}
 	if why != "" {
 		lg.Infof("✓ %s applied (%s)", why, time.Since(t0).Round(100*time.Millisecond))
+		for _, s := range l.cfg.Services {
+			l.served = append(l.served, s.Name)
+		}
 	}
 }
 
@@ -795,8 +819,7 @@ var externals = []struct{ component, name string }{
 
 // repoint re-applies the endpoints when an external container's (Kafka's,
 // the H2 server's) address changed: it was recreated behind devenv's back.
-func (l *loop) repoint(ctx context.Context) {
-	moved := false
+func (l *loop) repoint(ctx context.Context) (moved bool) {
 	for _, x := range externals {
 		old, ok := l.ext[x.component]
 		if !ok {
@@ -811,9 +834,10 @@ func (l *loop) repoint(ctx context.Context) {
 		moved = true
 	}
 	if !moved {
-		return
+		return false
 	}
 	if err := l.apply(ctx); err != nil && ctx.Err() == nil {
 		l.log.Infof("✗ re-pointing the endpoints: %v", err)
 	}
+	return true
 }

@@ -198,6 +198,7 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	if err := env.loop.waitRollouts(ctx, nil); err != nil {
 		return nil, err
 	}
+	env.writeRecord()
 	ok = true
 	return env, nil
 }
