@@ -73,11 +73,18 @@ func TestIntegrationCosmos(t *testing.T) {
 	testenv.CopyDir(t, filepath.Join(root, "examples/cosmos/transfermoney"), tm)
 	name := testenv.Name("it-")
 	override := filepath.Join(tmp, "override.yaml")
+	// A declared test that passes only while transfermoney serves v2: it
+	// runs after each update of transfermoney while watching.
 	if err := os.WriteFile(override, []byte(fmt.Sprintf(`name: %s
 cluster: {name: %s}
 services:
   transfermoney:
     context: %s
+tests:
+  version:
+    command: 'v=$(curl -fsS "$DEVENV_SERVICE_TRANSFERMONEY_URL/version"); echo "serving $v"; test "$v" = v2'
+    services: [transfermoney]
+    timeout: 30s
 `, name, name, tm)), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -273,6 +280,15 @@ services:
 		t.Fatalf("the change did not roll out: %v", err)
 	}
 	t.Logf("save to serving v2: %s", time.Since(t0))
+	// The declared test ran after the update, through the forwarded port.
+	if err := testenv.Eventually(ctx, time.Minute, 200*time.Millisecond, func() error {
+		if !strings.Contains(out.String(), "✓ test version passed") {
+			return errors.New("the declared test did not pass after the update to v2")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if now := container(); now != serving || !strings.Contains(out.String(), "transfermoney ✓") || !strings.Contains(out.String(), "(updated in place)") {
 		t.Errorf("v2 was not written into the running container: before %s, after %s", serving, now)
 	}
@@ -315,6 +331,16 @@ services:
 	}
 	if err := testenv.Eventually(ctx, 3*time.Minute, 500*time.Millisecond, version("v3")); err != nil {
 		t.Fatalf("the fix did not roll out: %v", err)
+	}
+	// v3 breaks the declared test: ✗ with its output, and the loop goes on
+	// (the configuration change below still applies).
+	if err := testenv.Eventually(ctx, time.Minute, 200*time.Millisecond, func() error {
+		if !strings.Contains(out.String(), "✗ test version failed") || !strings.Contains(out.String(), "serving v3") {
+			return errors.New("the declared test did not fail, with its output, after the update to v3")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	if now := container(); now != serving {
 		t.Errorf("the container was replaced (before %s, after %s): every save here changes only files", serving, now)
