@@ -405,6 +405,10 @@ func TestIntegrationLoadImageAndService(t *testing.T) {
 	image := testImage(t, docker)
 	ctx := context.Background()
 
+	// Before the load, the one-listing check says the nodes lack it.
+	if missing, err := c.MissingImages(ctx, docker, []string{image}); err != nil || !slices.Equal(missing, []string{image}) {
+		t.Fatalf("before the load MissingImages = %q, %v; want the image", missing, err)
+	}
 	start := time.Now()
 	loaded, err := c.LoadImage(ctx, docker, image)
 	if err != nil || !loaded {
@@ -414,6 +418,9 @@ func TestIntegrationLoadImageAndService(t *testing.T) {
 	loaded, err = c.LoadImage(ctx, docker, image)
 	if err != nil || loaded {
 		t.Fatalf("second load should be skipped: %v %v", loaded, err)
+	}
+	if missing, err := c.MissingImages(ctx, docker, []string{image}); err != nil || len(missing) != 0 {
+		t.Fatalf("after the load MissingImages = %q, %v; want none", missing, err)
 	}
 
 	ns := "it-svc"
