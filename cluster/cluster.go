@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"sync"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 
+	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/log"
 )
 
@@ -300,18 +300,26 @@ func forget(ctx context.Context, name string, opts Options, lg *log.Logger) {
 // kubeconfig has no kind-<name> context.
 func Connect(ctx context.Context, name, kubeconfig string) (*Cluster, error) {
 	lg := log.Nop()
-	provider := newProvider(lg)
-	names, err := provider.List()
+	// kind's own listing runs the docker command; the Docker API answers
+	// the same question (node containers labelled with the cluster's name)
+	// in a few milliseconds.
+	docker, err := dockerx.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := docker.ContainerList(ctx, client.ContainerListOptions{
+		All: true, Filters: client.Filters{}.Add("label", kindClusterLabel+"="+name)})
+	_ = docker.Close()
 	if err != nil {
 		return nil, fmt.Errorf("listing kind clusters: %w", err)
 	}
-	if !slices.Contains(names, name) {
+	if len(nodes.Items) == 0 {
 		return nil, fmt.Errorf("%w %q: create it with `devenv up`", ErrNoCluster, name)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return connect(name, kubeconfig, lg, provider)
+	return connect(name, kubeconfig, lg, newProvider(lg))
 }
 
 // connect builds the clients from the kubeconfig context kind-<name>.
