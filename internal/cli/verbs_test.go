@@ -53,7 +53,9 @@ func unsetEnv(t *testing.T, names ...string) {
 func TestValidateOK(t *testing.T) {
 	unsetEnv(t, "ACCOUNT_DB_USER", "ACCOUNT_DB_PASSWORD")
 	code, out, errOut := run(t, "validate", "-f", rootConfig)
-	if code != ExitOK || out != rootConfig+": ok (2 services, kafka, h2 memory)\n" {
+	want := rootConfig + ": ok (2 services, kafka, h2 memory)\n" +
+		"  test transfer: sh ./transfer.sh in examples/cosmos/e2e (after any service; timeout 1m0s)\n"
+	if code != ExitOK || out != want {
 		t.Errorf("exit %d, out %q, err %q", code, out, errOut)
 	}
 }
