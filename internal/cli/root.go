@@ -21,6 +21,10 @@ const (
 	ExitOK      = 0 // everything worked (for status: everything is ready)
 	ExitFailure = 1 // something failed (for status: something is not ready)
 	ExitConfig  = 2 // bad configuration or bad command line
+	ExitNotUp   = 3 // devenv test: the environment did not come up, no test ran
+	// ExitTimedOut is devenv test's code for a test that ran over its
+	// timeout when none failed (a failure wins: exit 1).
+	ExitTimedOut = 4
 	// ExitInterrupted is the shell's code for a command stopped by Ctrl-C
 	// before it finished (128 + SIGINT). A watching up stopped by Ctrl-C
 	// has finished its work and exits 0.
@@ -158,7 +162,9 @@ beside it and wired in through Services and endpoints, and every service built,
 loaded and deployed, then keeps it current while you edit.
 
 Exit codes: 0 success, 1 failure (or not ready), 2 bad configuration or usage,
-130 interrupted (Ctrl-C) before the work was done.`,
+130 interrupted (Ctrl-C) before the work was done. devenv test adds 3 (the
+environment did not come up) and 4 (a test timed out and none failed; a
+failed test gives 1).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

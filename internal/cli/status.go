@@ -5,17 +5,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/internal/devenv"
+	"github.com/devenv-tool/devenv/internal/testrun"
 )
 
 func init() { commands = append(commands, newStatusCmd) }
 
-var statusFormats = []string{"text", "json"}
+var statusFormats = []string{"text", "json", "env"}
 
 type statusFlags struct {
 	envFlags
@@ -38,8 +40,17 @@ ready, cluster{name,context,ready,message}, external[]{component,container,image
 running,ip,port,hostAddress,service,endpoints,current,topics,ready,message},
 services[]{name,image,desired,readyPods,ready,message},
 forwards[]{service,port,hostPort,hostAddress,forwarding,message} (the ports:
-devenv up forwards to 127.0.0.1 while it watches; they do not count for ready).`,
+devenv up forwards to 127.0.0.1 while it watches; they do not count for ready).
+
+With -o env, the variables devenv test gives its tests, as shell-quoted
+export lines for eval "$(devenv status -o env)": DEVENV_KAFKA_BOOTSTRAP,
+DEVENV_H2_JDBC_URL (h2 server mode), DEVENV_NAMESPACE, DEVENV_KUBE_CONTEXT,
+KUBECONFIG (with --kubeconfig), and DEVENV_SERVICE_<NAME>_URL for each
+service whose main port a devenv up that watches forwards now (ports: in
+devenv.yaml; status forwards nothing itself). stderr says which services
+have no URL and why.`,
 		Example: `  devenv status
+  eval "$(devenv status -o env)"; curl "$DEVENV_SERVICE_ACCOUNT_URL/health"
   devenv status -o json | jq -r '.external[] | select(.component=="kafka") | .hostAddress'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -63,13 +74,22 @@ func runStatus(ctx context.Context, g *globals, f *statusFlags) error {
 	if err != nil {
 		return err
 	}
-	if f.output == "json" {
+	switch f.output {
+	case "json":
 		enc := json.NewEncoder(g.streams.Out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(r); err != nil {
 			return err
 		}
-	} else {
+	case "env":
+		kc := f.kubeconfig
+		if kc != "" {
+			if abs, err := filepath.Abs(kc); err == nil {
+				kc = abs // the exported KUBECONFIG works from any folder
+			}
+		}
+		printStatusEnv(g.streams.Out, g.streams.Err, cfg, r, kc)
+	default:
 		printStatus(g.streams.Out, r)
 	}
 	if !r.Ready {
@@ -120,4 +140,75 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// statusVars are the variables devenv test gives its tests, as far as the
+// report knows them: a service's URL only when a devenv up that watches
+// forwards its main port now. noURL says, per service without one, why.
+func statusVars(cfg *config.Config, r *devenv.Report, kubeconfig string) (vars testrun.Vars, noURL []string) {
+	vars = testrun.Vars{Namespace: r.Namespace, Kubeconfig: kubeconfig, ServiceURLs: map[string]string{}}
+	if r.Cluster.Ready {
+		vars.KubeContext = r.Cluster.Context
+	}
+	for _, e := range r.External {
+		if !e.Running || e.HostAddress == "" {
+			continue
+		}
+		switch e.Component {
+		case "kafka":
+			vars.KafkaBootstrap = e.HostAddress
+		case "h2":
+			vars.H2JDBCURL = "jdbc:h2:tcp://" + e.HostAddress
+		}
+	}
+	for _, s := range cfg.Services {
+		var main *devenv.ForwardStatus
+		declared := false
+		for i, fw := range r.Forwards {
+			if fw.Service != s.Name {
+				continue
+			}
+			declared = true
+			if fw.Port == s.Port {
+				main = &r.Forwards[i]
+			}
+		}
+		switch {
+		case !declared:
+			noURL = append(noURL, fmt.Sprintf("%s: no ports: declared in devenv.yaml (devenv test forwards every service itself)", s.Name))
+		case main == nil:
+			noURL = append(noURL, fmt.Sprintf("%s: its port %d is not among its ports:", s.Name, s.Port))
+		case !main.Forwarding || main.HostAddress == "":
+			why := main.Message
+			if why == "" {
+				why = "not forwarding"
+			}
+			noURL = append(noURL, fmt.Sprintf("%s: %s", s.Name, why))
+		default:
+			vars.ServiceURLs[s.Name] = "http://" + main.HostAddress
+		}
+	}
+	return vars, noURL
+}
+
+// printStatusEnv writes the variables as export lines to w, and to errw a
+// line per service without a URL.
+func printStatusEnv(w, errw io.Writer, cfg *config.Config, r *devenv.Report, kubeconfig string) {
+	vars, noURL := statusVars(cfg, r, kubeconfig)
+	for _, kv := range vars.Environ() {
+		name, value, _ := strings.Cut(kv, "=")
+		fmt.Fprintf(w, "export %s=%s\n", name, shellQuote(value))
+	}
+	for _, n := range noURL {
+		fmt.Fprintf(errw, "no URL for service %s\n", n)
+	}
+}
+
+// shellQuote quotes s for a POSIX shell: as it is when it holds only
+// characters no shell treats specially, else in single quotes.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,:/@%+=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -53,7 +53,9 @@ func unsetEnv(t *testing.T, names ...string) {
 func TestValidateOK(t *testing.T) {
 	unsetEnv(t, "ACCOUNT_DB_USER", "ACCOUNT_DB_PASSWORD")
 	code, out, errOut := run(t, "validate", "-f", rootConfig)
-	if code != ExitOK || out != rootConfig+": ok (2 services, kafka, h2 memory)\n" {
+	want := rootConfig + ": ok (2 services, kafka, h2 memory)\n" +
+		"  test transfer: sh ./transfer.sh in examples/cosmos/e2e (after any service; timeout 1m0s)\n"
+	if code != ExitOK || out != want {
 		t.Errorf("exit %d, out %q, err %q", code, out, errOut)
 	}
 }
@@ -293,6 +295,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"version", "extra"}, []string{"Run 'devenv version --help' for usage."}},
 		{[]string{"schema", "extra"}, []string{"Run 'devenv schema --help' for usage."}},
 		{[]string{"up", "extra"}, []string{"Run 'devenv up --help' for usage."}},
+		{[]string{"test", "extra"}, []string{`unexpected argument "extra"; put a command to run after --`, "Run 'devenv test --help' for usage."}},
+		{[]string{"test", "extra", "--", "true"}, []string{`unexpected argument "extra"`}},
 		{[]string{"images", "bogus"}, []string{`unknown command "bogus" for "devenv images"`, "Run 'devenv images --help' for usage."}},
 		{[]string{"images", "list", "extra"}, []string{"Run 'devenv images list --help' for usage."}},
 		{[]string{"images", "save"}, []string{"accepts 1 arg(s), received 0", "Run 'devenv images save --help' for usage."}},
@@ -347,7 +351,7 @@ func TestOutputFlag(t *testing.T) {
 		}
 	}
 	walk(root)
-	if got := strings.Join(withOutput, ","); got != "images list,status,version" {
+	if got := strings.Join(withOutput, ","); got != "images list,status,test,version" {
 		t.Errorf("verbs with -o: %s", got)
 	}
 	for _, verb := range withOutput {
@@ -359,7 +363,7 @@ func TestOutputFlag(t *testing.T) {
 			}
 		}
 	}
-	if got := complete(t, "status", "-o", ""); strings.Join(got, " ") != "text json" {
+	if got := complete(t, "status", "-o", ""); strings.Join(got, " ") != "text json env" {
 		t.Errorf("completion of -o: %v", got)
 	}
 }
