@@ -285,6 +285,11 @@ tests:
 		if !strings.Contains(out.String(), "✓ test version passed") {
 			return errors.New("the declared test did not pass after the update to v2")
 		}
+		// The cosmos example's own test (devenv.yaml): a transfer through
+		// the forwarded port of transfermoney.
+		if !strings.Contains(out.String(), "✓ test transfer passed") {
+			return errors.New("the cosmos example's test transfer did not pass after the update to v2")
+		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
