@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"runtime"
 	"strings"
 	"time"
 
@@ -20,10 +23,12 @@ import (
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 )
 
-// errNotLegacyArchive means `docker save` did not produce the legacy
-// docker-archive layout this loader understands; the caller loads the full
+// errNotLegacyArchive means `docker save` produced an archive the layer
+// loader cannot take apart: neither a legacy docker-archive (Docker before
+// 25) nor an OCI image layout (Docker 25 and later), or one with parts it
+// does not read (zstd layers, several images). The caller loads the full
 // archive instead.
-var errNotLegacyArchive = errors.New("not a legacy docker-archive")
+var errNotLegacyArchive = errors.New("not an image archive the layer loader reads")
 
 // nodeBlobs lists the content digests a node's containerd holds.
 func nodeBlobs(n nodes.Node) (map[string]bool, error) {
@@ -39,7 +44,8 @@ func nodeBlobs(n nodes.Node) (map[string]bool, error) {
 }
 
 // savedImage is a `docker save` archive taken apart: the config, the
-// manifest's layer order, and each layer as a temporary file with its digest.
+// manifest's layer order, and each layer the node lacks, uncompressed, as a
+// temporary file (or in memory) with its digest.
 type savedImage struct {
 	config []byte
 	layers []savedLayer // in manifest order
@@ -50,7 +56,7 @@ type savedLayer struct {
 	digest string // sha256:<hex> of the uncompressed tar, the layer's diffID
 	size   int64
 	file   string // "" when the node already has it (not kept)
-	data   []byte // the layer in memory instead of file (LoadParts)
+	data   []byte // the layer in memory instead of file (LoadParts, small layers)
 }
 
 func (s *savedImage) cleanup() {
@@ -59,9 +65,27 @@ func (s *savedImage) cleanup() {
 	}
 }
 
-// readSaved reads a legacy docker-archive (Docker before 25) and keeps only
-// the layers the node lacks, on disk.
+// smallEntry is the size up to which readSaved keeps an archive entry in
+// memory (configs, manifests, small layers); larger entries go to files.
+const smallEntry = 1 << 20
+
+// maxJSON bounds the JSON files (manifests, configs) readSaved reads.
+const maxJSON = 64 << 20
+
+// readSaved reads a `docker save` archive of one image, in either format
+// Docker writes: the legacy docker-archive (Docker before 25: manifest.json
+// naming <id>/layer.tar files and a <hex>.json config) or an OCI image
+// layout (Docker 25 and later: blobs/sha256/<hex>, index.json, and a
+// manifest.json naming blobs; layers possibly gzip-compressed). It keeps
+// only the layers the node lacks, uncompressed, on disk (or in memory when
+// small). It returns an error wrapping errNotLegacyArchive for an archive
+// it cannot take apart.
 func readSaved(r io.Reader, have map[string]bool) (*savedImage, error) {
+	return readArchive(r, have, smallEntry)
+}
+
+// readArchive is readSaved keeping entries up to small bytes in memory.
+func readArchive(r io.Reader, have map[string]bool, small int64) (*savedImage, error) {
 	tmp, err := os.MkdirTemp("", "devenv-load-")
 	if err != nil {
 		return nil, err
@@ -73,68 +97,405 @@ func readSaved(r io.Reader, have map[string]bool) (*savedImage, error) {
 			s.cleanup()
 		}
 	}()
-	layers := map[string]savedLayer{} // archive path -> layer
-	files := map[string][]byte{}      // small JSON files by path
-	tr := tar.NewReader(r)
-	for i := 0; ; i++ {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading the saved image: %w", err)
-		}
-		if h.Typeflag != tar.TypeReg {
-			continue
-		}
-		switch {
-		case path.Base(h.Name) == "layer.tar":
-			f, err := os.Create(path.Join(tmp, fmt.Sprintf("layer-%d", i)))
-			if err != nil {
-				return nil, err
-			}
-			hsh := sha256.New()
-			n, err := io.Copy(io.MultiWriter(f, hsh), tr)
-			_ = f.Close()
-			if err != nil {
-				return nil, fmt.Errorf("reading layer %s: %w", h.Name, err)
-			}
-			l := savedLayer{digest: "sha256:" + hex.EncodeToString(hsh.Sum(nil)), size: n, file: f.Name()}
-			if have[l.digest] {
-				_ = os.Remove(l.file)
-				l.file = ""
-			}
-			layers[h.Name] = l
-		case strings.HasSuffix(h.Name, ".json") && !strings.Contains(h.Name, "/"):
-			b, err := io.ReadAll(io.LimitReader(tr, 64<<20))
-			if err != nil {
-				return nil, err
-			}
-			files[h.Name] = b
-		case strings.HasPrefix(h.Name, "blobs/"):
-			return nil, errNotLegacyArchive
-		}
+	a := &archive{tmp: tmp, small: small, entries: map[string]*archiveEntry{}, links: map[string]string{}}
+	if err := a.read(r, have); err != nil {
+		return nil, err
 	}
-	var manifest []struct {
-		Config string
-		Layers []string
+	configPath, layerPaths, err := a.image()
+	if err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(files["manifest.json"], &manifest); err != nil || len(manifest) != 1 {
-		return nil, fmt.Errorf("%w: manifest.json: %v", errNotLegacyArchive, err)
+	if s.config, err = a.bytes(configPath); err != nil {
+		return nil, err
 	}
-	s.config = files[manifest[0].Config]
-	if s.config == nil {
-		return nil, fmt.Errorf("%w: no config %s", errNotLegacyArchive, manifest[0].Config)
+	var config struct {
+		RootFS struct {
+			DiffIDs []string `json:"diff_ids"`
+		} `json:"rootfs"`
 	}
-	for _, p := range manifest[0].Layers {
-		l, found := layers[p]
+	if err := json.Unmarshal(s.config, &config); err != nil {
+		return nil, fmt.Errorf("%w: config %s: %v", errNotLegacyArchive, configPath, err)
+	}
+	diffIDs := config.RootFS.DiffIDs
+	if len(diffIDs) != 0 && len(diffIDs) != len(layerPaths) {
+		return nil, fmt.Errorf("%w: the config lists %d layers, the manifest %d", errNotLegacyArchive, len(diffIDs), len(layerPaths))
+	}
+	done := map[string]savedLayer{} // by entry: a layer listed twice is read once
+	for i, p := range layerPaths {
+		name := a.resolve(p)
+		l, found := done[name]
 		if !found {
-			return nil, fmt.Errorf("%w: no layer %s", errNotLegacyArchive, p)
+			e := a.entries[name]
+			if e == nil {
+				return nil, fmt.Errorf("%w: no layer %s", errNotLegacyArchive, p)
+			}
+			want := ""
+			if len(diffIDs) != 0 {
+				want = diffIDs[i]
+			}
+			if l, err = a.layer(p, e, want, have); err != nil {
+				return nil, err
+			}
+			done[name] = l
 		}
 		s.layers = append(s.layers, l)
 	}
 	ok = true
 	return s, nil
+}
+
+// archive is a `docker save` archive being taken apart: its regular files
+// by path, and its links.
+type archive struct {
+	tmp     string
+	small   int64
+	n       int // files written to tmp
+	entries map[string]*archiveEntry
+	links   map[string]string // path -> target path
+}
+
+// archiveEntry is one regular file of the archive: in memory when small,
+// else in a file, else (an uncompressed blob the node holds) dropped.
+type archiveEntry struct {
+	digest string // sha256:<hex> of the bytes as stored
+	size   int64
+	kind   compression
+	data   []byte
+	file   string
+}
+
+type compression int
+
+const (
+	uncompressed compression = iota
+	gzipped
+	zstdCompressed
+)
+
+// sniff tells the compression of a layer by its first bytes.
+func sniff(b []byte) compression {
+	switch {
+	case bytes.HasPrefix(b, []byte{0x1f, 0x8b}):
+		return gzipped
+	case bytes.HasPrefix(b, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return zstdCompressed
+	}
+	return uncompressed
+}
+
+// blobDigest returns sha256:<hex> for an OCI layout blob path
+// (blobs/sha256/<hex>), "" for any other path.
+func blobDigest(name string) string {
+	hx, ok := strings.CutPrefix(name, "blobs/sha256/")
+	if !ok || len(hx) != 64 || strings.Trim(hx, "0123456789abcdef") != "" {
+		return ""
+	}
+	return "sha256:" + hx
+}
+
+// cleanPath is an archive path as the archive's maps hold it.
+func cleanPath(p string) string {
+	return strings.TrimPrefix(path.Clean("/"+p), "/")
+}
+
+// read reads every entry of the tar stream r.
+func (a *archive) read(r io.Reader, have map[string]bool) error {
+	tr := tar.NewReader(r)
+	br := bufio.NewReader(nil)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading the saved image: %w", err)
+		}
+		name := cleanPath(h.Name)
+		switch h.Typeflag {
+		case tar.TypeSymlink:
+			a.links[name] = cleanPath(path.Join(path.Dir(name), h.Linkname))
+		case tar.TypeLink:
+			a.links[name] = cleanPath(h.Linkname)
+		case tar.TypeReg:
+			br.Reset(tr)
+			e, err := a.readEntry(name, h.Size, br, have)
+			if err != nil {
+				return err
+			}
+			a.entries[name] = e
+		}
+	}
+}
+
+// readEntry reads one regular file: into memory when small, else into a
+// file, except an uncompressed blob the node holds, which it only checks.
+func (a *archive) readEntry(name string, size int64, br *bufio.Reader, have map[string]bool) (*archiveEntry, error) {
+	magic, _ := br.Peek(4)
+	e := &archiveEntry{size: size, kind: sniff(magic)}
+	blob := blobDigest(name)
+	var buf bytes.Buffer
+	var f *os.File
+	var w io.Writer = io.Discard
+	switch {
+	case size <= a.small:
+		w = &buf
+	case e.kind == uncompressed && blob != "" && have[blob]:
+	default:
+		a.n++
+		var err error
+		if f, err = os.Create(path.Join(a.tmp, fmt.Sprintf("entry-%d", a.n))); err != nil {
+			return nil, err
+		}
+		w = f
+		e.file = f.Name()
+	}
+	hsh := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, hsh), br)
+	if f != nil {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s of the saved image: %w", name, err)
+	}
+	e.size = n
+	e.digest = "sha256:" + hex.EncodeToString(hsh.Sum(nil))
+	if blob != "" && blob != e.digest {
+		return nil, fmt.Errorf("reading the saved image: blob %s holds content of digest %s", name, e.digest)
+	}
+	if size <= a.small {
+		e.data = append([]byte{}, buf.Bytes()...)
+	}
+	return e, nil
+}
+
+// resolve follows links from p to a regular file's path.
+func (a *archive) resolve(p string) string {
+	p = cleanPath(p)
+	for range 16 {
+		t, ok := a.links[p]
+		if !ok {
+			break
+		}
+		p = t
+	}
+	return p
+}
+
+// bytes returns the content of the file at p, which must be kept.
+func (a *archive) bytes(p string) ([]byte, error) {
+	e := a.entries[a.resolve(p)]
+	switch {
+	case e == nil:
+		return nil, fmt.Errorf("%w: no %s", errNotLegacyArchive, p)
+	case e.data != nil:
+		return e.data, nil
+	case e.file == "" || e.size > maxJSON:
+		return nil, fmt.Errorf("%w: %s was not kept (%d bytes)", errNotLegacyArchive, p, e.size)
+	}
+	b, err := os.ReadFile(e.file)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s of the saved image: %w", p, err)
+	}
+	return b, nil
+}
+
+// image finds the image in the archive: the paths of its config and of its
+// layers, base first. manifest.json (both formats) names them; an OCI
+// layout without one is read from index.json.
+func (a *archive) image() (config string, layers []string, err error) {
+	if a.entries[a.resolve("manifest.json")] != nil {
+		b, err := a.bytes("manifest.json")
+		if err != nil {
+			return "", nil, err
+		}
+		var manifest []struct {
+			Config string
+			Layers []string
+		}
+		if err := json.Unmarshal(b, &manifest); err != nil {
+			return "", nil, fmt.Errorf("%w: manifest.json: %v", errNotLegacyArchive, err)
+		}
+		if len(manifest) != 1 {
+			return "", nil, fmt.Errorf("%w: manifest.json lists %d images, not one", errNotLegacyArchive, len(manifest))
+		}
+		return manifest[0].Config, manifest[0].Layers, nil
+	}
+	if a.entries[a.resolve("index.json")] == nil {
+		return "", nil, fmt.Errorf("%w: neither manifest.json nor index.json", errNotLegacyArchive)
+	}
+	var found []ociDescriptor
+	if err := a.manifests("index.json", 0, &found); err != nil {
+		return "", nil, err
+	}
+	m, err := pickManifest(found)
+	if err != nil {
+		return "", nil, err
+	}
+	b, err := a.bytes(blobPath(m.Digest))
+	if err != nil {
+		return "", nil, err
+	}
+	var manifest struct {
+		Config ociDescriptor   `json:"config"`
+		Layers []ociDescriptor `json:"layers"`
+	}
+	if err := json.Unmarshal(b, &manifest); err != nil {
+		return "", nil, fmt.Errorf("%w: manifest %s: %v", errNotLegacyArchive, m.Digest, err)
+	}
+	for _, l := range manifest.Layers {
+		layers = append(layers, blobPath(l.Digest))
+	}
+	return blobPath(manifest.Config.Digest), layers, nil
+}
+
+// ociDescriptor is the part of an OCI descriptor readSaved uses.
+type ociDescriptor struct {
+	MediaType string `json:"mediaType"`
+	Digest    string `json:"digest"`
+	Platform  *struct {
+		OS           string `json:"os"`
+		Architecture string `json:"architecture"`
+	} `json:"platform,omitempty"`
+}
+
+func blobPath(digest string) string {
+	alg, hx, _ := strings.Cut(digest, ":")
+	return "blobs/" + alg + "/" + hx
+}
+
+// manifests appends to found the image manifests the index at p leads to
+// (through nested indexes) whose blob the archive holds.
+func (a *archive) manifests(p string, depth int, found *[]ociDescriptor) error {
+	if depth > 4 {
+		return fmt.Errorf("%w: indexes nested too deep", errNotLegacyArchive)
+	}
+	b, err := a.bytes(p)
+	if err != nil {
+		return err
+	}
+	var index struct {
+		Manifests []ociDescriptor `json:"manifests"`
+	}
+	if err := json.Unmarshal(b, &index); err != nil {
+		return fmt.Errorf("%w: %s: %v", errNotLegacyArchive, p, err)
+	}
+	for _, d := range index.Manifests {
+		if a.entries[a.resolve(blobPath(d.Digest))] == nil {
+			continue // another platform's, not saved
+		}
+		switch d.MediaType {
+		case "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json":
+			if err := a.manifests(blobPath(d.Digest), depth+1, found); err != nil {
+				return err
+			}
+		case "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json":
+			if d.Platform != nil && d.Platform.OS == "unknown" {
+				continue // an attestation, not an image
+			}
+			*found = append(*found, d)
+		}
+	}
+	return nil
+}
+
+// pickManifest chooses the one image among the manifests an index leads
+// to: the only one, else the only one for the nodes' platform (linux on
+// this machine's architecture).
+func pickManifest(found []ociDescriptor) (ociDescriptor, error) {
+	seen := map[string]bool{}
+	var all, native []ociDescriptor
+	for _, d := range found {
+		if seen[d.Digest] {
+			continue // the same image under several names
+		}
+		seen[d.Digest] = true
+		all = append(all, d)
+		if d.Platform != nil && d.Platform.OS == "linux" && d.Platform.Architecture == runtime.GOARCH {
+			native = append(native, d)
+		}
+	}
+	switch {
+	case len(all) == 1:
+		return all[0], nil
+	case len(native) == 1:
+		return native[0], nil
+	case len(all) == 0:
+		return ociDescriptor{}, fmt.Errorf("%w: index.json leads to no image manifest in the archive", errNotLegacyArchive)
+	}
+	return ociDescriptor{}, fmt.Errorf("%w: index.json leads to %d image manifests", errNotLegacyArchive, len(all))
+}
+
+// layer turns the entry of layer p into the uncompressed layer the node
+// gets, kept only if the node lacks it. want is the diffID the config lists
+// for it ("" when it lists none).
+func (a *archive) layer(p string, e *archiveEntry, want string, have map[string]bool) (savedLayer, error) {
+	switch e.kind {
+	case zstdCompressed:
+		return savedLayer{}, fmt.Errorf("%w: layer %s is zstd-compressed", errNotLegacyArchive, p)
+	case uncompressed:
+		l := savedLayer{digest: e.digest, size: e.size}
+		if have[l.digest] {
+			if e.file != "" {
+				_ = os.Remove(e.file)
+			}
+		} else {
+			l.file, l.data = e.file, e.data
+		}
+		return l, nil
+	}
+	// gzip: the diffID is the digest of the uncompressed tar.
+	var src io.Reader
+	if e.data != nil {
+		src = bytes.NewReader(e.data)
+	} else if e.file != "" {
+		f, err := os.Open(e.file)
+		if err != nil {
+			return savedLayer{}, err
+		}
+		defer os.Remove(e.file)
+		defer f.Close()
+		src = bufio.NewReaderSize(f, 1<<20)
+	} else {
+		return savedLayer{}, fmt.Errorf("%w: layer %s was not kept", errNotLegacyArchive, p)
+	}
+	zr, err := gzip.NewReader(src)
+	if err != nil {
+		return savedLayer{}, fmt.Errorf("decompressing layer %s: %w", p, err)
+	}
+	defer zr.Close()
+	var w io.Writer = io.Discard
+	var f *os.File
+	if want == "" || !have[want] {
+		a.n++
+		if f, err = os.Create(path.Join(a.tmp, fmt.Sprintf("entry-%d", a.n))); err != nil {
+			return savedLayer{}, err
+		}
+		w = f
+	}
+	hsh := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, hsh), zr)
+	if f != nil {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return savedLayer{}, fmt.Errorf("decompressing layer %s: %w", p, err)
+	}
+	l := savedLayer{digest: "sha256:" + hex.EncodeToString(hsh.Sum(nil)), size: n}
+	if want != "" && l.digest != want {
+		return savedLayer{}, fmt.Errorf("reading the saved image: layer %s uncompresses to digest %s, its config says %s", p, l.digest, want)
+	}
+	if f != nil {
+		if have[l.digest] {
+			_ = os.Remove(f.Name())
+		} else {
+			l.file = f.Name()
+		}
+	}
+	return l, nil
 }
 
 // writeOCI writes the image as an OCI layout archive holding the config, the
@@ -189,7 +550,14 @@ func (s *savedImage) writeOCI(w io.Writer, name string) error {
 	if err := add(blob(m.Config.Digest), s.config); err != nil {
 		return err
 	}
+	written := map[string]bool{} // a layer listed twice is one blob
 	for _, l := range s.layers {
+		if written[l.digest] {
+			continue
+		}
+		if l.data != nil || l.file != "" {
+			written[l.digest] = true
+		}
 		if l.data != nil {
 			if err := add(blob(l.digest), l.data); err != nil {
 				return err
@@ -222,8 +590,8 @@ func (s *savedImage) writeOCI(w io.Writer, name string) error {
 }
 
 // loadLayers loads ref into node n sending only the layers n lacks. It
-// returns errNotLegacyArchive (wrapped) when Docker's archive format is not
-// the one it reads, so the caller can fall back to a full load.
+// returns errNotLegacyArchive (wrapped) when it cannot take Docker's archive
+// apart, so the caller can fall back to a full load.
 func loadLayers(ctx context.Context, docker *client.Client, n nodes.Node, ref string) (sent, total int, err error) {
 	have, err := nodeBlobs(n)
 	if err != nil {
@@ -240,7 +608,7 @@ func loadLayers(ctx context.Context, docker *client.Client, n nodes.Node, ref st
 	}
 	defer saved.cleanup()
 	for _, l := range saved.layers {
-		if l.file != "" {
+		if l.file != "" || l.data != nil {
 			sent++
 		}
 	}

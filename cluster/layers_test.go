@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -112,17 +111,6 @@ func TestLayerDiffArchive(t *testing.T) {
 	}
 	if _, ok := files["oci-layout"]; !ok {
 		t.Error("no oci-layout file")
-	}
-}
-
-func TestLayerDiffRefusesOCIArchives(t *testing.T) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	_ = tw.WriteHeader(&tar.Header{Name: "blobs/sha256/abc", Mode: 0o644, Size: 1, Typeflag: tar.TypeReg})
-	_, _ = tw.Write([]byte("x"))
-	_ = tw.Close()
-	if _, err := readSaved(&buf, nil); !errors.Is(err, errNotLegacyArchive) {
-		t.Errorf("err = %v, want errNotLegacyArchive (full load fallback)", err)
 	}
 }
 
