@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/devenv-tool/devenv/cluster"
+	"github.com/devenv-tool/devenv/devenvtest"
 	"github.com/devenv-tool/devenv/internal/build"
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/internal/devenv"
@@ -254,12 +255,13 @@ func BenchmarkUp(b *testing.B) {
 	defer docker.Close()
 	testenv.RequireImages(b, docker)
 	kind := kindCLI(b)
+	cli := devenvCLI(b)
 	kubeconfig := filepath.Join(b.TempDir(), "kubeconfig")
 	n := rounds()
 	if n > 3 {
 		n = 3 // each round creates two clusters
 	}
-	var cold, bare, warm []time.Duration
+	var cold, bare, warm, warmIn []time.Duration
 	b.ResetTimer()
 	for range n {
 		// bare kind create cluster, on the same node image (with the
@@ -276,8 +278,10 @@ func BenchmarkUp(b *testing.B) {
 		_ = run(ctx, "", []string{"KUBECONFIG=" + kubeconfig}, kind, "delete", "cluster", "--name", bareName)
 
 		name := testenv.Name("bench-")
-		_, _, cfg := project(b, name)
-		opts := devenv.Options{Kubeconfig: kubeconfig, Log: log.New(&testenv.Log{}, false), PrivilegedShim: true}
+		files, _, cfg := project(b, name)
+		// Live as the CLI builds (with or without --no-watch), so that the
+		// CLI's warm up below finds the images current.
+		opts := devenv.Options{Kubeconfig: kubeconfig, Log: log.New(&testenv.Log{}, false), PrivilegedShim: true, Live: true}
 		if err := kafka.ConfigureTestcontainers(); err != nil {
 			b.Fatal(err)
 		}
@@ -288,12 +292,19 @@ func BenchmarkUp(b *testing.B) {
 		}
 		cold = append(cold, time.Since(t0))
 		env.Close()
+		// warm up as the speed issue measures it: a CLI process, from exec to exit
+		t0 = time.Now()
+		if err := run(ctx, "", nil, cli, "up", "--no-watch", "-f", files[0], "-f", files[1], "--kubeconfig", kubeconfig); err != nil {
+			b.Fatal(err)
+		}
+		warm = append(warm, time.Since(t0))
+		// and in this process, without the process's start and the config load
 		t0 = time.Now()
 		env, err = devenv.Up(ctx, cfg, opts)
 		if err != nil {
 			b.Fatal(err)
 		}
-		warm = append(warm, time.Since(t0))
+		warmIn = append(warmIn, time.Since(t0))
 		env.Close()
 		if err := devenv.Down(ctx, cfg, devenv.DownOptions{Options: opts}); err != nil {
 			b.Fatal(err)
@@ -305,5 +316,91 @@ func BenchmarkUp(b *testing.B) {
 	b.ReportMetric(median(bare).Seconds(), "bare-kind-s")
 	b.ReportMetric(median(cold).Seconds()/median(bare).Seconds(), "cold/bare")
 	b.ReportMetric(median(warm).Seconds(), "warm-up-s")
-	b.Logf("cold up %v, bare kind create %v, warm up %v", cold, bare, warm)
+	b.ReportMetric(median(warmIn).Seconds(), "warm-up-inprocess-s")
+	b.Logf("cold up %v, bare kind create %v, warm up %v (CLI process), %v (in process)", cold, bare, warm, warmIn)
+}
+
+// devenvCLI builds bin/devenv's command once per run, into a folder of the
+// benchmark's.
+func devenvCLI(b *testing.B) string {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bin := filepath.Join(b.TempDir(), "devenv")
+	if err := run(context.Background(), root, nil, "go", "build", "-o", bin, "./cmd/devenv"); err != nil {
+		b.Fatalf("building the devenv CLI: %v", err)
+	}
+	return bin
+}
+
+// scope is a testing.TB whose cleanups run when the benchmark says, not at
+// its end: each Start's shared lock and forwards end before the next Start.
+type scope struct {
+	testing.TB
+	cleanups []func()
+}
+
+func (s *scope) Cleanup(f func()) { s.cleanups = append(s.cleanups, f) }
+
+// end runs the cleanups, last registered first, as testing does.
+func (s *scope) end() {
+	for i := len(s.cleanups) - 1; i >= 0; i-- {
+		s.cleanups[i]()
+	}
+	s.cleanups = nil
+}
+
+func BenchmarkStart(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	docker, err := dockerx.Connect(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer docker.Close()
+	testenv.RequireImages(b, docker)
+	name := testenv.Name("bench-")
+	files, _, cfg := project(b, name) // a project of its own: never the cosmos cluster
+	kubeconfig := filepath.Join(b.TempDir(), "kubeconfig")
+	b.Cleanup(func() {
+		opts := devenv.Options{Kubeconfig: kubeconfig, Log: log.New(&testenv.Log{}, false)}
+		if err := devenv.Down(context.Background(), cfg, devenv.DownOptions{Options: opts}); err != nil {
+			b.Errorf("down: %v", err)
+		}
+		testenv.RemoveImages(b, docker, build.LabelProject+"="+name)
+	})
+	opts := []devenvtest.Option{devenvtest.WithFile(files...), devenvtest.WithKubeconfig(kubeconfig),
+		devenvtest.WithLogger(benchLog(b).Slog()), devenvtest.WithTimeout(30 * time.Minute)}
+	start := func() (time.Duration, *scope) {
+		s := &scope{TB: b}
+		t0 := time.Now()
+		devenvtest.Start(s, opts...)
+		return time.Since(t0), s
+	}
+	b.ResetTimer()
+	// cold: no cluster, no containers
+	cold, s := start()
+	s.end()
+	// on a current environment: Up finds nothing to do, then shares it
+	var warm, attach []time.Duration
+	for range rounds() {
+		d, s := start()
+		warm = append(warm, d)
+		s.end()
+	}
+	// while another user holds it (a watching devenv up, another test
+	// binary): Up is refused at once, and Attach checks it instead
+	_, holder := start()
+	for range rounds() {
+		d, s := start()
+		attach = append(attach, d)
+		s.end()
+	}
+	holder.end()
+	b.StopTimer()
+	b.ReportMetric(cold.Seconds(), "cold-start-s")
+	b.ReportMetric(median(warm).Seconds(), "warm-start-s")
+	b.ReportMetric(median(attach).Seconds(), "attach-start-s")
+	b.Logf("devenvtest.Start: cold %s, on a current environment %v, beside another holder %v", cold, warm, attach)
 }

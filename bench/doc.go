@@ -7,7 +7,13 @@
 //     docker build, kind load docker-image, kubectl set image, kubectl
 //     rollout status, then wait until the new version answers);
 //   - BenchmarkUp: a cold devenv up against a bare kind create cluster, and a
-//     warm devenv up with nothing changed.
+//     warm devenv up with nothing changed, measured as a CLI process
+//     (`devenv up --no-watch`, from exec to exit: warm-up-s) and in process
+//     (warm-up-inprocess-s);
+//   - BenchmarkStart: devenvtest.Start, as a go test calls it, on a project
+//     of its own: once with no cluster (cold-start-s), on a current
+//     environment (warm-start-s), and while another Start holds it, so that
+//     it attaches (attach-start-s).
 //
 // Run with `make bench`. Each reports the medians in seconds and the ratio
 // devenv/manual as custom metrics; DEVENV_BENCH_ROUNDS sets the rounds
