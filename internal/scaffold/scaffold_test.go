@@ -24,6 +24,7 @@ var wantFiles = map[string][]string{
 		"account/.dockerignore", "account/.gitignore", "account/Dockerfile", "account/README.md", "account/build.sh",
 		"transfermoney/.dockerignore", "transfermoney/.gitignore", "transfermoney/Dockerfile", "transfermoney/README.md",
 		"transfermoney/build.sh", "transfermoney/go.mod", "transfermoney/go.sum", "transfermoney/main.go",
+		"e2e/transfer.sh",
 	},
 	LangGo: {
 		"README.md", "devenv.yaml",
@@ -169,6 +170,17 @@ func TestCosmosMatchesRoot(t *testing.T) {
 			t.Errorf("service %s: secrets %s, root %s", s.Name, secrets(s.Secrets), secrets(r.Secrets))
 		}
 	}
+	if len(mine.Tests) != len(root.Tests) {
+		t.Fatalf("%d tests, root %d", len(mine.Tests), len(root.Tests))
+	}
+	for i, m := range mine.Tests {
+		r := root.Tests[i]
+		if m.Name != r.Name || !reflect.DeepEqual(m.Command, r.Command) || m.Shell != r.Shell ||
+			!reflect.DeepEqual(m.Services, r.Services) || m.Timeout != r.Timeout || !reflect.DeepEqual(m.Env, r.Env) ||
+			filepath.Base(m.Dir) != filepath.Base(r.Dir) {
+			t.Errorf("test %s differs from the root's %s:\n%+v\n%+v", m.Name, r.Name, m, r)
+		}
+	}
 }
 
 func values(m map[string]config.Value) string {
@@ -189,10 +201,10 @@ func secrets(m map[string]config.Secret) string {
 }
 
 // TestCosmosCopy checks that _files/cosmos holds examples/cosmos's two
-// services as they are (go.mod stored as go.mod.tmpl), plus a README.md
-// each. go test ./internal/scaffold -run TestCosmosCopy -update copies them.
+// services and its e2e test as they are (go.mod stored as go.mod.tmpl),
+// plus a README.md for each service. go test ./internal/scaffold -run TestCosmosCopy -update copies them.
 func TestCosmosCopy(t *testing.T) {
-	for _, svc := range []string{"account", "transfermoney"} {
+	for _, svc := range []string{"account", "transfermoney", "e2e"} {
 		src := filepath.Join("..", "..", "examples", "cosmos", svc)
 		dst := filepath.Join("_files", "cosmos", svc)
 		seen := map[string]bool{"README.md": true}
