@@ -351,7 +351,7 @@ func TestOutputFlag(t *testing.T) {
 		}
 	}
 	walk(root)
-	if got := strings.Join(withOutput, ","); got != "images list,status,test,version" {
+	if got := strings.Join(withOutput, ","); got != "images list,init,status,test,version" {
 		t.Errorf("verbs with -o: %s", got)
 	}
 	for _, verb := range withOutput {

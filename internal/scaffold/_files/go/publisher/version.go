@@ -1,0 +1,4 @@
+package main
+
+// version is what GET /version answers: change it, save, and watch the running service update.
+const version = "v1"
