@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/internal/devenv"
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/testenv"
 	"github.com/devenv-tool/devenv/kafka"
@@ -27,7 +28,7 @@ const kindClusterLabel = "io.x-k8s.kind.cluster"
 // on one environment (one brings it up or reuses it, the other attaches or
 // waits), and afterwards the project has one cluster and one Kafka
 // container. It uses the cosmos project of the repository's devenv.yaml and
-// leaves it running, as devenvtest does.
+// leaves it running when it was running before; one it created it removes.
 func TestIntegrationTwoBinaries(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: brings up (or reuses) the cosmos environment from two processes")
@@ -43,6 +44,21 @@ func TestIntegrationTwoBinaries(t *testing.T) {
 	cfg, err := config.Load("../devenv.yaml")
 	if err != nil {
 		t.Fatal(err)
+	}
+
+	// Left running when it ran before (a developer's environment); removed
+	// at the end when this test created it (CI: the next packages' tests
+	// get the machine's cores back).
+	before, err := docker.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", kindClusterLabel+"="+cfg.Cluster.Name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(before.Items) == 0 {
+		t.Cleanup(func() {
+			if err := devenv.Down(context.Background(), cfg, devenv.DownOptions{}); err != nil {
+				t.Errorf("down: %v", err)
+			}
+		})
 	}
 
 	harness, err := filepath.Abs("../examples/harness")
