@@ -26,14 +26,25 @@ func TestIntegrationTransfer(t *testing.T) {
 
 	// A-1 and A-2 are the account service's seeded accounts.
 	url := env.ServiceURL("transfermoney") + "/transfers"
-	resp, err := http.Post(url, "application/json", strings.NewReader(`{"from":"A-1","to":"A-2","amount":1}`))
-	if err != nil {
-		t.Fatalf("POST %s: %v", url, err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatalf("POST %s: reading the answer: %v", url, err)
+	var resp *http.Response
+	var body []byte
+	// On a cluster created a moment ago transfermoney may not reach account
+	// yet (cluster DNS still settling): a 502/503 is tried again for a minute.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Second) {
+		var err error
+		resp, err = http.Post(url, "application/json", strings.NewReader(`{"from":"A-1","to":"A-2","amount":1}`))
+		if err != nil {
+			t.Fatalf("POST %s: %v", url, err)
+		}
+		body, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("POST %s: reading the answer: %v", url, err)
+		}
+		if (resp.StatusCode != http.StatusBadGateway && resp.StatusCode != http.StatusServiceUnavailable) || time.Now().After(deadline) {
+			break
+		}
+		t.Logf("POST %s: %s %s; trying again", url, resp.Status, body)
 	}
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST %s: %s, want 201 Created: %s", url, resp.Status, body)

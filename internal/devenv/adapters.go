@@ -254,7 +254,22 @@ func (e *Env) ensureCluster(ctx context.Context) (*cluster.Cluster, error) {
 		Retain: e.opts.Retain,
 	}, copts)
 	done(err, "cluster %s %s (context %s)", cfg.Cluster.Name, res, contextOf(c))
+	e.freshCluster = err == nil && res != cluster.Reused
 	return c, err
+}
+
+// waitClusterDNS waits, on a cluster this Up created, until its DNS
+// (kube-system/coredns) is rolled out: the services are "ready" for tests
+// only when their names resolve. On a just-created cluster a pod's first
+// lookups can otherwise get "no such host" for a while.
+func (e *Env) waitClusterDNS(ctx context.Context) error {
+	if !e.freshCluster {
+		return nil
+	}
+	done := e.prog.start("cluster DNS")
+	err := e.Cluster.WaitRollout(ctx, "kube-system", "coredns", e.opts.rolloutTimeout())
+	done(err, "")
+	return err
 }
 
 // startExternal ensures the Kafka and H2 containers on the kind network.

@@ -102,6 +102,8 @@ type Env struct {
 	prog     *progress
 	lock     *lock
 	early    *earlySnapshot
+	// freshCluster is set when this Up created the cluster.
+	freshCluster bool
 	// loop holds what the watch loop decides on (the images it knows, the
 	// files the running containers hold) and makes the decisions; Up
 	// builds, loads and applies through it too.
@@ -196,6 +198,9 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 		return nil, err
 	}
 	if err := env.loop.waitRollouts(ctx, nil); err != nil {
+		return nil, err
+	}
+	if err := env.waitClusterDNS(ctx); err != nil {
 		return nil, err
 	}
 	env.writeRecord()

@@ -22,12 +22,21 @@ body='{"from":"A-1","to":"A-2","amount":1}'
 out=$(mktemp) || fail "mktemp failed"
 trap 'rm -f "$out"' EXIT
 
-echo "POST $base/transfers $body"
-code=$(curl -sS -o "$out" -w '%{http_code}' --max-time 30 \
-	-H 'Content-Type: application/json' -d "$body" "$base/transfers") ||
-	fail "curl could not reach $base/transfers (exit $?)"
-answer=$(cat "$out")
-echo "HTTP $code $answer"
+# On a cluster created a moment ago, transfermoney may not reach account yet
+# (cluster DNS still settling): a 502/503 is tried again for up to a minute.
+tries=0
+while :; do
+	echo "POST $base/transfers $body"
+	code=$(curl -sS -o "$out" -w '%{http_code}' --max-time 30 \
+		-H 'Content-Type: application/json' -d "$body" "$base/transfers") ||
+		fail "curl could not reach $base/transfers (exit $?)"
+	answer=$(cat "$out")
+	echo "HTTP $code $answer"
+	case $code in 502 | 503) ;; *) break ;; esac
+	tries=$((tries + 1))
+	[ "$tries" -lt 30 ] || break
+	sleep 2
+done
 
 [ "$code" = 201 ] || fail "expected HTTP 201, got $code: $answer"
 # The answer is the transfer event: {"id":"...","from":"A-1",...}.
