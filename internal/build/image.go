@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/devenv-tool/devenv/internal/dockerx"
+	"github.com/devenv-tool/devenv/internal/log"
 )
 
 // ImageOptions tune Image.
@@ -189,7 +190,7 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 	defer resp.Body.Close()
 	var out io.Writer = io.Discard
 	if opts.Output != nil {
-		pw := &prefixWriter{prefix: "[" + spec.Service + "] ", out: opts.Output}
+		pw := log.NewPrefixWriter(opts.Output, "["+spec.Service+"] ")
 		defer pw.Flush()
 		out = pw
 	}

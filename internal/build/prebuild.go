@@ -1,14 +1,12 @@
 package build
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -142,7 +140,7 @@ func Prebuild(ctx context.Context, spec Spec, lg *log.Logger, state *State) (ran
 		return false, nil
 	}
 	lg.Infof("[%s] prebuild: %s", spec.Service, cmdline)
-	pw := &prefixWriter{prefix: "[" + spec.Service + "] ", out: lg.Writer()}
+	pw := log.NewPrefixWriter(lg.Writer(), "["+spec.Service+"] ")
 	c := execx.Cmd{Args: spec.Prebuild, Dir: spec.Context}
 	if lg.Verbose() {
 		c.Stream = pw
@@ -242,39 +240,4 @@ func walkInputs(spec Spec, fn func(rel string, fi fs.FileInfo) error) error {
 		}
 		return fn(rel, fi)
 	})
-}
-
-// prefixWriter writes whole lines to out, each prefixed.
-type prefixWriter struct {
-	mu     sync.Mutex
-	prefix string
-	out    io.Writer
-	buf    []byte
-}
-
-func (w *prefixWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			break
-		}
-		if _, err := fmt.Fprintf(w.out, "%s%s\n", w.prefix, w.buf[:i]); err != nil {
-			return len(p), err
-		}
-		w.buf = w.buf[i+1:]
-	}
-	return len(p), nil
-}
-
-// Flush writes a last unterminated line, if any.
-func (w *prefixWriter) Flush() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.buf) > 0 {
-		fmt.Fprintf(w.out, "%s%s\n", w.prefix, w.buf)
-		w.buf = nil
-	}
 }

@@ -10,13 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/internal/devenv"
+	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/internal/testrun"
 	"github.com/devenv-tool/devenv/kafka"
 )
@@ -297,14 +297,14 @@ func runTests(ctx context.Context, tests []*config.Test, vars testrun.Vars, w io
 		}
 		var buf bytes.Buffer
 		var out io.Writer = &buf
-		var pw *prefixWriter
+		var pw *log.PrefixWriter
 		if verbose {
-			pw = &prefixWriter{prefix: "[test " + t.Name + "] ", w: w}
+			pw = log.NewPrefixWriter(w, "[test "+t.Name+"] ")
 			out = io.MultiWriter(&buf, pw)
 		}
 		r := testrun.Run(ctx, t, vars, out)
 		if pw != nil {
-			pw.flush()
+			pw.Flush()
 		}
 		outputs[t.Name] = buf.String()
 		results = append(results, r)
@@ -506,35 +506,3 @@ func tail(s string, n int) string {
 }
 
 func indentLines(s string) string { return "    " + strings.ReplaceAll(s, "\n", "\n    ") }
-
-// prefixWriter writes whole lines to w, each with prefix; flush writes
-// what is left of a last line without a newline.
-type prefixWriter struct {
-	mu     sync.Mutex
-	prefix string
-	w      io.Writer
-	buf    []byte
-}
-
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.buf = append(p.buf, b...)
-	for {
-		i := bytes.IndexByte(p.buf, '\n')
-		if i < 0 {
-			return len(b), nil
-		}
-		fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.buf[:i])
-		p.buf = p.buf[i+1:]
-	}
-}
-
-func (p *prefixWriter) flush() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.buf) > 0 {
-		fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.buf)
-		p.buf = nil
-	}
-}

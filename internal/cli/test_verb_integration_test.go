@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -42,18 +41,7 @@ func TestIntegrationTestVerb(t *testing.T) {
 	testenv.RequireImages(t, docker)
 
 	tmp := t.TempDir()
-	svc := filepath.Join(tmp, "probe")
-	if err := os.MkdirAll(svc, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(svc, "probe"), "../devenv/testdata/h2probe")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the probe: %v\n%s", err, out)
-	}
-	if err := os.WriteFile(filepath.Join(svc, "Dockerfile"), []byte("FROM scratch\nCOPY probe /probe\nENTRYPOINT [\"/probe\"]\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testenv.GoService(t, ctx, "../devenv/testdata/h2probe", filepath.Join(tmp, "probe"), "probe")
 	name := testenv.Name("it-tv-")
 	file := filepath.Join(tmp, "devenv.yaml")
 	if err := os.WriteFile(file, []byte(fmt.Sprintf(`name: %s

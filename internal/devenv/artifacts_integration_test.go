@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -41,27 +40,11 @@ func TestIntegrationArtifacts(t *testing.T) {
 	}
 	defer docker.Close()
 	testenv.RequireImages(t, docker)
-	if _, err := docker.ImageInspect(ctx, config.DefaultH2Image); err != nil {
-		if os.Getenv("DEVENV_REQUIRE_IMAGES") != "" {
-			t.Fatalf("the H2 image %s is missing (%v): run devenv images build", config.DefaultH2Image, err)
-		}
-		t.Skipf("the H2 image %s is missing: run devenv images build", config.DefaultH2Image)
-	}
+	testenv.RequireImage(t, docker, config.DefaultH2Image, "H2")
 
 	// The probe of TestIntegrationH2Repoint, in a FROM-scratch image.
 	tmp := t.TempDir()
-	svc := filepath.Join(tmp, "probe")
-	if err := os.MkdirAll(svc, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(svc, "probe"), "./testdata/h2probe")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the probe: %v\n%s", err, out)
-	}
-	if err := os.WriteFile(filepath.Join(svc, "Dockerfile"), []byte("FROM scratch\nCOPY probe /probe\nENTRYPOINT [\"/probe\"]\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testenv.GoService(t, ctx, "./testdata/h2probe", filepath.Join(tmp, "probe"), "probe")
 	name := testenv.Name("it-art-")
 	secret := "artifacts-secret-" + testenv.Name("")
 	file := filepath.Join(tmp, "devenv.yaml")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/devenv-tool/devenv/cluster"
 	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/internal/testrun"
 )
 
@@ -92,7 +93,7 @@ func (e *Env) startTests(ctx context.Context) (stop func()) {
 		var buf bytes.Buffer
 		var out io.Writer = &buf
 		if lg.Verbose() {
-			out = io.MultiWriter(&buf, &prefixed{prefix: "[test " + t.Name + "] ", w: lg.Writer()})
+			out = io.MultiWriter(&buf, log.NewPrefixWriter(lg.Writer(), "[test "+t.Name+"] "))
 		}
 		r := testrun.Run(ctx, t, vars, out)
 		mu.Lock()
@@ -121,28 +122,6 @@ func (e *Env) startTests(ctx context.Context) (stop func()) {
 		e.loop.onUpdated = nil
 		sched.Close()
 		stopVars()
-	}
-}
-
-// prefixed writes whole lines, each prefixed.
-type prefixed struct {
-	mu     sync.Mutex
-	prefix string
-	w      io.Writer
-	buf    []byte
-}
-
-func (p *prefixed) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.buf = append(p.buf, b...)
-	for {
-		i := bytes.IndexByte(p.buf, '\n')
-		if i < 0 {
-			return len(b), nil
-		}
-		fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.buf[:i])
-		p.buf = p.buf[i+1:]
 	}
 }
 

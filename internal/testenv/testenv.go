@@ -10,8 +10,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -60,6 +62,39 @@ func RequireImages(tb testing.TB, docker *client.Client) {
 		}
 		tb.Skipf("the stand-in node image %s is missing: run devenv images build", NodeImage)
 	}
+}
+
+// RequireImage fails (with DEVENV_REQUIRE_IMAGES set) or skips the test
+// when image ref is not in Docker; what names the image in the message.
+func RequireImage(tb testing.TB, docker *client.Client, ref, what string) {
+	tb.Helper()
+	if _, err := docker.ImageInspect(context.Background(), ref); err != nil {
+		if os.Getenv("DEVENV_REQUIRE_IMAGES") != "" {
+			tb.Fatalf("the %s image %s is missing (%v): run devenv images build", what, ref, err)
+		}
+		tb.Skipf("the %s image %s is missing: run devenv images build", what, ref)
+	}
+}
+
+// GoService builds the Go main package pkg (a path for go build, relative
+// to the test's folder) as a static linux binary into dir/name, with a
+// Dockerfile that runs it FROM scratch (an image devenv assembles itself:
+// no pull, no engine build). It returns dir.
+func GoService(tb testing.TB, ctx context.Context, pkg, dir, name string) string {
+	tb.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, name), pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("building %s: %v\n%s", pkg, err, out)
+	}
+	df := fmt.Sprintf("FROM scratch\nCOPY %s /%s\nENTRYPOINT [\"/%s\"]\n", name, name, name)
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
 }
 
 // Name returns a short unique name with the given prefix.
