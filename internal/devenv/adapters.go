@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -302,10 +303,17 @@ func (e *Env) startExternal(ctx context.Context) error {
 			return k.Pos.Errorf("kafka.resources", "%v", err)
 		}
 		done := e.prog.start("Kafka broker (%s)", img.Ref)
-		ep, err := kafka.Ensure(ctx, kafka.Spec{
-			Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
-			IP: ip, Port: k.Port, HostPort: hostPort, Env: k.Env, NanoCPUs: int64(cpu * 1e9), Memory: mem,
-		}, kafka.Options{Docker: e.docker, Log: e.opts.logger().Slog()})
+		var ep kafka.Endpoint
+		for attempt := 1; ; attempt++ {
+			ep, err = kafka.Ensure(ctx, kafka.Spec{
+				Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
+				IP: ip, Port: k.Port, HostPort: hostPort, Env: k.Env, NanoCPUs: int64(cpu * 1e9), Memory: mem,
+			}, kafka.Options{Docker: e.docker, Log: e.opts.logger().Slog()})
+			var again bool
+			if ip, taken, again = e.addressTaken(ctx, err, attempt, ip, taken); !again {
+				break
+			}
+		}
 		done(err, "Kafka broker at %s (pods: %s, host: %s)", ep.InternalAddress, k.Address(), ep.HostAddress)
 		if err != nil {
 			return err
@@ -323,10 +331,17 @@ func (e *Env) startExternal(ctx context.Context) error {
 		}
 		ip, hostPort := e.placement(taken, found, prev.IP, prev.HostAddress, 0)
 		done := e.prog.start("H2 server (%s)", img.Ref)
-		ep, err := h2.Ensure(ctx, h2.Spec{
-			Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
-			IP: ip, Port: h.Port, HostPort: hostPort,
-		}, h2.Options{Docker: e.docker, Log: e.opts.logger().Slog()})
+		var ep h2.Endpoint
+		for attempt := 1; ; attempt++ {
+			ep, err = h2.Ensure(ctx, h2.Spec{
+				Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
+				IP: ip, Port: h.Port, HostPort: hostPort,
+			}, h2.Options{Docker: e.docker, Log: e.opts.logger().Slog()})
+			var again bool
+			if ip, taken, again = e.addressTaken(ctx, err, attempt, ip, taken); !again {
+				break
+			}
+		}
 		done(err, "H2 server at %s (host: %s)", ep.InternalAddress, ep.HostAddress)
 		if err != nil {
 			return err
@@ -334,6 +349,32 @@ func (e *Env) startExternal(ctx context.Context) error {
 		e.H2 = &ep
 	}
 	return nil
+}
+
+// addressTaken handles a container start that failed because another
+// container (another project's up, at the same moment) took the fixed IP
+// chosen for it: it picks another free address and says to try again (at
+// most three times). Any other outcome ends the attempts.
+func (e *Env) addressTaken(ctx context.Context, err error, attempt int, ip string, was []netip.Addr) (string, []netip.Addr, bool) {
+	if err == nil || attempt >= 3 || ctx.Err() != nil || !strings.Contains(err.Error(), "Address already in use") {
+		return ip, was, false
+	}
+	taken, terr := cluster.TakenIPs(ctx, e.docker, e.network)
+	if terr != nil {
+		return ip, was, false
+	}
+	if a, perr := netip.ParseAddr(ip); perr == nil {
+		taken = append(taken, a)
+	}
+	next, _ := e.placement(taken, false, "", "", 0)
+	if next == "" || next == ip {
+		return ip, was, false
+	}
+	if a, perr := netip.ParseAddr(next); perr == nil {
+		taken = append(taken, a) // the next container must not take it either
+	}
+	e.opts.logger().Infof("address %s was taken by another container meanwhile: using %s", ip, next)
+	return next, taken, true
 }
 
 // placement chooses a container's fixed IP on the kind network (kept from the

@@ -3,6 +3,7 @@ package devenv
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/moby/moby/client"
 
@@ -89,6 +90,12 @@ func removeNetworkIfUnused(ctx context.Context, docker *client.Client, p *progre
 	}
 	done := p.start("removing the %s Docker network", cluster.NetworkName)
 	err = cluster.RemoveNetwork(ctx, n, opts)
+	if err != nil && strings.Contains(err.Error(), "active endpoints") {
+		// Another environment attached a container since the check: the
+		// network is in use again, which is not a failure of this down.
+		done(nil, "the %s Docker network is in use by another environment again: left in place", cluster.NetworkName)
+		return nil
+	}
 	done(err, "")
 	return err
 }
