@@ -310,7 +310,7 @@ func runTests(ctx context.Context, tests []*config.Test, vars testrun.Vars, w io
 		results = append(results, r)
 		fmt.Fprintln(w, testrun.FormatLine(r))
 		if r.Status != testrun.Passed && !verbose && buf.Len() > 0 {
-			fmt.Fprintln(w, indentLines(tail(buf.String(), failedOutputLines)))
+			fmt.Fprintln(w, testrun.Excerpt(buf.String(), failedOutputLines))
 		}
 	}
 	return results, outputs
@@ -495,14 +495,3 @@ func writeTestArtifacts(dir string, rep testReport, outputs map[string]string) e
 	}
 	return errors.Join(errs...)
 }
-
-// tail returns the last n lines of s, saying how many were left out.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = append([]string{fmt.Sprintf("(%d earlier lines left out)", len(lines)-n)}, lines[len(lines)-n:]...)
-	}
-	return strings.Join(lines, "\n")
-}
-
-func indentLines(s string) string { return "    " + strings.ReplaceAll(s, "\n", "\n    ") }

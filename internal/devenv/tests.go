@@ -111,7 +111,7 @@ func (e *Env) startTests(ctx context.Context) (stop func()) {
 			out := outputs[r.Name]
 			mu.Unlock()
 			if out != nil && out.Len() > 0 {
-				lg.Infof("%s", indent(lastLines(out.String(), 40)))
+				lg.Infof("%s", testrun.Excerpt(out.String(), 40))
 			}
 		}
 	}
@@ -123,17 +123,4 @@ func (e *Env) startTests(ctx context.Context) (stop func()) {
 		sched.Close()
 		stopVars()
 	}
-}
-
-// lastLines returns the last n lines of s.
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = append([]string{fmt.Sprintf("(%d earlier lines left out)", len(lines)-n)}, lines[len(lines)-n:]...)
-	}
-	return strings.Join(lines, "\n")
-}
-
-func indent(s string) string {
-	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
 }

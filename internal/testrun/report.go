@@ -158,3 +158,14 @@ func xmlText(s string) string {
 		return r
 	}, s)
 }
+
+// Excerpt is what is shown of a test's output when it did not pass: its
+// last n lines (saying how many earlier ones are left out), indented by
+// four spaces under the test's ✗ line.
+func Excerpt(output string, n int) string {
+	lines := strings.Split(strings.TrimRight(output, "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("(%d earlier lines left out)", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return "    " + strings.Join(lines, "\n    ")
+}

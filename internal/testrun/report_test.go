@@ -115,3 +115,12 @@ func TestWriteJUnitEmpty(t *testing.T) {
 		t.Errorf("err %v, report %+v", err, got)
 	}
 }
+
+func TestExcerpt(t *testing.T) {
+	if got := Excerpt("a\nb\n", 5); got != "    a\n    b" {
+		t.Errorf("short output: %q", got)
+	}
+	if got := Excerpt("1\n2\n3\n4\n", 2); got != "    (2 earlier lines left out)\n    3\n    4" {
+		t.Errorf("long output: %q", got)
+	}
+}
