@@ -24,7 +24,7 @@ func (c *Cluster) MissingImages(ctx context.Context, docker *client.Client, refs
 	if err != nil {
 		return nil, err
 	}
-	return snap.Missing(ctx, docker, refs)
+	return snap.missing(ctx, docker, refs) // the snapshot is of the nodes there are now
 }
 
 // ImageSnapshot is what each node of a kind cluster held at one moment
@@ -69,14 +69,6 @@ func (s *ImageSnapshot) Missing(ctx context.Context, docker *client.Client, refs
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	want := make(map[string]string, len(refs)) // ref -> Docker image ID
-	for _, ref := range refs {
-		img, err := docker.ImageInspect(ctx, ref)
-		if err != nil {
-			return nil, fmt.Errorf("checking image %s: it is not in Docker (build it first): %w", ref, err)
-		}
-		want[ref] = img.ID
-	}
 	now, err := docker.ContainerList(ctx, client.ContainerListOptions{
 		Filters: client.Filters{}.Add("label", kindClusterLabel+"="+s.cluster),
 	})
@@ -90,6 +82,19 @@ func (s *ImageSnapshot) Missing(ctx context.Context, docker *client.Client, refs
 	slices.Sort(ids)
 	if !slices.Equal(ids, s.nodes) {
 		return slices.Clone(refs), nil
+	}
+	return s.missing(ctx, docker, refs)
+}
+
+// missing is Missing for a snapshot of the cluster's current nodes.
+func (s *ImageSnapshot) missing(ctx context.Context, docker *client.Client, refs []string) ([]string, error) {
+	want := make(map[string]string, len(refs)) // ref -> Docker image ID
+	for _, ref := range refs {
+		img, err := docker.ImageInspect(ctx, ref)
+		if err != nil {
+			return nil, fmt.Errorf("checking image %s: it is not in Docker (build it first): %w", ref, err)
+		}
+		want[ref] = img.ID
 	}
 	var missing []string
 	for _, ref := range refs {

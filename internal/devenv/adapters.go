@@ -39,10 +39,10 @@ type clusterOps struct {
 	early *earlySnapshot
 }
 
-// earlySnapshot hands out a snapshot taken ahead, once.
+// earlySnapshot hands out, once, a snapshot being taken ahead.
 type earlySnapshot struct {
-	mu   sync.Mutex
-	take func() *cluster.ImageSnapshot // nil once used
+	mu sync.Mutex
+	ch chan *cluster.ImageSnapshot // nil once handed out
 }
 
 func (e *earlySnapshot) get() *cluster.ImageSnapshot {
@@ -51,11 +51,11 @@ func (e *earlySnapshot) get() *cluster.ImageSnapshot {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.take == nil {
+	if e.ch == nil {
 		return nil
 	}
-	s := e.take()
-	e.take = nil
+	s := <-e.ch
+	e.ch = nil
 	return s
 }
 
@@ -222,7 +222,7 @@ func (e *Env) snapshotEarly(ctx context.Context) {
 		}
 		ch <- s
 	}()
-	e.early = &earlySnapshot{take: sync.OnceValue(func() *cluster.ImageSnapshot { return <-ch })}
+	e.early = &earlySnapshot{ch: ch}
 }
 
 // prepareLoads tells the cluster, ahead of the first save, what loading new
