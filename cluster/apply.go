@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -188,7 +189,7 @@ func (c *Cluster) applyOne(ctx context.Context, dyn dynamic.Interface, o *unstru
 	switch {
 	case before == "":
 		state = "created"
-	case before == out.GetResourceVersion():
+	case before == out.GetResourceVersion() || sameContent(o, cur, out, opts.FieldManager):
 		state = "unchanged"
 	default:
 		state = "changed"
@@ -200,6 +201,50 @@ func (c *Cluster) applyOne(ctx context.Context, dyn dynamic.Interface, o *unstru
 		}
 	}
 	return key, id, state, nil
+}
+
+// sameContent says whether applying o left the object as it was: every
+// field o sets has the same value in both versions, and the manager owns
+// the same fields. The resourceVersion alone cannot tell: a controller may
+// write a Deployment's status or revision annotation between Apply's read
+// and its apply.
+func sameContent(o, cur, out *unstructured.Unstructured, manager string) bool {
+	if cur == nil || out == nil {
+		return false
+	}
+	if !sameOn(o.Object, cur.Object, out.Object) {
+		return false
+	}
+	return equality.Semantic.DeepEqual(ownedFields(cur, manager), ownedFields(out, manager))
+}
+
+// sameOn compares a and b on the keys of the map shape; below a value that
+// is not a map, it compares whole values.
+func sameOn(shape, a, b map[string]any) bool {
+	for k, v := range shape {
+		if sub, ok := v.(map[string]any); ok {
+			am, aok := a[k].(map[string]any)
+			bm, bok := b[k].(map[string]any)
+			if aok != bok || !sameOn(sub, am, bm) {
+				return false
+			}
+			continue
+		}
+		if !equality.Semantic.DeepEqual(a[k], b[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// ownedFields is the field set the manager's apply entry claims.
+func ownedFields(o *unstructured.Unstructured, manager string) string {
+	for _, mf := range o.GetManagedFields() {
+		if mf.Manager == manager && mf.Operation == metav1.ManagedFieldsOperationApply && mf.Subresource == "" && mf.FieldsV1 != nil {
+			return string(mf.FieldsV1.Raw)
+		}
+	}
+	return ""
 }
 
 // DeleteOwned deletes every object of ManagedKinds, in every namespace, that

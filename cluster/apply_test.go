@@ -99,3 +99,37 @@ func TestSingleNodeConfig(t *testing.T) {
 		t.Errorf("nodes %+v", cfg.Nodes)
 	}
 }
+
+func TestSameContent(t *testing.T) {
+	obj := func(s string) *unstructured.Unstructured {
+		t.Helper()
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	applied := obj(`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"a","labels":{"app":"a"}},"spec":{"replicas":1}}`)
+	mf := `"managedFields":[{"manager":"devenv","operation":"Apply","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:replicas":{}}}}]`
+	cur := obj(`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"a","resourceVersion":"1","labels":{"app":"a"},` + mf + `},"spec":{"replicas":1,"paused":false}}`)
+	// A controller wrote status and its revision annotation in between.
+	later := obj(`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"a","resourceVersion":"3","labels":{"app":"a"},"annotations":{"deployment.kubernetes.io/revision":"1"},` + mf + `},"spec":{"replicas":1,"paused":false},"status":{"replicas":1}}`)
+	if !sameContent(applied, cur, later, "devenv") {
+		t.Error("a status and annotation written by a controller counted as a change")
+	}
+	scaled := obj(`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"a","resourceVersion":"3","labels":{"app":"a"},` + mf + `},"spec":{"replicas":2,"paused":false}}`)
+	if sameContent(applied, scaled, later, "devenv") {
+		t.Error("a changed replica count counted as no change")
+	}
+	relabelled := obj(`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"a","resourceVersion":"3",` + mf + `},"spec":{"replicas":1,"paused":false}}`)
+	if sameContent(applied, relabelled, later, "devenv") {
+		t.Error("an added label counted as no change")
+	}
+	dropped := obj(`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"a","resourceVersion":"3","labels":{"app":"a"},"managedFields":[{"manager":"devenv","operation":"Apply","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:replicas":{},"f:paused":{}}}}]},"spec":{"replicas":1,"paused":false}}`)
+	if sameContent(applied, dropped, later, "devenv") {
+		t.Error("a field devenv stopped setting counted as no change")
+	}
+	if sameContent(applied, nil, later, "devenv") {
+		t.Error("a created object counted as unchanged")
+	}
+}
