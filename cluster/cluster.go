@@ -171,7 +171,7 @@ func Ensure(ctx context.Context, spec Spec, opts Options) (*Cluster, Result, err
 		return nil, "", err
 	}
 	if result == Recreated {
-		if err := provider.Delete(spec.Name, spec.Kubeconfig); err != nil {
+		if err := deleteNodes(ctx, provider, docker, spec.Name, spec.Kubeconfig, lg); err != nil {
 			return nil, "", fmt.Errorf("deleting broken cluster %q: %w", spec.Name, err)
 		}
 	}
@@ -264,11 +264,31 @@ func Delete(ctx context.Context, name, kubeconfig string, opts Options) error {
 		return err
 	}
 	lg.Infof("deleting cluster %q", name)
-	if err := newProvider(lg).Delete(name, kubeconfig); err != nil {
+	docker, closeDocker, err := opts.docker(ctx)
+	if err != nil {
+		return fmt.Errorf("deleting cluster %q: %w", name, err)
+	}
+	defer closeDocker()
+	if err := deleteNodes(ctx, newProvider(lg), docker, name, kubeconfig, lg); err != nil {
 		return fmt.Errorf("deleting cluster %q: %w", name, err)
 	}
 	forget(ctx, name, opts, lg)
 	return nil
+}
+
+// deleteNodes has kind delete the cluster, thawing frozen processes in its
+// nodes first (see thawNodes) and once more before a second try.
+func deleteNodes(ctx context.Context, provider *kindcluster.Provider, docker *client.Client, name, kubeconfig string, lg *log.Logger) error {
+	thawNodes(ctx, docker, name, lg)
+	err := provider.Delete(name, kubeconfig)
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	if thawNodes(ctx, docker, name, lg) == 0 {
+		return err
+	}
+	lg.Debugf("deleting cluster %q again after: %v", name, err)
+	return provider.Delete(name, kubeconfig)
 }
 
 // forget removes the creation record of a deleted cluster. A record left
