@@ -11,9 +11,10 @@ export PATH=/usr/local/go/bin:$PATH
 export DEBIAN_FRONTEND=noninteractive
 
 # Debian packages: Docker engine, the stand-in builders' tools (debootstrap,
-# gcc + libseccomp for runc, jq), Java 17 + H2 for the Java example.
+# gcc + libseccomp for runc, jq), Java 17 + H2 for the Java example, Chromium
+# for the browser view's test.
 PKGS=(docker.io debootstrap jq ca-certificates gcc libc6-dev libseccomp-dev pkg-config make
-      default-jdk-headless libh2-java)
+      default-jdk-headless libh2-java chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
