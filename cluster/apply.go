@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 )
 
@@ -41,6 +43,9 @@ type ApplyResult struct {
 	// Warnings are the API server's warnings for the applied objects
 	// (deprecated APIs, unknown fields...).
 	Warnings []string
+	// Versions maps each applied object to its version after the apply
+	// (see Unchanged): what a later Unchanged compares with.
+	Versions map[string]string
 }
 
 // ManagedKinds are the kinds Prune and DeleteOwned act on, in deletion order.
@@ -97,12 +102,12 @@ func (c *Cluster) Apply(ctx context.Context, objs []*unstructured.Unstructured, 
 		n++
 	}
 	type outcome struct {
-		key, id, state string
-		err            error
+		key, id, state, version string
+		err                     error
 	}
 	outcomes := make([]outcome, len(ordered))
 	for i, o := range ordered[:n] {
-		outcomes[i].key, outcomes[i].id, outcomes[i].state, outcomes[i].err = c.applyOne(ctx, dyn, o, opts)
+		outcomes[i].key, outcomes[i].id, outcomes[i].state, outcomes[i].version, outcomes[i].err = c.applyOne(ctx, dyn, o, opts)
 		if outcomes[i].err != nil {
 			return res, outcomes[i].err
 		}
@@ -114,16 +119,18 @@ func (c *Cluster) Apply(ctx context.Context, objs []*unstructured.Unstructured, 
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			outcomes[i].key, outcomes[i].id, outcomes[i].state, outcomes[i].err = c.applyOne(ctx, dyn, o, opts)
+			outcomes[i].key, outcomes[i].id, outcomes[i].state, outcomes[i].version, outcomes[i].err = c.applyOne(ctx, dyn, o, opts)
 		})
 	}
 	wg.Wait()
 	applied := map[string]bool{}
+	res.Versions = make(map[string]string, len(outcomes))
 	for _, oc := range outcomes {
 		if oc.err != nil {
 			return res, oc.err
 		}
 		applied[oc.key] = true
+		res.Versions[oc.id] = oc.version
 		switch oc.state {
 		case "created":
 			res.Created = append(res.Created, oc.id)
@@ -151,7 +158,7 @@ const applyParallel = 8
 // applyOne server-side applies one object (with the selector's labels) and
 // says whether it was created, changed or left unchanged; key identifies
 // it for pruning.
-func (c *Cluster) applyOne(ctx context.Context, dyn dynamic.Interface, o *unstructured.Unstructured, opts ApplyOptions) (key, id, state string, err error) {
+func (c *Cluster) applyOne(ctx context.Context, dyn dynamic.Interface, o *unstructured.Unstructured, opts ApplyOptions) (key, id, state, version string, err error) {
 	o = o.DeepCopy()
 	if len(opts.Selector) > 0 {
 		l := o.GetLabels()
@@ -163,7 +170,7 @@ func (c *Cluster) applyOne(ctx context.Context, dyn dynamic.Interface, o *unstru
 	}
 	ri, gvr, err := c.resourceFor(dyn, o)
 	if err != nil {
-		return "", "", "", err
+		return "", "", "", "", err
 	}
 	id = objectID(o)
 	key = gvr.String() + "|" + o.GetNamespace() + "|" + o.GetName()
@@ -174,17 +181,17 @@ func (c *Cluster) applyOne(ctx context.Context, dyn dynamic.Interface, o *unstru
 		before = cur.GetResourceVersion()
 		if o.GetKind() == "Namespace" && cur.GetDeletionTimestamp() != nil {
 			if err := c.waitNamespaceGone(ctx, ri, o.GetName()); err != nil {
-				return "", "", "", err
+				return "", "", "", "", err
 			}
 			before = ""
 		}
 	case apierrors.IsNotFound(err):
 	default:
-		return "", "", "", fmt.Errorf("reading %s: %w", id, err)
+		return "", "", "", "", fmt.Errorf("reading %s: %w", id, err)
 	}
 	out, err := ri.Apply(ctx, o.GetName(), o, metav1.ApplyOptions{FieldManager: opts.FieldManager, Force: true})
 	if err != nil {
-		return "", "", "", fmt.Errorf("applying %s: %w", id, err)
+		return "", "", "", "", fmt.Errorf("applying %s: %w", id, err)
 	}
 	switch {
 	case before == "":
@@ -197,10 +204,126 @@ func (c *Cluster) applyOne(ctx context.Context, dyn dynamic.Interface, o *unstru
 	c.log.Debugf("applied %s", id)
 	if o.GetKind() == "Namespace" {
 		if err := c.waitNamespaceActive(ctx, ri, o.GetName()); err != nil {
-			return "", "", "", err
+			return "", "", "", "", err
 		}
 	}
-	return key, id, state, nil
+	return key, id, state, objectVersion(out), nil
+}
+
+// objectVersion is what Unchanged compares: the generation of a workload
+// (its controller writes its status, which bumps the resourceVersion without
+// any change to what devenv applied), the resourceVersion of anything else.
+func objectVersion(o *unstructured.Unstructured) string {
+	return version(o.GroupVersionKind().Group, o)
+}
+
+func version(group string, o metav1.Object) string {
+	if o.GetGeneration() > 0 && (group == "apps" || group == "batch") {
+		return "g" + strconv.FormatInt(o.GetGeneration(), 10)
+	}
+	return "rv" + o.GetResourceVersion()
+}
+
+// Unchanged says whether every object in objs is still in the cluster at the
+// version a past Apply returned for it (ApplyResult.Versions): then applying
+// objs again would change nothing, as long as they render the same as then
+// (the caller's to check, e.g. with a hash). It reads only metadata, one list
+// per kind and namespace, so a warm `up` can skip the apply. Edits that bump
+// neither the generation nor the resourceVersion are not possible; edits of
+// a workload's labels or annotations (no new generation) go unseen until the
+// next apply.
+func (c *Cluster) Unchanged(ctx context.Context, objs []*unstructured.Unstructured, selector map[string]string, versions map[string]string) (bool, error) {
+	if len(objs) == 0 || len(versions) == 0 {
+		return false, nil
+	}
+	cfg := rest.CopyConfig(c.REST)
+	cfg.WarningHandler = rest.NoWarnings{} // listing v1 Endpoints always warns about its deprecation
+	md, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return false, fmt.Errorf("creating Kubernetes client: %w", err)
+	}
+	type list struct {
+		gvr       schema.GroupVersionResource
+		namespace string
+		names     map[string]string // name -> object id
+	}
+	lists := map[string]*list{}
+	var order []string
+	for _, o := range objs {
+		id := objectID(o)
+		if _, ok := versions[id]; !ok {
+			return false, nil
+		}
+		gvk := o.GroupVersionKind()
+		m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			return false, nil // Apply says what is wrong
+		}
+		ns := ""
+		if m.Scope.Name() == meta.RESTScopeNameNamespace {
+			ns = o.GetNamespace()
+		}
+		k := m.Resource.String() + "|" + ns
+		if lists[k] == nil {
+			lists[k] = &list{gvr: m.Resource, namespace: ns, names: map[string]string{}}
+			order = append(order, k)
+		}
+		lists[k].names[o.GetName()] = id
+	}
+	sel := labels.SelectorFromSet(selector).String()
+	same := make([]bool, len(order))
+	errs := make([]error, len(order))
+	var wg sync.WaitGroup
+	for i, k := range order {
+		l := lists[k]
+		wg.Go(func() {
+			var items []metav1.PartialObjectMetadata
+			if l.namespace == "" && len(l.names) == 1 {
+				// A Namespace: read the one object rather than list them all.
+				for name := range l.names {
+					o, err := md.Resource(l.gvr).Get(ctx, name, metav1.GetOptions{})
+					if apierrors.IsNotFound(err) {
+						return
+					}
+					if err != nil {
+						errs[i] = err
+						return
+					}
+					items = append(items, *o)
+				}
+			} else {
+				got, err := md.Resource(l.gvr).Namespace(l.namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				items = got.Items
+			}
+			seen := 0
+			for j := range items {
+				it := &items[j]
+				id, ok := l.names[it.GetName()]
+				if !ok {
+					continue
+				}
+				if it.GetDeletionTimestamp() != nil || version(l.gvr.Group, it) != versions[id] {
+					return
+				}
+				seen++
+			}
+			same[i] = seen == len(l.names)
+		})
+	}
+	wg.Wait()
+	for i := range order {
+		if errs[i] != nil {
+			return false, fmt.Errorf("reading the applied objects: %w", errs[i])
+		}
+		if !same[i] {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // sameContent says whether applying o left the object as it was: every

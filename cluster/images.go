@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/moby/moby/client"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/devenv-tool/devenv/internal/dockerx"
 )
@@ -163,4 +164,63 @@ func normalizeRef(ref string) string {
 		return name
 	}
 	return name + ":" + tag
+}
+
+// Unlisted returns the refs that the status of some node of the cluster
+// does not list among the node's images, in the order given; an error when
+// the nodes cannot be read. The kubelet reports what each node holds (by
+// name, the largest 50 images), so this costs one API request instead of a
+// `crictl` in every node. A listed ref is on the node unless it was removed
+// since the kubelet's last report; an unlisted one may have arrived since,
+// or be beyond the 50: MissingImages asks the nodes themselves. Only refs
+// whose tag names their content (as devenv's service images do) can be
+// trusted this way: for any other ref, Unlisted reports it unlisted.
+func (c *Cluster) Unlisted(ctx context.Context, refs []string) ([]string, error) {
+	nodes, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing the nodes of cluster %q: %w", c.Name, err)
+	}
+	if len(nodes.Items) == 0 {
+		return slices.Clone(refs), nil
+	}
+	var out []string
+	for _, ref := range refs {
+		want := normalizeRef(ref)
+		listed := contentTagged(ref)
+		for i := range nodes.Items {
+			if !listed {
+				break
+			}
+			listed = false
+			for _, img := range nodes.Items[i].Status.Images {
+				if slices.Contains(img.Names, want) || slices.Contains(img.Names, ref) {
+					listed = true
+					break
+				}
+			}
+		}
+		if !listed {
+			out = append(out, ref)
+		}
+	}
+	return out, nil
+}
+
+// contentTagged says whether ref's tag is a hex digest prefix of at least
+// 12 characters, as the tags of devenv's service images are.
+func contentTagged(ref string) bool {
+	i := strings.LastIndex(ref, ":")
+	if i < 0 || i < strings.LastIndex(ref, "/") {
+		return false
+	}
+	tag := ref[i+1:]
+	if len(tag) < 12 {
+		return false
+	}
+	for _, r := range tag {
+		if !strings.ContainsRune("0123456789abcdef", r) {
+			return false
+		}
+	}
+	return true
 }

@@ -28,6 +28,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
@@ -423,6 +424,39 @@ func TestIntegrationLoadImageAndService(t *testing.T) {
 		t.Fatalf("after the load MissingImages = %q, %v; want none", missing, err)
 	}
 
+	// The nodes' status lists a loaded content-tagged image within the
+	// kubelet's status period, and never one that was not loaded.
+	inspect, err := docker.ImageInspect(ctx, image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hexID := strings.TrimPrefix(inspect.ID, "sha256:")
+	tagged := "devenv.local/it-unlisted:" + hexID[:12]
+	absent := "devenv.local/it-unlisted:" + strings.Repeat("0", 12)
+	if _, err := docker.ImageTag(ctx, client.ImageTagOptions{Source: inspect.ID, Target: tagged}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.LoadImage(ctx, docker, tagged); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		unlisted, err := c.Unlisted(ctx, []string{tagged, absent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(unlisted, absent) {
+			t.Fatalf("Unlisted = %q: an image never loaded counted as listed", unlisted)
+		}
+		if len(unlisted) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the nodes' status did not list %s within 90s", tagged)
+		}
+		time.Sleep(2 * time.Second)
+	}
+
 	ns := "it-svc"
 	res, err := c.Apply(ctx, objs(t, `
 apiVersion: v1
@@ -662,6 +696,41 @@ spec:
 	}
 	if len(second.Warnings) != 0 {
 		t.Errorf("API warnings: %q", second.Warnings)
+	}
+
+	// What a warm up checks instead of applying: every object is at the
+	// version the last apply left; a change by someone else is seen.
+	same, err := c.Unchanged(ctx, all, sel, second.Versions)
+	if err != nil || !same {
+		t.Errorf("Unchanged after the second apply = %v, %v; want true", same, err)
+	}
+	cm, err := c.Client.CoreV1().ConfigMaps(ns).Get(ctx, "account", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.Data["edited"] = "by hand"
+	if _, err := c.Client.CoreV1().ConfigMaps(ns).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if same, err := c.Unchanged(ctx, all, sel, second.Versions); err != nil || same {
+		t.Errorf("Unchanged after a ConfigMap was edited = %v, %v; want false", same, err)
+	}
+	again, err := c.Apply(ctx, all, ApplyOptions{Selector: sel, Prune: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same, err := c.Unchanged(ctx, all, sel, again.Versions); err != nil || !same {
+		t.Errorf("Unchanged after applying again = %v, %v; want true", same, err)
+	}
+	scale := []byte(`{"spec":{"replicas":2}}`)
+	if _, err := c.Client.AppsV1().Deployments(ns).Patch(ctx, "account", types.MergePatchType, scale, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if same, err := c.Unchanged(ctx, all, sel, again.Versions); err != nil || same {
+		t.Errorf("Unchanged after the Deployment was scaled = %v, %v; want false", same, err)
+	}
+	if _, err := c.Apply(ctx, all, ApplyOptions{Selector: sel, Prune: true}); err != nil {
+		t.Fatal(err)
 	}
 
 	unlabelled := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "users-own", Namespace: ns}, Data: map[string]string{"x": "y"}}

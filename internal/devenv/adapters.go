@@ -13,7 +13,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -34,29 +33,6 @@ import (
 type clusterOps struct {
 	c      *cluster.Cluster
 	docker *client.Client
-	// early is the nodes' image list Up took while the cluster was being
-	// reused; the first MissingImages uses it, later ones ask anew.
-	early *earlySnapshot
-}
-
-// earlySnapshot hands out, once, a snapshot being taken ahead.
-type earlySnapshot struct {
-	mu sync.Mutex
-	ch chan *cluster.ImageSnapshot // nil once handed out
-}
-
-func (e *earlySnapshot) get() *cluster.ImageSnapshot {
-	if e == nil {
-		return nil
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.ch == nil {
-		return nil
-	}
-	s := <-e.ch
-	e.ch = nil
-	return s
 }
 
 func (o clusterOps) LiveTargets(ctx context.Context, namespace, service string) ([]cluster.LiveTarget, error) {
@@ -84,14 +60,24 @@ func (o clusterOps) LoadImage(ctx context.Context, ref string) (bool, error) {
 }
 
 func (o clusterOps) MissingImages(ctx context.Context, refs []string) ([]string, error) {
-	if snap := o.early.get(); snap != nil {
-		return snap.Missing(ctx, o.docker, refs)
+	// The nodes' status first (one API request): on a warm up it lists
+	// every image; only what it does not list is asked of the nodes.
+	unlisted, err := o.c.Unlisted(ctx, refs)
+	if err != nil {
+		unlisted = refs
 	}
-	return o.c.MissingImages(ctx, o.docker, refs)
+	if len(unlisted) == 0 {
+		return nil, nil
+	}
+	return o.c.MissingImages(ctx, o.docker, unlisted)
 }
 
 func (o clusterOps) Apply(ctx context.Context, objs []*unstructured.Unstructured, selector map[string]string) (cluster.ApplyResult, error) {
 	return o.c.Apply(ctx, objs, cluster.ApplyOptions{Selector: selector, Prune: true})
+}
+
+func (o clusterOps) Unchanged(ctx context.Context, objs []*unstructured.Unstructured, selector, versions map[string]string) (bool, error) {
+	return o.c.Unchanged(ctx, objs, selector, versions)
 }
 
 func (o clusterOps) WaitRollout(ctx context.Context, namespace, name string, timeout time.Duration) error {
@@ -206,23 +192,8 @@ func loadState(cfg *config.Config) (*build.State, error) {
 // attachCluster gives the loop the cluster Up created or reused.
 func (e *Env) attachCluster(c *cluster.Cluster) {
 	e.Cluster = c
-	ops := clusterOps{c: c, docker: e.docker, early: e.early}
+	ops := clusterOps{c: c, docker: e.docker}
 	e.loop.live, e.loop.swapper, e.loop.loader, e.loop.deployer = ops, ops, ops, ops
-}
-
-// snapshotEarly starts listing the images on the nodes of the project's
-// cluster, if it runs, while Up does the rest: a warm up then finds every
-// image in place without waiting for that list.
-func (e *Env) snapshotEarly(ctx context.Context) {
-	ch := make(chan *cluster.ImageSnapshot, 1)
-	go func() {
-		s, err := cluster.SnapshotImages(ctx, e.docker, e.Config.Cluster.Name)
-		if err != nil {
-			s = nil // no cluster yet: the loads check for themselves
-		}
-		ch <- s
-	}()
-	e.early = &earlySnapshot{ch: ch}
 }
 
 // prepareLoads tells the cluster, ahead of the first save, what loading new

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/devenv-tool/devenv/cluster"
 	"github.com/devenv-tool/devenv/h2"
 	"github.com/devenv-tool/devenv/internal/config"
@@ -40,10 +42,18 @@ type upRecord struct {
 	// it) of every object Up applied.
 	Objects string            `json:"objects"`
 	Images  map[string]string `json:"images"`
-	Kafka   string            `json:"kafka,omitempty"` // the broker's address on the network
-	H2      string            `json:"h2,omitempty"`
-	PID     int               `json:"pid"`
-	Time    time.Time         `json:"time"`
+	// Applied is each object's version after the last apply
+	// (cluster.ApplyResult.Versions): a warm up that renders the same
+	// objects and finds them at these versions skips the apply.
+	Applied map[string]string `json:"applied,omitempty"`
+	// AppliedObjects is the keyed hash of the objects that apply applied
+	// (Objects may be newer: a live update changes the images without an
+	// apply).
+	AppliedObjects string    `json:"appliedObjects,omitempty"`
+	Kafka          string    `json:"kafka,omitempty"` // the broker's address on the network
+	H2             string    `json:"h2,omitempty"`
+	PID            int       `json:"pid"`
+	Time           time.Time `json:"time"`
 }
 
 func recordFile(id project.ID) (string, error) {
@@ -61,6 +71,11 @@ func objectsHash(cfg *config.Config, images, ext map[string]string, key []byte) 
 	if err != nil {
 		return "", err
 	}
+	return hashObjects(objs, key)
+}
+
+// hashObjects is the keyed hash of rendered objects.
+func hashObjects(objs []*unstructured.Unstructured, key []byte) (string, error) {
 	mac := hmac.New(sha256.New, key)
 	for _, o := range objs {
 		b, err := json.Marshal(o.Object)
@@ -81,7 +96,7 @@ func (e *Env) writeRecord() {
 	if err == nil {
 		var h string
 		if h, err = objectsHash(l.cfg, l.images, l.ext, l.hashKey); err == nil {
-			rec := upRecord{Objects: h, Images: l.images, Kafka: l.ext[render.ComponentKafka], H2: l.ext[render.ComponentH2],
+			rec := upRecord{Objects: h, Images: l.images, Applied: l.lastApply.Versions, AppliedObjects: l.appliedHash, Kafka: l.ext[render.ComponentKafka], H2: l.ext[render.ComponentH2],
 				PID: os.Getpid(), Time: time.Now()}
 			var b []byte
 			if b, err = json.Marshal(rec); err == nil {

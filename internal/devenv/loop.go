@@ -189,6 +189,9 @@ type loader interface {
 // Deployments' rollouts.
 type deployer interface {
 	Apply(ctx context.Context, objs []*unstructured.Unstructured, selector map[string]string) (cluster.ApplyResult, error)
+	// Unchanged says whether every object is still at the version a past
+	// apply left it (cluster.Cluster.Unchanged).
+	Unchanged(ctx context.Context, objs []*unstructured.Unstructured, selector, versions map[string]string) (bool, error)
 	WaitRollout(ctx context.Context, namespace, name string, timeout time.Duration) error
 }
 
@@ -230,6 +233,8 @@ type loop struct {
 
 	// lastApply is what the last apply did (Env.LastApply).
 	lastApply cluster.ApplyResult
+	// appliedHash is the keyed hash of the objects lastApply applied.
+	appliedHash string
 	// parts holds the services' newest assembled images until they are
 	// loaded, to load them without `docker save`.
 	parts map[string]*build.Assembled
@@ -539,6 +544,7 @@ func (l *loop) apply(ctx context.Context) error {
 		return err
 	}
 	l.lastApply = res
+	l.appliedHash, _ = hashObjects(objs, l.hashKey) // "" never matches a record
 	done(nil, "applied: %d created, %d changed, %d unchanged, %d pruned",
 		len(res.Created), len(res.Changed), len(res.Unchanged), len(res.Pruned))
 	for _, w := range res.Warnings {
@@ -550,6 +556,44 @@ func (l *loop) apply(ctx context.Context) error {
 		l.log.Warnf("API server: %s", w)
 	}
 	return nil
+}
+
+// applyUnlessCurrent is apply, skipped when the objects render as they did
+// for the last apply (rec, the up record; same keyed hash) and the cluster
+// still holds each of them at the version that apply left: a warm up then
+// reads metadata instead of applying every object.
+func (l *loop) applyUnlessCurrent(ctx context.Context, rec upRecord) error {
+	objs, err := l.objects()
+	if err != nil {
+		return err
+	}
+	if len(rec.Applied) > 0 && rec.AppliedObjects != "" {
+		h, err := hashObjects(objs, l.hashKey)
+		if err == nil && h == rec.AppliedObjects {
+			same, err := l.deployer.Unchanged(ctx, objs, Selector(l.cfg), rec.Applied)
+			if err != nil {
+				l.log.Debugf("checking the applied objects: %v", err)
+			}
+			if same {
+				res := cluster.ApplyResult{Versions: rec.Applied}
+				for _, o := range objs {
+					res.Unchanged = append(res.Unchanged, objectID(o))
+				}
+				l.lastApply, l.appliedHash = res, h
+				l.log.Infof("✓ %d objects in namespace %s are as the last up applied them", len(objs), l.cfg.Namespace)
+				return nil
+			}
+		}
+	}
+	return l.apply(ctx)
+}
+
+// objectID names an object as cluster.ApplyResult does.
+func objectID(o *unstructured.Unstructured) string {
+	if o.GetNamespace() == "" {
+		return o.GetKind() + "/" + o.GetName()
+	}
+	return o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
 }
 
 // waitRollouts waits for the named services' Deployments (all when nil), all at once.

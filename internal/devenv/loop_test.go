@@ -51,6 +51,8 @@ type fakeCluster struct {
 	// onNodes are the images every node already holds (MissingImages
 	// leaves them out; it is not recorded as a call).
 	onNodes map[string]bool
+	// unchanged answers Unchanged.
+	unchanged bool
 }
 
 func (f *fakeCluster) MissingImages(_ context.Context, refs []string) ([]string, error) {
@@ -114,6 +116,11 @@ func (f *fakeCluster) Apply(_ context.Context, objs []*unstructured.Unstructured
 	f.applied = append(f.applied, objs)
 	f.mu.Unlock()
 	return cluster.ApplyResult{Changed: []string{"x"}}, nil
+}
+
+func (f *fakeCluster) Unchanged(context.Context, []*unstructured.Unstructured, map[string]string, map[string]string) (bool, error) {
+	f.record("Unchanged")
+	return f.unchanged, nil
 }
 
 func (f *fakeCluster) WaitRollout(ctx context.Context, namespace, name string, _ time.Duration) error {
@@ -733,4 +740,45 @@ func TestLoopAssemblesQuickBuildsBeforeWatching(t *testing.T) {
 	}
 	h.save(context.Background(), "account", refV2, image(t, "sha256:base", "A=1", map[string]string{"app": "v2"}))
 	h.wantCalls(t, "LiveTargets t/account", `LiveUpdate account-1 port 8080 write [/app=v2] remove []`)
+}
+
+func TestLoopSkipsApplyOnlyWhenTheClusterHoldsWhatItLastApplied(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	if err := h.l.apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h.l.appliedHash == "" {
+		t.Fatal("apply kept no hash of what it applied")
+	}
+	rec := upRecord{Applied: map[string]string{"Deployment/t/account": "g1"}, AppliedObjects: h.l.appliedHash}
+
+	for _, tc := range []struct {
+		name      string
+		rec       upRecord
+		unchanged bool
+		want      []string
+	}{
+		{"same objects, same versions", rec, true, []string{"Unchanged"}},
+		{"same objects, changed in the cluster", rec, false, []string{"Unchanged", "Apply"}},
+		{"no record", upRecord{}, true, []string{"Apply"}},
+		{"other objects", upRecord{Applied: rec.Applied, AppliedObjects: "another hash"}, true, []string{"Apply"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h.c.calls, h.c.unchanged = nil, tc.unchanged
+			if err := h.l.applyUnlessCurrent(ctx, tc.rec); err != nil {
+				t.Fatal(err)
+			}
+			h.wantCalls(t, tc.want...)
+		})
+	}
+
+	// A live update changes the images without an apply: the next up must
+	// apply, though the record's versions still match the cluster.
+	h.c.calls, h.c.unchanged = nil, true
+	h.l.images["account"] = "devenv.local/t-account:0123456789ab"
+	if err := h.l.applyUnlessCurrent(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	h.wantCalls(t, "Apply")
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/internal/render"
 	"github.com/devenv-tool/devenv/kafka"
+	"github.com/devenv-tool/devenv/project"
 	"github.com/devenv-tool/devenv/templates"
 )
 
@@ -101,7 +102,6 @@ type Env struct {
 	opts     Options
 	prog     *progress
 	lock     *lock
-	early    *earlySnapshot
 	// freshCluster is set when this Up created the cluster.
 	freshCluster bool
 	// loop holds what the watch loop decides on (the images it knows, the
@@ -147,7 +147,6 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	if env.docker, err = dockerx.Connect(ctx); err != nil {
 		return nil, err
 	}
-	env.snapshotEarly(ctx)
 	env.resolver = images.NewResolver(env.docker, lg)
 	if cache, err := dirs.Cache(); err == nil {
 		env.resolver.RememberIn = filepath.Join(cache, "pull-failed")
@@ -189,7 +188,8 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	if err := env.loop.loadImages(ctx, nil); err != nil {
 		return nil, err
 	}
-	err = env.loop.apply(ctx)
+	rec, _ := readRecord(project.ID{Name: cfg.Name}) // none: apply
+	err = env.loop.applyUnlessCurrent(ctx, rec)
 	env.LastApply = env.loop.lastApply
 	if err != nil {
 		return nil, err
