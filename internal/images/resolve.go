@@ -138,10 +138,18 @@ func (r *Resolver) localStandIn(ctx context.Context, ref string) (Resolved, erro
 		r.log().Debugf("%s", note)
 		return Resolved{Ref: s, StandIn: true, Note: note}, nil
 	}
+	for _, s := range r.catalogue() {
+		if s.Ref == ref {
+			return Resolved{}, fmt.Errorf("%w: %s is not present: build it with `devenv images build %s`", ErrNoImage, ref, s.Name)
+		}
+	}
 	if name := r.standInName(ref); name != "" {
 		return Resolved{}, fmt.Errorf("%w: %s is not present: pull it (`docker pull %s`) or build its stand-in (`devenv images build %s`)", ErrNoImage, ref, ref, name)
 	}
-	return Resolved{}, fmt.Errorf("%w: %s is not present: pull it (`docker pull %s`) or load it (`docker load`)", ErrNoImage, ref, ref)
+	if repo, _ := standin.SplitRef(ref); strings.HasPrefix(repo, standin.Registry+"/") {
+		return Resolved{}, fmt.Errorf("%w: %s is not present: %s images are built locally, never pulled; load it (`devenv images load FILE`)", ErrNoImage, ref, standin.Registry)
+	}
+	return Resolved{}, fmt.Errorf("%w: %s is not present: pull it (`docker pull %s`) or load it (`devenv images load FILE`)", ErrNoImage, ref, ref)
 }
 
 // loadedStandIn returns, without trying the registry, the stand-in for ref
