@@ -16,9 +16,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/internal/devenv"
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/images"
 	"github.com/devenv-tool/devenv/internal/images/standin"
+	"github.com/devenv-tool/devenv/internal/termx"
 )
 
 func init() { commands = append(commands, newImagesCmd) }
@@ -280,50 +282,98 @@ func realImages(ctx context.Context, cli *client.Client, cat []standin.StandIn) 
 	return out, nil
 }
 
+type imagesLoadFlags struct {
+	output string
+}
+
 func newImagesLoadCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	f := &imagesLoadFlags{}
+	cmd := &cobra.Command{
 		Use:   "load FILE",
-		Short: "Load images from an archive written by `devenv images save`",
-		Example: `  devenv images load devenv-images.tar.gz
+		Short: "Load images from an archive written by `devenv images save` or `devenv bundle`",
+		Long: `Load every image in FILE into Docker (gzip-compressed or not) and say what
+was loaded and how long it took. Stand-ins loaded from FILE are then used by
+devenv up for the images they replace without trying the registry first (as
+long as the real image is not present); delete the pull-failed folder in
+devenv's cache folder to try the registry again.
+
+With -o json (--output json), a JSON object with the fields file, size
+(bytes), seconds and images (what Docker reported loading).`,
+		Example: `  devenv images load room.tar.gz
+  devenv images load devenv-images.tar.gz
   devenv images load images.tar   # any docker save archive works too`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(cmd, f.output, "text", "json"); err != nil {
+				return err
+			}
 			cli, err := dockerx.Connect(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer cli.Close()
-			_, err = images.Load(cmd.Context(), cli, args[0], g.logger())
-			return err
+			return runImagesLoad(cmd.Context(), g, cli, args[0], f)
 		},
 	}
+	addOutputFlag(cmd, &f.output, "text", "json")
+	return cmd
+}
+
+// imagesLoadResult is what images load prints with -o json.
+type imagesLoadResult struct {
+	File    string   `json:"file"`
+	Size    int64    `json:"size"`
+	Seconds float64  `json:"seconds"`
+	Images  []string `json:"images"`
+}
+
+func runImagesLoad(ctx context.Context, g *globals, cli *client.Client, file string, f *imagesLoadFlags) error {
+	lg := g.logger()
+	fi, err := os.Stat(file)
+	if err != nil {
+		return badInput{fmt.Errorf("loading images: %w", err)}
+	}
+	tty := termx.IsTerminal(g.streams.Err)
+	start := time.Now()
+	loaded, err := images.LoadWith(ctx, cli, file, images.LoadOptions{
+		Log:           lg,
+		Progress:      loadProgress(g.streams.Err, tty, file),
+		ProgressEvery: progressEvery(tty),
+	})
+	if tty {
+		fmt.Fprint(g.streams.Err, "\r\033[K")
+	}
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	if dir, err := images.RememberDir(); err == nil {
+		noted, err := images.NoteLoaded(dir, loaded)
+		if err != nil {
+			lg.Warnf("%v", err)
+		} else if len(noted) > 0 {
+			lg.Debugf("noted in %s: up uses the loaded stand-ins %s without trying the registry", dir, strings.Join(noted, ", "))
+		}
+	}
+	res := imagesLoadResult{File: file, Size: fi.Size(), Seconds: took.Seconds(), Images: loaded}
+	if f.output == "json" {
+		return writeJSON(g.streams.Out, res)
+	}
+	fmt.Fprintf(g.streams.Out, "✓ loaded %s from %s (%s) in %s\n", plural(len(loaded), "image"), file, humanSize(res.Size), took.Round(100*time.Millisecond))
+	return nil
 }
 
 // configImages lists every image the config uses: the node image, the Kafka
 // and H2 images, and the images the services' Dockerfiles start FROM
 // (build args included).
 func configImages(cfg *config.Config) ([]string, error) {
-	refs := []string{cfg.Cluster.Image}
-	if cfg.Kafka != nil {
-		refs = append(refs, cfg.Kafka.Image)
+	wanted, err := devenv.WantedImages(cfg)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.H2.Mode == config.H2Server {
-		refs = append(refs, cfg.H2.Image)
-	}
-	for _, s := range cfg.Services {
-		df, err := os.ReadFile(s.Dockerfile)
-		if err != nil {
-			return nil, fmt.Errorf("reading the Dockerfile of service %s: %w", s.Name, err)
-		}
-		record := func(ref string) (string, error) {
-			if !slices.Contains(refs, ref) {
-				refs = append(refs, ref)
-			}
-			return ref, nil
-		}
-		if _, _, _, err := images.RewriteDockerfile(df, s.Args, record); err != nil {
-			return nil, fmt.Errorf("service %s: %w", s.Name, err)
-		}
+	refs := make([]string, len(wanted))
+	for i, w := range wanted {
+		refs[i] = w.Ref
 	}
 	return refs, nil
 }

@@ -351,12 +351,14 @@ func TestOutputFlag(t *testing.T) {
 		}
 	}
 	walk(root)
-	if got := strings.Join(withOutput, ","); got != "images list,init,status,test,version" {
+	if got := strings.Join(withOutput, ","); got != "bundle,images list,images load,init,status,test,version" {
 		t.Errorf("verbs with -o: %s", got)
 	}
+	fileArg := map[string][]string{"bundle": {"room.tar"}, "images load": {"room.tar"}} // verbs that need one
 	for _, verb := range withOutput {
 		for _, spelling := range []string{"-o", "--output"} {
-			args := append(strings.Fields(verb), spelling, "xml", "-f", rootConfig)
+			args := append(strings.Fields(verb), fileArg[verb]...)
+			args = append(args, spelling, "xml", "-f", rootConfig)
 			code, out, errOut := run(t, args...)
 			if code != ExitConfig || out != "" || !strings.Contains(errOut, `--output "xml": expected`) || !strings.Contains(errOut, "--help' for usage") {
 				t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)

@@ -178,7 +178,7 @@ func (b imageBuilder) Build(ctx context.Context, s *config.Service, o buildOptio
 		state = "unchanged"
 	}
 	done(nil, "%s: image %s %s", s.Name, res.Ref, state)
-	return built{Ref: res.Ref, Assembled: res.Assembled, NoLive: res.NoLive, DockerLoaded: res.DockerLoaded}, nil
+	return built{Ref: res.Ref, Assembled: res.Assembled, NoLive: res.NoLive, DockerLoaded: res.DockerLoaded, Cached: res.Cached}, nil
 }
 
 func loadState(cfg *config.Config) (*build.State, error) {

@@ -152,6 +152,8 @@ type built struct {
 	NoLive string
 	// DockerLoaded waits until the image is in Docker; nil when it is.
 	DockerLoaded func() error
+	// Cached is set when Docker had the image already: nothing was built.
+	Cached bool
 }
 
 // liveUpdater writes files into a service's running containers and

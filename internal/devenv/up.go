@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -148,8 +147,8 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 		return nil, err
 	}
 	env.resolver = images.NewResolver(env.docker, lg)
-	if cache, err := dirs.Cache(); err == nil {
-		env.resolver.RememberIn = filepath.Join(cache, "pull-failed")
+	if dir, err := images.RememberDir(); err == nil {
+		env.resolver.RememberIn = dir
 	}
 	if env.state, err = loadState(cfg); err != nil {
 		return nil, err

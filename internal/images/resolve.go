@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
+	"github.com/devenv-tool/devenv/internal/dirs"
 	"github.com/devenv-tool/devenv/internal/images/standin"
 	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/project"
@@ -58,6 +60,10 @@ type Resolver struct {
 	// RetryPull is how long a remembered failure stands; zero means
 	// DefaultRetryPull.
 	RetryPull time.Duration
+	// NoPull makes Resolve look only at what Docker has: the reference when
+	// present, else a present stand-in; the registry is never tried (a
+	// bundle holds what this machine uses, not what it could pull).
+	NoPull bool
 
 	mu       sync.Mutex
 	cantPull map[string]error
@@ -90,6 +96,12 @@ func (r *Resolver) Resolve(ctx context.Context, ref string) (Resolved, error) {
 	if present {
 		return Resolved{Ref: ref}, nil
 	}
+	if r.NoPull {
+		return r.localStandIn(ctx, ref)
+	}
+	if s, ok, err := r.loadedStandIn(ctx, ref); err != nil || ok {
+		return s, err
+	}
 	pullErr := r.pull(ctx, ref)
 	if pullErr == nil {
 		return Resolved{Ref: ref}, nil
@@ -113,6 +125,99 @@ func (r *Resolver) Resolve(ctx context.Context, ref string) (Resolved, error) {
 		return Resolved{}, fmt.Errorf("%w: %s is not present and cannot be pulled (%v); build its stand-in with `devenv images build %s`", ErrNoImage, ref, pullErr, name)
 	}
 	return Resolved{}, fmt.Errorf("%w: %s is not present and cannot be pulled (%v), and devenv has no stand-in for it; load it with `docker load` or `devenv images load FILE`, or use an image devenv can stand in for (see `devenv images list`, build with `devenv images build`)", ErrNoImage, ref, pullErr)
+}
+
+// localStandIn is Resolve without the registry (NoPull).
+func (r *Resolver) localStandIn(ctx context.Context, ref string) (Resolved, error) {
+	s, ok, err := r.findStandIn(ctx, ref)
+	if err != nil {
+		return Resolved{}, err
+	}
+	if ok {
+		note := fmt.Sprintf("%s is not present; using stand-in %s", ref, s)
+		r.log().Debugf("%s", note)
+		return Resolved{Ref: s, StandIn: true, Note: note}, nil
+	}
+	for _, s := range r.catalogue() {
+		if s.Ref == ref {
+			return Resolved{}, fmt.Errorf("%w: %s is not present: build it with `devenv images build %s`", ErrNoImage, ref, s.Name)
+		}
+	}
+	if name := r.standInName(ref); name != "" {
+		return Resolved{}, fmt.Errorf("%w: %s is not present: pull it (`docker pull %s`) or build its stand-in (`devenv images build %s`)", ErrNoImage, ref, ref, name)
+	}
+	if repo, _ := standin.SplitRef(ref); strings.HasPrefix(repo, standin.Registry+"/") {
+		return Resolved{}, fmt.Errorf("%w: %s is not present: %s images are built locally, never pulled; load it (`devenv images load FILE`)", ErrNoImage, ref, standin.Registry)
+	}
+	return Resolved{}, fmt.Errorf("%w: %s is not present: pull it (`docker pull %s`) or load it (`devenv images load FILE`)", ErrNoImage, ref, ref)
+}
+
+// loadedStandIn returns, without trying the registry, the stand-in for ref
+// when `devenv images load` loaded it from a bundle (see NoteLoaded) and it
+// is present: the room uses what the instructor's machine used, and a
+// failed or slow pull on the room's network is not paid.
+func (r *Resolver) loadedStandIn(ctx context.Context, ref string) (Resolved, bool, error) {
+	if r.RememberIn == "" {
+		return Resolved{}, false, nil
+	}
+	for _, s := range r.catalogue() {
+		if !standsInFor(s, ref) || !r.loadedNoted(s) {
+			continue
+		}
+		ok, err := r.present(ctx, s.Ref)
+		if err != nil {
+			return Resolved{}, false, err
+		}
+		if ok {
+			note := fmt.Sprintf("%s is not present; using stand-in %s, loaded from a bundle (delete %s to try the registry)", ref, s.Ref, r.RememberIn)
+			r.log().Infof("%s", note)
+			return Resolved{Ref: s.Ref, StandIn: true, Note: note}, true, nil
+		}
+	}
+	return Resolved{}, false, nil
+}
+
+// loadedName is the file in dir that notes that stand-in s was loaded from
+// a bundle.
+func loadedName(dir string, s standin.StandIn) string {
+	return filepath.Join(dir, "loaded-"+s.Name)
+}
+
+func (r *Resolver) loadedNoted(s standin.StandIn) bool {
+	b, err := os.ReadFile(loadedName(r.RememberIn, s))
+	return err == nil && strings.TrimSpace(string(b)) == s.Ref
+}
+
+// NoteLoaded notes in dir (a Resolver's RememberIn) every catalogue
+// stand-in among refs, images just loaded from a bundle: a Resolver with
+// that RememberIn then uses them for the images they replace without trying
+// the registry first, as long as the real image is not present. The notes
+// do not expire; deleting dir removes them. It returns the names noted.
+func NoteLoaded(dir string, refs []string) ([]string, error) {
+	var noted []string
+	for _, s := range All() {
+		if !slices.Contains(refs, s.Ref) {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return noted, fmt.Errorf("noting the loaded stand-ins: %w", err)
+		}
+		if err := os.WriteFile(loadedName(dir, s), []byte(s.Ref+"\n"), 0o600); err != nil {
+			return noted, fmt.Errorf("noting the loaded stand-ins: %w", err)
+		}
+		noted = append(noted, s.Name)
+	}
+	return noted, nil
+}
+
+// RememberDir is the RememberIn folder devenv's commands share:
+// pull-failed/ in devenv's cache folder.
+func RememberDir() (string, error) {
+	cache, err := dirs.Cache()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(cache, "pull-failed"), nil
 }
 
 // Func returns Resolve as a plain function of a reference, for RewriteDockerfile.
