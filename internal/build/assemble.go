@@ -40,13 +40,20 @@ type Assembled struct {
 	Live bool
 }
 
-// Layer is one uncompressed layer of an assembled image.
+// Layer is one uncompressed layer of an assembled image. A layer with
+// neither Data nor Path is the base image's, which is in Docker (and, once
+// an image on the same base was loaded, in the cluster).
 type Layer struct {
 	DiffID string // sha256:<hex> of the tar
 	Size   int64
-	// Data is the tar; nil for the base image's layers, which are in Docker
-	// (and, once an image on the same base was loaded, in the cluster).
+	// Data is the tar while it is held in memory; nil once it is stored
+	// (Path) and for the base image's layers.
 	Data []byte
+	// Path is the file holding the tar once it is stored (Assembled.Store).
+	Path string
+	// Files indexes what the tar holds, in its order; set when it is
+	// stored (what LiveDiff compares without reading the tar).
+	Files []FileSum
 }
 
 // imageConfig is the image config JSON devenv writes.
@@ -75,6 +82,9 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 	cfg.RootFS.Type = "layers"
 	var layers []Layer
 	if r.base != "" {
+		if docker == nil {
+			return nil, fmt.Errorf("%w: no Docker engine to read base image %s from", errNotSimple, r.base)
+		}
 		base, err := docker.ImageInspect(ctx, r.base)
 		if err != nil {
 			if cerrdefs.IsNotFound(err) {
@@ -529,6 +539,22 @@ func (a *Assembled) loadIntoDocker(ctx context.Context, docker *client.Client, r
 	return err
 }
 
+// addFile copies a stored layer's file into tw as name.
+func addFile(tw *tar.Writer, name string, l Layer) error {
+	r, err := l.open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: l.Size, ModTime: epoch}); err != nil {
+		return err
+	}
+	if _, err := io.CopyN(tw, r, l.Size); err != nil {
+		return fmt.Errorf("reading layer %s: %w", shortDigest(l.DiffID), err)
+	}
+	return nil
+}
+
 // dockerArchive writes the image as a legacy `docker save` archive holding
 // the config and the layers with data; the engine skips reading the layers
 // it already has.
@@ -549,10 +575,17 @@ func (a *Assembled) dockerArchive(w io.Writer, ref string) error {
 	for _, l := range a.Layers {
 		p := strings.TrimPrefix(l.DiffID, "sha256:") + "/layer.tar"
 		paths = append(paths, p)
+		if l.base() {
+			continue
+		}
 		if l.Data != nil {
 			if err := add(p, l.Data); err != nil {
 				return err
 			}
+			continue
+		}
+		if err := addFile(tw, p, l); err != nil {
+			return err
 		}
 	}
 	m, err := json.Marshal([]map[string]any{{"Config": cfgName, "RepoTags": []string{ref}, "Layers": paths}})

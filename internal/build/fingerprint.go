@@ -103,6 +103,9 @@ var devenvBuild = func() string {
 func quickImage(ctx context.Context, docker *client.Client, spec Spec, opts ImageOptions, r *recipe) (res Result, key string, ok bool) {
 	baseID := ""
 	if r.base != "" {
+		if docker == nil {
+			return Result{}, "", false
+		}
 		img, err := docker.ImageInspect(ctx, r.base)
 		if err != nil {
 			return Result{}, "", false
@@ -114,7 +117,7 @@ func quickImage(ctx context.Context, docker *client.Client, spec Spec, opts Imag
 		return Result{}, "", false
 	}
 	m, found := opts.State.image(spec.Service)
-	if !found || m.Key != key || !opts.Quick {
+	if !found || m.Key != key || !opts.Quick || docker == nil {
 		return Result{}, key, false
 	}
 	img, err := docker.ImageInspect(ctx, m.Ref)

@@ -46,7 +46,8 @@ type ImageOptions struct {
 	// State, when set, remembers for each assembled image a fingerprint of
 	// its inputs (file paths, sizes, modes and modification times, the
 	// Dockerfile, the build args, the base image's ID), read without
-	// reading any file's content.
+	// reading any file's content. An assembled image's own layers then go
+	// to files in State.LayerDir (see Assembled.Store) instead of memory.
 	State *State
 	// Quick lets Image, when State's fingerprint is unchanged and Docker
 	// still has the image, return that image at once (Cached, with no
@@ -103,6 +104,10 @@ const tailLines = 20
 // only the new layers. That takes a fraction of the engine's build, and the
 // same inputs give the same image ID. Any other Dockerfile goes to the
 // engine's builder through the Docker API (legacy builder).
+//
+// With a nil docker, a FROM-scratch simple Dockerfile is assembled and
+// returned without going anywhere (tests measure the assembly this way);
+// anything else fails.
 func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOptions) (Result, error) {
 	start := time.Now()
 	repo, err := Repository(spec.Project, spec.Service)
@@ -148,6 +153,13 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 				a, err = assemble(ctx, docker, spec, r, data, dfName, labels, false)
 			}
 			if err == nil {
+				if dir := opts.State.LayerDir(); dir != "" {
+					// The layers go to files: a watch loop that keeps a few
+					// images per service holds their indexes, not their bytes.
+					if err := a.Store(dir); err != nil {
+						return Result{}, fmt.Errorf("service %q: %w", spec.Service, err)
+					}
+				}
 				res, lerr := tagAssembled(ctx, docker, spec, repo, a, opts.Background)
 				res.ContextDigest, res.Duration, res.NoLive = digest, time.Since(start), noLive
 				if lerr == nil && key != "" {
@@ -170,6 +182,9 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 		if opts.Output != nil {
 			fmt.Fprintf(opts.Output, "[%s] image %v\n", spec.Service, err)
 		}
+	}
+	if docker == nil {
+		return Result{}, fmt.Errorf("service %q: building %s needs a Docker engine", spec.Service, spec.dockerfile())
 	}
 	args := make(map[string]*string, len(spec.Args))
 	for k, v := range spec.Args {
@@ -240,6 +255,9 @@ func tagAssembled(ctx context.Context, docker *client.Client, spec Spec, repo st
 	id := a.ID()
 	ref := contentRef(repo, id)
 	res := Result{Ref: ref, ID: id, Assembled: a}
+	if docker == nil {
+		return res, nil // assembled only (see Image)
+	}
 	cached, err := tagged(ctx, docker, spec, ref, id)
 	if err != nil || cached {
 		res.Cached = cached

@@ -65,33 +65,47 @@ func LiveDiff(from, to *Assembled) (Changes, error) {
 			continue
 		}
 		if d := path.Dir(name); d != "." {
-			if _, gone := old[d]; gone && cur[d] == nil {
+			if _, gone := old[d]; gone && cur[d].sum == nil {
 				continue // its folder goes
 			}
 		}
 		ch.Removed = append(ch.Removed, "/"+name)
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, name := range slices.Sorted(maps.Keys(cur)) {
-		e := cur[name]
-		if o, ok := old[name]; ok && sameEntry(o, e) {
+	// What to write, by the layer of to that holds it (its last word).
+	want := map[int]map[string]bool{}
+	for name, e := range cur {
+		if o, ok := old[name]; ok && o.sum.same(e.sum) {
 			continue
 		}
+		if want[e.layer] == nil {
+			want[e.layer] = map[string]bool{}
+		}
+		want[e.layer][name] = true
+		ch.Files = append(ch.Files, "/"+name)
+	}
+	if len(ch.Files) == 0 {
+		return ch, nil
+	}
+	slices.Sort(ch.Files)
+	entries, err := readEntries(to, want)
+	if err != nil {
+		return Changes{}, err
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range ch.Files {
+		e := entries[strings.TrimPrefix(f, "/")]
 		if err := tw.WriteHeader(e.hdr); err != nil {
 			return Changes{}, err
 		}
 		if _, err := tw.Write(e.data); err != nil {
 			return Changes{}, err
 		}
-		ch.Files = append(ch.Files, "/"+name)
 	}
 	if err := tw.Close(); err != nil {
 		return Changes{}, err
 	}
-	if len(ch.Files) > 0 {
-		ch.Tar = buf.Bytes()
-	}
+	ch.Tar = buf.Bytes()
 	return ch, nil
 }
 
@@ -99,45 +113,87 @@ func LiveDiff(from, to *Assembled) (Changes, error) {
 func baseLayers(a *Assembled) []string {
 	var ids []string
 	for _, l := range a.Layers {
-		if l.Data == nil {
+		if l.base() {
 			ids = append(ids, l.DiffID)
 		}
 	}
 	return ids
 }
 
-// fileMap reads the image's own layers (the base's excluded) into entries
-// by path (no leading or trailing slash), later layers winning.
-func fileMap(a *Assembled) (map[string]*ctxEntry, error) {
-	files := map[string]*ctxEntry{}
-	for _, l := range a.Layers {
-		if l.Data == nil {
+// fileEntry is a file of an image's own layers: its index entry and the
+// layer it is in.
+type fileEntry struct {
+	sum   *FileSum
+	layer int
+}
+
+// fileMap indexes the image's own layers (the base's excluded) by path
+// (no leading or trailing slash), later layers winning, without holding
+// any file's content.
+func fileMap(a *Assembled) (map[string]fileEntry, error) {
+	files := map[string]fileEntry{}
+	for i := range a.Layers {
+		l := &a.Layers[i]
+		if l.base() {
 			continue
 		}
-		tr := tar.NewReader(bytes.NewReader(l.Data))
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return nil, fmt.Errorf("reading layer %s: %w", shortDigest(l.DiffID), err)
-			}
-			var data []byte
-			if h.Typeflag == tar.TypeReg {
-				if data, err = io.ReadAll(tr); err != nil {
-					return nil, err
-				}
-			}
-			files[strings.Trim(h.Name, "/")] = &ctxEntry{hdr: h, data: data}
+		idx, err := l.index()
+		if err != nil {
+			return nil, err
+		}
+		for j := range idx {
+			files[idx[j].Name] = fileEntry{sum: &idx[j], layer: i}
 		}
 	}
 	return files, nil
 }
 
-func sameEntry(a, b *ctxEntry) bool {
-	x, y := a.hdr, b.hdr
-	return x.Typeflag == y.Typeflag && x.Mode == y.Mode && x.Uid == y.Uid && x.Gid == y.Gid && x.Linkname == y.Linkname && bytes.Equal(a.data, b.data)
+// readEntries reads, from a's layers, the entries named in want (layer
+// index -> names), headers and contents.
+func readEntries(a *Assembled, want map[int]map[string]bool) (map[string]ctxEntry, error) {
+	out := map[string]ctxEntry{}
+	for i, names := range want {
+		l := &a.Layers[i]
+		r, err := l.open()
+		if err != nil {
+			return nil, err
+		}
+		err = func() error {
+			defer r.Close()
+			tr := tar.NewReader(r)
+			for {
+				h, err := tr.Next()
+				if err == io.EOF {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				name := strings.Trim(h.Name, "/")
+				if !names[name] {
+					continue
+				}
+				var data []byte
+				if h.Typeflag == tar.TypeReg {
+					if data, err = io.ReadAll(tr); err != nil {
+						return err
+					}
+				}
+				out[name] = ctxEntry{hdr: h, data: data}
+			}
+		}()
+		if err != nil {
+			return nil, fmt.Errorf("reading layer %s: %w", shortDigest(l.DiffID), err)
+		}
+	}
+	for _, names := range want {
+		for n := range names {
+			if _, ok := out[n]; !ok {
+				return nil, fmt.Errorf("%s is no longer in the image's stored layers", n)
+			}
+		}
+	}
+	return out, nil
 }
 
 func shortDigest(d string) string {

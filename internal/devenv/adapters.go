@@ -50,7 +50,16 @@ func (o clusterOps) SwapImage(ctx context.Context, namespace, service, ref strin
 func (o clusterOps) LoadParts(ctx context.Context, ref string, a *build.Assembled) error {
 	parts := cluster.ImageParts{Config: a.Config}
 	for _, l := range a.Layers {
-		parts.Layers = append(parts.Layers, cluster.LayerPart{DiffID: l.DiffID, Size: l.Size, Data: l.Data})
+		data := l.Data
+		if data == nil && l.Path != "" {
+			// Stored on disk while the loop held the image: read for this
+			// load only.
+			var err error
+			if data, err = os.ReadFile(l.Path); err != nil {
+				return fmt.Errorf("reading a stored layer: %w", err)
+			}
+		}
+		parts.Layers = append(parts.Layers, cluster.LayerPart{DiffID: l.DiffID, Size: l.Size, Data: data})
 	}
 	return o.c.LoadParts(ctx, o.docker, ref, parts)
 }
@@ -82,6 +91,12 @@ func (o clusterOps) Unchanged(ctx context.Context, objs []*unstructured.Unstruct
 
 func (o clusterOps) WaitRollout(ctx context.Context, namespace, name string, timeout time.Duration) error {
 	return o.c.WaitRollout(ctx, namespace, name, timeout)
+}
+
+// pruneLayers removes the stored layer files in dir that no image of keep
+// holds (build.PruneLayers).
+func pruneLayers(dir string, keep []*build.Assembled) error {
+	return build.PruneLayers(dir, keep)
 }
 
 // liveDiff is build.LiveDiff: what turns a container holding from's files

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -249,6 +250,10 @@ type loop struct {
 	// files changed.
 	known  map[string]*build.Assembled
 	recent map[string][]string
+	// layerDir is where the builder stores assembled images' layers
+	// (build.State.LayerDir; "" when they stay in memory): the loop
+	// removes the files of the images it forgets.
+	layerDir string
 	// content maps a live-updated container's ID to the image whose files
 	// it holds (a container not listed holds its pod spec's image's).
 	content map[string]string
@@ -427,11 +432,20 @@ func (l *loop) remember(service, ref string, a *build.Assembled) {
 	}
 	l.known[ref] = a
 	r := append(l.recent[service], ref)
+	forgot := false
 	for len(r) > keep {
 		delete(l.known, r[0])
-		r = r[1:]
+		r, forgot = r[1:], true
 	}
 	l.recent[service] = r
+	if forgot && l.layerDir != "" {
+		// What is neither known nor waiting to be loaded goes from disk.
+		in := slices.Collect(maps.Values(l.known))
+		in = append(in, slices.Collect(maps.Values(l.parts))...)
+		if err := pruneLayers(l.layerDir, in); err != nil {
+			l.log.Debugf("%v", err)
+		}
+	}
 }
 
 // waitDocker waits until the named services' images (all when nil) are in

@@ -1,0 +1,5 @@
+//go:build !race
+
+package devenv
+
+const raceEnabled = false
