@@ -6,7 +6,7 @@ PKGS      := ./...
 IT_FLAGS  ?= -p 1 -count=1 -timeout 75m
 export DEVENV_REQUIRE_IMAGES ?= 1
 
-.PHONY: all build generate setup up down status render test unit integration lint modules fmt bench clean
+.PHONY: all build generate setup up down status render test unit integration faults lint modules fmt bench clean
 
 all: build
 
@@ -31,7 +31,7 @@ status: build
 render: build ## print the example's manifests
 	$(BIN) render
 
-test: lint unit integration ## all tests (lint builds and vets the nested modules too)
+test: lint unit integration faults ## all tests (lint builds and vets the nested modules too); the slowest, faults, last
 
 unit: ## unit tests (no Docker needed)
 	$(GO) vet $(PKGS)
@@ -39,7 +39,10 @@ unit: ## unit tests (no Docker needed)
 
 integration: build ## integration tests against real Docker and kind (needs `make setup`)
 	$(BIN) images build   # every stand-in the tests use; seconds when current
-	$(GO) test $(IT_FLAGS) -run 'TestIntegration' $(PKGS)
+	$(GO) test $(IT_FLAGS) -run 'TestIntegration' -skip 'TestIntegrationFault' $(PKGS)
+
+faults: build ## fault tests (kill -9 of up in each phase, a killed node...): the slowest integration tests, run last
+	$(GO) test $(IT_FLAGS) -run 'TestIntegrationFault' $(PKGS)
 
 lint: modules ## go vet, gofmt, go mod tidy -diff, every nested module, and golangci-lint when installed
 	$(GO) vet $(PKGS)
