@@ -66,6 +66,7 @@ const (
 	HowSwap    = "swap"    // the new image swapped into the running pods
 	HowRollout = "rollout" // a new rollout of its Deployment
 	HowConfig  = "config"  // devenv.yaml changed: everything applied again
+	HowBuild   = "build"   // the build failed: the running version stays
 )
 
 // Update is one update of a service.
