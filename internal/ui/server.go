@@ -92,6 +92,9 @@ func Listen(hub *Hub, opts Options) (*Server, error) {
 	return nil, fmt.Errorf("serving the browser view: no free port on 127.0.0.1 from %d to %d: %w", port, port+portTries-1, first)
 }
 
+// Hub is the Hub whose page the Server serves.
+func (s *Server) Hub() *Hub { return s.hub }
+
 // URL is the page's address.
 func (s *Server) URL() string { return "http://" + s.ln.Addr().String() + "/" }
 
