@@ -82,7 +82,13 @@ func Eval[T any](b *Browser, expr string) (T, error) {
 // CSS selector sel, and fails tb with what the page shows otherwise.
 func (b *Browser) WaitFor(tb testing.TB, sel string, timeout time.Duration) {
 	tb.Helper()
-	expr := fmt.Sprintf("!!document.querySelector(%q)", sel)
+	b.WaitTrue(tb, fmt.Sprintf("!!document.querySelector(%q)", sel), timeout)
+}
+
+// WaitTrue waits up to timeout until the JavaScript expression expr is
+// true in the page, and fails tb with what the page shows otherwise.
+func (b *Browser) WaitTrue(tb testing.TB, expr string, timeout time.Duration) {
+	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		ok, err := Eval[bool](b, expr)
@@ -91,7 +97,7 @@ func (b *Browser) WaitFor(tb testing.TB, sel string, timeout time.Duration) {
 		}
 		if time.Now().After(deadline) {
 			text, _ := Eval[string](b, "document.body ? document.body.innerText : ''")
-			tb.Fatalf("the page has no %s after %s (%v); it shows:\n%s", sel, timeout, err, text)
+			tb.Fatalf("still false after %s: %s (%v); the page shows:\n%s", timeout, expr, err, text)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
