@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -9,6 +10,7 @@ import (
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/internal/devenv"
 	"github.com/devenv-tool/devenv/internal/termx"
+	"github.com/devenv-tool/devenv/internal/ui"
 	"github.com/devenv-tool/devenv/kafka"
 )
 
@@ -29,6 +31,8 @@ type upFlags struct {
 	noLive  bool
 	retain  bool
 	timeout time.Duration
+	ui      bool
+	uiPort  int
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -55,11 +59,19 @@ ENTRYPOINT, CMD), devenv assembles its image itself with a small supervisor
 as the first process, and a save that changes only files writes them into the
 running containers and restarts the program there: no new pod, no new
 container (live update; it needs the go command to compile the supervisor
-once). Other changes swap the image into the running pods, or roll out.`,
+once). Other changes swap the image into the running pods, or roll out.
+
+While it watches, up serves a read-only page on 127.0.0.1 (the URL is
+printed at the start; --ui-port, or the next free port when it is taken):
+the cluster, Kafka and H2 with their addresses, each service's state and
+last update, the saves' steps, the pods' logs, Kafka's topics with a live
+tail of the records of one, and the declared tests' results, updated live.
+It shows secrets by name only. --ui=false turns it off.`,
 		Example: `  devenv up --no-watch            # make everything ready, then exit 0
   devenv up -f devenv.yaml -f ci.yaml --kubeconfig /tmp/kc
   devenv up -v                    # with debug output and build logs
-  devenv up --no-live             # replace containers on every save`,
+  devenv up --no-live             # replace containers on every save
+  devenv up --ui-port 8090        # the browser view on http://127.0.0.1:8090/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runUp(cmd.Context(), g, f)
@@ -70,10 +82,15 @@ once). Other changes swap the image into the running pods, or roll out.`,
 	cmd.Flags().BoolVar(&f.noLive, "no-live", false, "build images without the live-update supervisor: every save replaces the containers")
 	cmd.Flags().BoolVar(&f.retain, "retain", false, "keep a cluster whose creation failed, for debugging")
 	cmd.Flags().DurationVar(&f.timeout, "rollout-timeout", devenv.DefaultRolloutTimeout, "how long to wait for each service to become ready")
+	cmd.Flags().BoolVar(&f.ui, "ui", true, "serve the read-only browser view on 127.0.0.1 while watching")
+	cmd.Flags().IntVar(&f.uiPort, "ui-port", ui.DefaultPort, "port of the browser view on 127.0.0.1 (taken: the next free one)")
 	return cmd
 }
 
 func runUp(ctx context.Context, g *globals, f *upFlags) error {
+	if f.uiPort < 1 || f.uiPort > 65535 {
+		return fmt.Errorf("%w: --ui-port %d: want a port from 1 to 65535", ErrUsage, f.uiPort)
+	}
 	cfg, err := config.Load(g.configFiles()...)
 	if err != nil {
 		return err
@@ -97,15 +114,47 @@ func runUp(ctx context.Context, g *globals, f *upFlags) error {
 	if !f.noWatch {
 		opts.PodLogs, opts.Color = g.streams.Out, termx.Color(g.streams.Out)
 	}
+	var view *ui.Server
+	if f.ui && !f.noWatch {
+		hub := ui.NewHub()
+		view, err = ui.Listen(hub, ui.Options{Port: f.uiPort, Log: lg})
+		if err != nil {
+			// The environment does not need the page: up goes on without it.
+			lg.Warnf("%v; going on without the browser view", err)
+		}
+	}
+	if view != nil {
+		opts.Observer = view.Hub()
+		uiCtx, stopUI := context.WithCancel(ctx)
+		served := make(chan error, 1)
+		go func() { served <- view.Serve(uiCtx) }()
+		defer func() {
+			stopUI()
+			if err := <-served; err != nil {
+				lg.Warnf("%v", err)
+			}
+		}()
+		note := ""
+		if view.Port() != f.uiPort {
+			note = fmt.Sprintf(" (port %d is taken)", f.uiPort)
+		}
+		lg.Infof("browser view: %s%s", view.URL(), note)
+	}
 	start := time.Now()
 	env, err := devenv.Up(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}
 	defer env.Close()
+	if view != nil {
+		view.SetKafka(env.KafkaView())
+	}
 	lg.Infof("✓ %s is ready in %s (kubectl --context %s -n %s get pods)", cfg.Name, time.Since(start).Round(100*time.Millisecond), env.Cluster.Context, cfg.Namespace)
 	if f.noWatch {
 		return nil
+	}
+	if view != nil {
+		lg.Infof("browser view: %s", view.URL())
 	}
 	return env.Watch(ctx, g.configFiles())
 }

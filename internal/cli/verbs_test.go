@@ -295,6 +295,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"version", "extra"}, []string{"Run 'devenv version --help' for usage."}},
 		{[]string{"schema", "extra"}, []string{"Run 'devenv schema --help' for usage."}},
 		{[]string{"up", "extra"}, []string{"Run 'devenv up --help' for usage."}},
+		{[]string{"up", "--ui-port", "0"}, []string{"--ui-port 0: want a port from 1 to 65535"}},
 		{[]string{"test", "extra"}, []string{`unexpected argument "extra"; put a command to run after --`, "Run 'devenv test --help' for usage."}},
 		{[]string{"test", "extra", "--", "true"}, []string{`unexpected argument "extra"`}},
 		{[]string{"images", "bogus"}, []string{`unknown command "bogus" for "devenv images"`, "Run 'devenv images --help' for usage."}},

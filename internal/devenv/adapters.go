@@ -25,6 +25,7 @@ import (
 	"github.com/devenv-tool/devenv/internal/images"
 	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/internal/render"
+	"github.com/devenv-tool/devenv/internal/ui"
 	"github.com/devenv-tool/devenv/kafka"
 )
 
@@ -439,4 +440,30 @@ func (e *Env) preload(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// kafkaView reads the broker at addr for the browser view (ui.Kafka).
+type kafkaView struct{ addr string }
+
+func (k kafkaView) Topics(ctx context.Context) ([]ui.Topic, error) {
+	offs, err := kafka.EndOffsets(ctx, k.addr)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ui.Topic, 0, len(offs))
+	for _, name := range config.SortedKeys(offs) {
+		t := ui.Topic{Name: name, EndOffsets: []int64{}}
+		for _, p := range offs[name] {
+			t.EndOffsets = append(t.EndOffsets, p.Offset)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func (k kafkaView) Tail(ctx context.Context, topic string, back int64, each func(ui.Record)) error {
+	return kafka.Tail(ctx, k.addr, topic, back, func(r kafka.Record) {
+		each(ui.Record{Partition: r.Partition, Offset: r.Offset, Time: r.Time,
+			Key: ui.Clip(string(r.Key), ui.MaxValue), Value: ui.Clip(string(r.Value), ui.MaxValue), Cut: len(r.Value) > ui.MaxValue})
+	})
 }

@@ -21,11 +21,15 @@ type prefixWriter struct {
 	mu    *sync.Mutex
 	w     io.Writer
 	color bool
+	each  func(service, text string) // LogOptions.Line
 }
 
 func (p prefixWriter) line(i int, service, text string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.each != nil {
+		p.each(service, text)
+	}
 	if p.color {
 		fmt.Fprintf(p.w, "%s[%s]\x1b[0m %s\n", colours[i%len(colours)], service, text)
 		return
@@ -37,7 +41,9 @@ func (p prefixWriter) line(i int, service, text string) {
 type LogOptions struct {
 	Follow bool      // keep streaming, following new pods and restarted containers, until ctx ends
 	Color  bool      // colour the prefixes (on a terminal)
-	Out    io.Writer // where the lines go
+	Out    io.Writer // where the lines go; nil for nowhere
+	// Line, when set, gets every line too, without its prefix.
+	Line func(service, text string)
 }
 
 // Logs prints the logs of the services' pods (all services when names is
@@ -63,7 +69,11 @@ func Logs(ctx context.Context, cfg *config.Config, opts Options, names []string,
 
 // streamLogs prints the pods' logs; with Follow it returns only when ctx ends.
 func streamLogs(ctx context.Context, c *cluster.Cluster, cfg *config.Config, names []string, lo LogOptions) {
-	pw := prefixWriter{mu: &sync.Mutex{}, w: lo.Out, color: lo.Color}
+	out := lo.Out
+	if out == nil {
+		out = io.Discard
+	}
+	pw := prefixWriter{mu: &sync.Mutex{}, w: out, color: lo.Color, each: lo.Line}
 	var wg sync.WaitGroup
 	for i, name := range names {
 		wg.Add(1)

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -19,6 +20,7 @@ import (
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/internal/render"
+	"github.com/devenv-tool/devenv/internal/ui"
 	"github.com/devenv-tool/devenv/watch"
 )
 
@@ -55,14 +57,33 @@ func (e *Env) Watch(ctx context.Context, configFiles []string) error {
 		}
 	}()
 	defer func() { l.watching = false; l.waitDocker(nil) }()
-	if e.opts.PodLogs != nil {
+	if e.opts.PodLogs != nil || e.opts.Observer != nil {
 		names := make([]string, 0, len(e.Config.Services))
 		for _, s := range e.Config.Services {
 			names = append(names, s.Name)
 		}
 		logsCtx, stopLogs := context.WithCancel(ctx)
 		defer stopLogs()
-		go streamLogs(logsCtx, e.Cluster, e.Config, names, LogOptions{Follow: true, Color: e.opts.Color, Out: e.opts.PodLogs})
+		lo := LogOptions{Follow: true, Color: e.opts.Color, Out: e.opts.PodLogs}
+		if e.opts.Observer != nil {
+			lo.Line = e.opts.Observer.Log
+		}
+		go streamLogs(logsCtx, e.Cluster, e.Config, names, lo)
+	}
+	// The environment's state for the Observer, every few seconds and
+	// after each batch.
+	var cfgNow atomic.Pointer[config.Config]
+	cfgNow.Store(e.Config)
+	kick := make(chan struct{}, 1)
+	if e.opts.Observer != nil {
+		statusCtx, stopStatus := context.WithCancel(ctx)
+		reported := make(chan struct{})
+		go func() {
+			defer close(reported)
+			e.reportStatus(statusCtx, &cfgNow, kick)
+		}()
+		// Before the Docker connection closes (Close).
+		defer func() { stopStatus(); <-reported }()
 	}
 	stopForwards := e.startForwards(ctx) // the services' ports: on 127.0.0.1 while watching
 	defer stopForwards()
@@ -88,6 +109,11 @@ func (e *Env) Watch(ctx context.Context, configFiles []string) error {
 			restart := l.handle(ctx, b, configFiles)
 			e.Config, e.LastApply = l.cfg, l.lastApply
 			e.writeRecord()
+			cfgNow.Store(l.cfg)
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
 			if restart {
 				// The set of services or their folders changed: watch anew.
 				w.Close()
@@ -266,13 +292,17 @@ type loop struct {
 	// (the declared tests that depend on them run).
 	served    []string
 	onUpdated func(services []string)
+	// obs is told about each batch, its steps (through prog) and how each
+	// service was updated; saveStart is when the running batch started.
+	obs       Observer
+	saveStart time.Time
 }
 
 // newLoop returns a loop for cfg that records the services' images in
 // images. The cluster's side (live, swapper, loader, deployer) is set once
 // the cluster is there.
 func newLoop(cfg *config.Config, images map[string]string, opts Options, prog *progress, b builder, f finder) *loop {
-	return &loop{cfg: cfg, images: images, ext: map[string]string{}, opts: opts, log: opts.logger(), prog: prog,
+	return &loop{cfg: cfg, images: images, ext: map[string]string{}, opts: opts, log: opts.logger(), prog: prog, obs: opts.observer(),
 		builder: b, finder: f, loadConfig: config.Load,
 		parts: map[string]*build.Assembled{}, inDocker: map[string]func() error{},
 		known: map[string]*build.Assembled{}, recent: map[string][]string{}, content: map[string]string{}, stale: map[string]bool{}}
@@ -294,6 +324,13 @@ func (l *loop) handle(ctx context.Context, b watch.Batch, configFiles []string) 
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	trigger := "save"
+	if b.Config {
+		trigger = "config"
+	}
+	l.saveStart = time.Now()
+	l.obs.SaveStarted(trigger, names)
+	defer l.obs.SaveEnded()
 	if b.Config {
 		cfg, err := l.loadConfig(configFiles...)
 		if err != nil {
@@ -327,6 +364,7 @@ func (l *loop) handle(ctx context.Context, b watch.Batch, configFiles []string) 
 		}
 		if err != nil {
 			lg.Infof("✗ %s: %v\n  (the running version stays; save again to retry)", n, err)
+			l.applied(n, ui.HowBuild, err)
 			continue
 		}
 		if !newImage && !b.Config {
@@ -667,6 +705,7 @@ func (l *loop) liveUpdate(ctx context.Context, changed []string) (swap []string)
 			l.stale[n] = true
 			lg.Infof("%s ✓ %s (the running containers hold these files already)", n, time.Since(t0).Round(100*time.Millisecond))
 			l.served = append(l.served, n)
+			l.applied(n, ui.HowLive, nil)
 			continue
 		}
 		done := l.prog.start("%s: updating %d running containers in place", n, len(plans))
@@ -700,6 +739,7 @@ func (l *loop) liveUpdate(ctx context.Context, changed []string) (swap []string)
 		}
 		if failed != nil {
 			done(failed, "")
+			l.applied(n, ui.HowLive, failed)
 			if !restored {
 				lg.Infof("✗ %s: %v\n  (save again to retry)", n, failed)
 				continue
@@ -720,6 +760,7 @@ func (l *loop) liveUpdate(ctx context.Context, changed []string) (swap []string)
 		done(nil, "%s: %d files updated in %d running containers", n, files, len(plans))
 		lg.Infof("%s ✓ %s (updated in place)", n, time.Since(t0).Round(100*time.Millisecond))
 		l.served = append(l.served, n)
+		l.applied(n, ui.HowLive, nil)
 	}
 	return swap
 }
@@ -806,10 +847,12 @@ func (l *loop) swapImages(ctx context.Context, changed []string) (rollout []stri
 		case err != nil:
 			done(err, "")
 			lg.Infof("✗ %s: %v", n, err)
+			l.applied(n, ui.HowSwap, err)
 		default:
 			done(nil, "%s: running %s", n, l.images[n])
 			lg.Infof("%s ✓ %s", n, time.Since(t0).Round(100*time.Millisecond))
 			l.served = append(l.served, n)
+			l.applied(n, ui.HowSwap, nil)
 		}
 	}
 	return rollout
@@ -820,11 +863,21 @@ func (l *loop) swapImages(ctx context.Context, changed []string) (rollout []stri
 func (l *loop) redeploy(ctx context.Context, changed []string, why string) {
 	lg := l.log
 	t0 := time.Now()
+	how := ui.HowRollout
+	if why != "" {
+		how = ui.HowConfig
+	}
+	failed := func(err error) {
+		for _, n := range changed {
+			l.applied(n, how, err)
+		}
+	}
 	if err := l.loadImages(ctx, changed); err != nil {
 		if ctx.Err() != nil {
 			return // stopped watching: not a failure
 		}
 		lg.Infof("✗ loading images: %v", err)
+		failed(fmt.Errorf("loading images: %w", err))
 		return
 	}
 	if err := l.apply(ctx); err != nil {
@@ -832,6 +885,7 @@ func (l *loop) redeploy(ctx context.Context, changed []string, why string) {
 			return // stopped watching: not a failure
 		}
 		lg.Infof("✗ applying: %v", err)
+		failed(fmt.Errorf("applying: %w", err))
 		return
 	}
 	wait := changed
@@ -843,18 +897,36 @@ func (l *loop) redeploy(ctx context.Context, changed []string, why string) {
 			return // stopped watching: not a failure
 		}
 		lg.Infof("✗ rollout: %v", err)
+		failed(fmt.Errorf("rollout: %w", err))
 		return
 	}
 	for _, n := range changed {
 		lg.Infof("%s ✓ %s", n, time.Since(t0).Round(100*time.Millisecond))
 		l.served = append(l.served, n)
+		if why == "" {
+			l.applied(n, how, nil)
+		}
 	}
 	if why != "" {
 		lg.Infof("✓ %s applied (%s)", why, time.Since(t0).Round(100*time.Millisecond))
 		for _, s := range l.cfg.Services {
 			l.served = append(l.served, s.Name)
+			l.applied(s.Name, how, nil)
 		}
 	}
+}
+
+// applied tells the Observer how service n was updated (err: that it
+// failed), with the time since the batch started.
+func (l *loop) applied(n, how string, err error) {
+	u := ui.Update{Service: n, How: how, Image: l.images[n], OK: err == nil}
+	if !l.saveStart.IsZero() {
+		u.Duration = ui.Millis(time.Since(l.saveStart))
+	}
+	if err != nil {
+		u.Error = err.Error()
+	}
+	l.obs.Applied(u)
 }
 
 func sameServices(a, b *config.Config) bool {

@@ -16,6 +16,8 @@ import (
 type progress struct {
 	mu  sync.Mutex
 	log *log.Logger
+	// obs, when set, gets every step that ended (Observer.Step).
+	obs Observer
 }
 
 // start announces a step and returns the function that ends it.
@@ -24,9 +26,13 @@ func (p *progress) start(format string, args ...any) func(err error, doneFormat 
 	p.log.Infof("• %s ...", what)
 	t0 := time.Now()
 	return func(err error, doneFormat string, doneArgs ...any) {
-		d := time.Since(t0).Round(100 * time.Millisecond)
+		took := time.Since(t0)
+		d := took.Round(100 * time.Millisecond)
 		p.mu.Lock()
 		defer p.mu.Unlock()
+		if p.obs != nil {
+			p.obs.Step(what, t0, took, err == nil, errors.Is(err, context.Canceled))
+		}
 		if errors.Is(err, context.Canceled) {
 			// Stopped (Ctrl-C), not failed.
 			p.log.Infof("• %s: stopped (%s)", what, d)

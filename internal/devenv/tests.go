@@ -105,6 +105,7 @@ func (e *Env) startTests(ctx context.Context) (stop func()) {
 		if r.Status == testrun.Cancelled && ctx.Err() != nil {
 			return // stopped watching
 		}
+		e.opts.observer().TestResult(uiTest(r))
 		lg.Infof("%s", testrun.FormatLine(r))
 		if r.Status != testrun.Passed && !lg.Verbose() {
 			mu.Lock()

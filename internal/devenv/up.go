@@ -19,6 +19,7 @@ import (
 	"github.com/devenv-tool/devenv/internal/images"
 	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/internal/render"
+	"github.com/devenv-tool/devenv/internal/ui"
 	"github.com/devenv-tool/devenv/kafka"
 	"github.com/devenv-tool/devenv/project"
 	"github.com/devenv-tool/devenv/templates"
@@ -58,6 +59,9 @@ type Options struct {
 	// project's lock (see ErrBusy); 0 means DefaultLockWait, a negative
 	// value not to wait.
 	LockWait time.Duration
+	// Observer is told what Up and Watch do as it happens (the browser
+	// view); nil for none.
+	Observer Observer
 }
 
 func (o Options) lockWait() time.Duration {
@@ -136,7 +140,12 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	env := &Env{Config: cfg, Images: map[string]string{}, opts: opts, prog: &progress{log: lg}, lock: lk}
+	obs := opts.observer()
+	obs.Status(configStatus(cfg))
+	obs.SaveStarted(ui.HowUp, serviceNames(cfg))
+	defer obs.SaveEnded()
+	t0 := time.Now()
+	env := &Env{Config: cfg, Images: map[string]string{}, opts: opts, prog: &progress{log: lg, obs: opts.Observer}, lock: lk}
 	ok := false
 	defer func() {
 		if !ok {
@@ -204,6 +213,12 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 		return nil, err
 	}
 	env.writeRecord()
+	for _, s := range cfg.Services {
+		obs.Applied(ui.Update{Service: s.Name, How: ui.HowUp, Image: env.Images[s.Name], Duration: ui.Millis(time.Since(t0)), OK: true})
+	}
+	if opts.Observer != nil {
+		obs.Status(env.uiStatus(ctx, cfg))
+	}
 	ok = true
 	return env, nil
 }
