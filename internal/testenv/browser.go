@@ -28,10 +28,15 @@ type Browser struct {
 }
 
 // NewBrowser starts Chromium for tb, with a user data folder of its own,
-// and stops it when tb ends. It skips tb when ChromiumPath is missing.
+// and stops it when tb ends. It skips tb when ChromiumPath is missing, or
+// fails it when DEVENV_REQUIRE_IMAGES is set (as it is in CI, where `make
+// setup` installs it).
 func NewBrowser(tb testing.TB) *Browser {
 	tb.Helper()
 	if _, err := os.Stat(ChromiumPath); err != nil {
+		if os.Getenv("DEVENV_REQUIRE_IMAGES") != "" {
+			tb.Fatalf("the browser test needs Debian's chromium at %s (make setup installs it): %v", ChromiumPath, err)
+		}
 		tb.Skipf("the browser test needs Debian's chromium at %s (apt-get install chromium): %v", ChromiumPath, err)
 	}
 	actx, stopAlloc := chromedp.NewExecAllocator(context.Background(),

@@ -28,12 +28,12 @@ func (k chanKafka) Tail(ctx context.Context, _ string, _ int64, each func(ui.Rec
 	}
 }
 
-// TestBrowserPage drives the page in a real headless Chromium against a
+// TestIntegrationBrowserPage drives the page in a real headless Chromium against a
 // Hub fed by hand (no Docker): every part and service shows its state, an
 // update and a record appear without a reload, and the page asks for
 // nothing outside 127.0.0.1. TestIntegrationUIBrowser (internal/devenv)
 // does the same against a running environment.
-func TestBrowserPage(t *testing.T) {
+func TestIntegrationBrowserPage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
