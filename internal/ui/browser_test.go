@@ -50,6 +50,7 @@ func TestIntegrationBrowserPage(t *testing.T) {
 	hub.Status(ready)
 	hub.SaveStarted(ui.HowUp, []string{"orders"})
 	hub.Step("orders: image", time.Now(), 300*time.Millisecond, true, false)
+	hub.Step("cluster shop", time.Now(), 3*time.Second, true, false)
 	hub.Applied(ui.Update{Service: "orders", How: ui.HowUp, Image: "devenv.local/shop-orders:1", OK: true})
 	hub.SaveEnded()
 	hub.Log("orders", "orders listening on :8080")
@@ -75,6 +76,11 @@ func TestIntegrationBrowserPage(t *testing.T) {
 		`tr[data-topic="transfers"]`,
 	} {
 		b.WaitFor(t, sel, 10*time.Second)
+	}
+	// Each step's bar is as long as the step, on the save's time line.
+	widths, _ := testenv.Eval[[]float64](b, `[...document.querySelectorAll('.save[data-trigger="up"] .bar')].map(e => e.getBoundingClientRect().width / e.parentElement.getBoundingClientRect().width)`)
+	if len(widths) != 2 || widths[0] > 0.2 || widths[1] < 0.8 {
+		t.Errorf("the up's step bars span %v of their tracks, want about 0.1 and 1", widths)
 	}
 	if text, _ := testenv.Eval[string](b, `document.getElementById("log").textContent`); !strings.Contains(text, "orders listening") {
 		t.Errorf("logs show %q", text)

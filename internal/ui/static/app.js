@@ -15,6 +15,9 @@ function el(tag, attrs, ...kids) {
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
     if (k === "class") e.className = v;
+    // The page's Content-Security-Policy refuses style attributes; the
+    // style object (CSSOM) is allowed.
+    else if (k === "style") Object.assign(e.style, v);
     else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
     else e.setAttribute(k, v === true ? "" : String(v));
   }
@@ -109,7 +112,7 @@ function renderSaves() {
         el("span", { class: "mono" }, x.name),
         el("div", { class: "track" }, el("div", {
           class: "bar" + (x.stopped ? " stopped" : x.ok ? "" : " bad"),
-          style: `left:${(100 * x.offset / total).toFixed(2)}%;width:${(100 * x.duration / total).toFixed(2)}%`,
+          style: { left: (100 * x.offset / total).toFixed(2) + "%", width: (100 * x.duration / total).toFixed(2) + "%" },
         })),
         el("span", { class: "dur" }, secs(x.duration)))));
   }));
