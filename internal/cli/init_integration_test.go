@@ -2,6 +2,9 @@ package cli
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,6 +68,68 @@ func TestIntegrationInit(t *testing.T) {
 			if !strings.Contains(out, svc) || !strings.Contains(out, "1/1 ready") {
 				t.Errorf("status does not show %s ready:\n%s", svc, out)
 			}
+			if lang != "java" {
+				return
+			}
+
+			// A workshop laptop has a JDK and no Go: with no go command on
+			// PATH, a saved change of the Java service is still updated in
+			// place (the supervisor ships inside devenv).
+			t.Setenv("PATH", withoutGo(t, os.Getenv("PATH")))
+			if _, err := exec.LookPath("go"); err == nil {
+				t.Fatal("go is still on PATH")
+			}
+			wctx, stop := context.WithCancel(ctx)
+			watchOut := &testenv.Log{TB: t}
+			ended := make(chan int, 1)
+			go func() {
+				ended <- Run(wctx, append([]string{"up", "--ui=false"}, cfgArgs...), Streams{In: strings.NewReader(""), Out: watchOut, Err: watchOut})
+			}()
+			defer func() { stop(); <-ended }()
+			wait := func(what string, timeout time.Duration) {
+				t.Helper()
+				err := testenv.Eventually(ctx, timeout, 200*time.Millisecond, func() error {
+					if strings.Contains(watchOut.String(), what) {
+						return nil
+					}
+					select {
+					case code := <-ended:
+						ended <- code
+						return fmt.Errorf("up ended (exit %d) before %q", code, what)
+					default:
+					}
+					return fmt.Errorf("no %q yet", what)
+				})
+				if err != nil {
+					t.Fatalf("%v\n%s", err, watchOut.String())
+				}
+			}
+			wait("watching 1 services", 3*time.Minute)
+			version := filepath.Join(dir, "notes", "src", "main", "java", "notes", "Version.java")
+			src, err := os.ReadFile(version)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(version, []byte(strings.Replace(string(src), `"v1"`, `"v2"`, 1)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			wait("notes ✓", 3*time.Minute)
+			if !strings.Contains(watchOut.String(), "(updated in place)") {
+				t.Errorf("the save was not updated in place:\n%s", watchOut.String())
+			}
 		})
 	}
+}
+
+// withoutGo is PATH without the folders that hold a go command.
+func withoutGo(t *testing.T, path string) string {
+	t.Helper()
+	var keep []string
+	for _, d := range filepath.SplitList(path) {
+		if _, err := os.Stat(filepath.Join(d, "go")); err == nil {
+			continue
+		}
+		keep = append(keep, d)
+	}
+	return strings.Join(keep, string(filepath.ListSeparator))
 }
