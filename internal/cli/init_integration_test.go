@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,8 @@ import (
 	"github.com/devenv-tool/devenv/project"
 )
 
-// TestIntegrationInit writes each one-service project with devenv init under
+// TestIntegrationInit writes each project devenv init offers (the one-service
+// Go and Java projects, and the cosmos example) under
 // a unique name and brings it up in-process (up --no-watch): every part
 // ready, then down. Each subtest has a kind cluster of its own.
 func TestIntegrationInit(t *testing.T) {
@@ -35,7 +37,7 @@ func TestIntegrationInit(t *testing.T) {
 	// stay out of the user's state folder.
 	t.Setenv(dirs.StateEnv, t.TempDir())
 
-	for _, lang := range []string{"go", "java"} {
+	for _, lang := range []string{"go", "java", "cosmos"} {
 		t.Run(lang, func(t *testing.T) {
 			tmp := t.TempDir()
 			dir := filepath.Join(tmp, "project")
@@ -45,7 +47,11 @@ func TestIntegrationInit(t *testing.T) {
 				code := Run(ctx, args, Streams{In: strings.NewReader(""), Out: out, Err: out})
 				return code, out.String()
 			}
-			if code, out := devenv(ctx, "init", "--lang", lang, "--name", name, dir); code != ExitOK {
+			kind := "--lang"
+			if lang == "cosmos" {
+				kind = "--example"
+			}
+			if code, out := devenv(ctx, "init", kind, lang, "--name", name, dir); code != ExitOK {
 				t.Fatalf("init: exit %d: %s", code, out)
 			}
 			cfgArgs := []string{"-f", filepath.Join(dir, "devenv.yaml"), "--kubeconfig", filepath.Join(tmp, "kubeconfig")}
@@ -64,9 +70,10 @@ func TestIntegrationInit(t *testing.T) {
 			if code != ExitOK {
 				t.Fatalf("status: exit %d (not ready): %s", code, out)
 			}
-			svc := map[string]string{"go": "publisher", "java": "notes"}[lang]
-			if !strings.Contains(out, svc) || !strings.Contains(out, "1/1 ready") {
-				t.Errorf("status does not show %s ready:\n%s", svc, out)
+			for _, svc := range map[string][]string{"go": {"publisher"}, "java": {"notes"}, "cosmos": {"account", "transfermoney"}}[lang] {
+				if !regexp.MustCompile(`(?m)^.*\b` + svc + `\b.*1/1 ready`).MatchString(out) {
+					t.Errorf("status does not show %s ready:\n%s", svc, out)
+				}
 			}
 			if lang != "java" {
 				return
