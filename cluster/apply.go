@@ -207,17 +207,13 @@ func (c *Cluster) applyOne(ctx context.Context, dyn dynamic.Interface, o *unstru
 			return "", "", "", "", err
 		}
 	}
-	return key, id, state, objectVersion(out), nil
+	return key, id, state, objectVersion(out.GroupVersionKind().Group, out), nil
 }
 
-// objectVersion is what Unchanged compares: the generation of a workload
-// (its controller writes its status, which bumps the resourceVersion without
-// any change to what devenv applied), the resourceVersion of anything else.
-func objectVersion(o *unstructured.Unstructured) string {
-	return version(o.GroupVersionKind().Group, o)
-}
-
-func version(group string, o metav1.Object) string {
+// objectVersion is what Unchanged compares: the generation of a workload (its
+// controller writes its status, which bumps the resourceVersion without any
+// change to what devenv applied), the resourceVersion of anything else.
+func objectVersion(group string, o metav1.Object) string {
 	if o.GetGeneration() > 0 && (group == "apps" || group == "batch") {
 		return "g" + strconv.FormatInt(o.GetGeneration(), 10)
 	}
@@ -306,7 +302,7 @@ func (c *Cluster) Unchanged(ctx context.Context, objs []*unstructured.Unstructur
 				if !ok {
 					continue
 				}
-				if it.GetDeletionTimestamp() != nil || version(l.gvr.Group, it) != versions[id] {
+				if it.GetDeletionTimestamp() != nil || objectVersion(l.gvr.Group, it) != versions[id] {
 					return
 				}
 				seen++

@@ -21,26 +21,21 @@ import (
 // that checking many services costs one round trip per node, not one
 // `docker exec` per image and node.
 func (c *Cluster) MissingImages(ctx context.Context, docker *client.Client, refs []string) ([]string, error) {
-	snap, err := SnapshotImages(ctx, docker, c.Name)
+	snap, err := snapshotImages(ctx, docker, c.Name)
 	if err != nil {
 		return nil, err
 	}
-	return snap.missing(ctx, docker, refs) // the snapshot is of the nodes there are now
+	return snap.missing(ctx, docker, refs)
 }
 
-// ImageSnapshot is what each node of a kind cluster held at one moment
-// (see SnapshotImages).
-type ImageSnapshot struct {
-	cluster string
-	nodes   []string            // node container IDs
-	images  []map[string]string // per node: normalized tag -> image ID
-	errs    []error
+// imageSnapshot is what each node of a kind cluster held at one moment.
+type imageSnapshot struct {
+	images []map[string]string // per node: normalized tag -> image ID
+	errs   []error
 }
 
-// SnapshotImages lists the images every node of cluster name holds. It
-// needs only the nodes' containers, not the API server: a caller can take
-// it while the cluster is still being reused, and ask Missing later.
-func SnapshotImages(ctx context.Context, docker *client.Client, name string) (*ImageSnapshot, error) {
+// snapshotImages lists the images every node of cluster name holds.
+func snapshotImages(ctx context.Context, docker *client.Client, name string) (*imageSnapshot, error) {
 	nodes, err := docker.ContainerList(ctx, client.ContainerListOptions{
 		Filters: client.Filters{}.Add("label", kindClusterLabel+"="+name),
 	})
@@ -50,45 +45,18 @@ func SnapshotImages(ctx context.Context, docker *client.Client, name string) (*I
 	if len(nodes.Items) == 0 {
 		return nil, fmt.Errorf("cluster %q has no running nodes: run `devenv up` to create it again", name)
 	}
-	s := &ImageSnapshot{cluster: name, nodes: make([]string, len(nodes.Items)),
-		images: make([]map[string]string, len(nodes.Items)), errs: make([]error, len(nodes.Items))}
+	s := &imageSnapshot{images: make([]map[string]string, len(nodes.Items)), errs: make([]error, len(nodes.Items))}
 	var wg sync.WaitGroup
 	for i, n := range nodes.Items {
-		s.nodes[i] = n.ID
 		wg.Go(func() { s.images[i], s.errs[i] = nodeImages(ctx, docker, n.ID) })
 	}
 	wg.Wait()
-	slices.Sort(s.nodes)
 	return s, nil
 }
 
-// Missing returns the refs that some node did not hold with the image ID
-// Docker has for them, in the order given. When the cluster's nodes are no
-// longer the ones of the snapshot (the cluster was created again), every
-// ref is missing.
-func (s *ImageSnapshot) Missing(ctx context.Context, docker *client.Client, refs []string) ([]string, error) {
-	if len(refs) == 0 {
-		return nil, nil
-	}
-	now, err := docker.ContainerList(ctx, client.ContainerListOptions{
-		Filters: client.Filters{}.Add("label", kindClusterLabel+"="+s.cluster),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("listing the nodes of cluster %q: %w", s.cluster, err)
-	}
-	ids := make([]string, 0, len(now.Items))
-	for _, n := range now.Items {
-		ids = append(ids, n.ID)
-	}
-	slices.Sort(ids)
-	if !slices.Equal(ids, s.nodes) {
-		return slices.Clone(refs), nil
-	}
-	return s.missing(ctx, docker, refs)
-}
-
-// missing is Missing for a snapshot of the cluster's current nodes.
-func (s *ImageSnapshot) missing(ctx context.Context, docker *client.Client, refs []string) ([]string, error) {
+// missing returns the refs that some node of the snapshot did not hold with
+// the image ID Docker has for them, in the order given.
+func (s *imageSnapshot) missing(ctx context.Context, docker *client.Client, refs []string) ([]string, error) {
 	want := make(map[string]string, len(refs)) // ref -> Docker image ID
 	for _, ref := range refs {
 		img, err := docker.ImageInspect(ctx, ref)

@@ -629,10 +629,8 @@ func (l *loop) applyUnlessCurrent(ctx context.Context, rec upRecord) error {
 				l.log.Debugf("checking the applied objects: %v", err)
 			}
 			if same {
-				res := cluster.ApplyResult{Versions: rec.Applied}
-				for _, o := range objs {
-					res.Unchanged = append(res.Unchanged, objectID(o))
-				}
+				// Unchanged found every object's id among the versions.
+				res := cluster.ApplyResult{Versions: rec.Applied, Unchanged: slices.Sorted(maps.Keys(rec.Applied))}
 				l.lastApply, l.appliedHash = res, h
 				l.log.Infof("✓ %d objects in namespace %s are as the last up applied them", len(objs), l.cfg.Namespace)
 				return nil
@@ -640,14 +638,6 @@ func (l *loop) applyUnlessCurrent(ctx context.Context, rec upRecord) error {
 		}
 	}
 	return l.apply(ctx)
-}
-
-// objectID names an object as cluster.ApplyResult does.
-func objectID(o *unstructured.Unstructured) string {
-	if o.GetNamespace() == "" {
-		return o.GetKind() + "/" + o.GetName()
-	}
-	return o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
 }
 
 // waitRollouts waits for the named services' Deployments (all when nil), all at once.
