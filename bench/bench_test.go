@@ -264,18 +264,7 @@ func BenchmarkUp(b *testing.B) {
 	var cold, bare, warm, warmIn []time.Duration
 	b.ResetTimer()
 	for range n {
-		// bare kind create cluster, on the same node image (with the
-		// privileged workaround devenv installs in PATH on this engine)
-		if _, err := cluster.InstallPrivilegedShim(ctx, testenv.NodeImage, cluster.Options{Docker: docker}); err != nil {
-			b.Fatal(err)
-		}
-		bareName := testenv.Name("bare-")
-		t0 := time.Now()
-		if err := run(ctx, "", []string{"KUBECONFIG=" + kubeconfig}, kind, "create", "cluster", "--name", bareName, "--image", testenv.NodeImage, "--wait", "3m"); err != nil {
-			b.Fatal(err)
-		}
-		bare = append(bare, time.Since(t0))
-		_ = run(ctx, "", []string{"KUBECONFIG=" + kubeconfig}, kind, "delete", "cluster", "--name", bareName)
+		bare = append(bare, bareKind(ctx, b, docker, kind, kubeconfig))
 
 		name := testenv.Name("bench-")
 		files, _, cfg := project(b, name)
@@ -285,7 +274,7 @@ func BenchmarkUp(b *testing.B) {
 		if err := kafka.ConfigureTestcontainers(); err != nil {
 			b.Fatal(err)
 		}
-		t0 = time.Now()
+		t0 := time.Now()
 		env, err := devenv.Up(ctx, cfg, opts)
 		if err != nil {
 			b.Fatal(err)
@@ -318,6 +307,23 @@ func BenchmarkUp(b *testing.B) {
 	b.ReportMetric(median(warm).Seconds(), "warm-up-s")
 	b.ReportMetric(median(warmIn).Seconds(), "warm-up-inprocess-s")
 	b.Logf("cold up %v, bare kind create %v, warm up %v (CLI process), %v (in process)", cold, bare, warm, warmIn)
+}
+
+// bareKind times a bare `kind create cluster` on the same node image (with
+// the privileged workaround devenv installs in PATH on this engine), the
+// baseline of the cold ups, and deletes the cluster.
+func bareKind(ctx context.Context, b *testing.B, docker *client.Client, kind, kubeconfig string) time.Duration {
+	if _, err := cluster.InstallPrivilegedShim(ctx, testenv.NodeImage, cluster.Options{Docker: docker}); err != nil {
+		b.Fatal(err)
+	}
+	name := testenv.Name("bare-")
+	t0 := time.Now()
+	if err := run(ctx, "", []string{"KUBECONFIG=" + kubeconfig}, kind, "create", "cluster", "--name", name, "--image", testenv.NodeImage, "--wait", "3m"); err != nil {
+		b.Fatal(err)
+	}
+	took := time.Since(t0)
+	_ = run(ctx, "", []string{"KUBECONFIG=" + kubeconfig}, kind, "delete", "cluster", "--name", name)
+	return took
 }
 
 // devenvCLI builds bin/devenv's command once per run, into a folder of the

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devenv-tool/devenv/cluster"
 	"github.com/devenv-tool/devenv/internal/build"
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/testenv"
@@ -48,17 +47,8 @@ func BenchmarkScale(b *testing.B) {
 	probe := b.TempDir()
 	testenv.GoService(b, ctx, "../internal/devenv/testdata/h2probe", probe, "probe")
 
-	if _, err := cluster.InstallPrivilegedShim(ctx, testenv.NodeImage, cluster.Options{Docker: docker}); err != nil {
-		b.Fatal(err)
-	}
 	kubeconfig := filepath.Join(b.TempDir(), "kubeconfig")
-	bareName := testenv.Name("bare-")
-	t0 := time.Now()
-	if err := run(ctx, "", []string{"KUBECONFIG=" + kubeconfig}, kind, "create", "cluster", "--name", bareName, "--image", testenv.NodeImage, "--wait", "3m"); err != nil {
-		b.Fatal(err)
-	}
-	bare := time.Since(t0)
-	_ = run(ctx, "", []string{"KUBECONFIG=" + kubeconfig}, kind, "delete", "cluster", "--name", bareName)
+	bare := bareKind(ctx, b, docker, kind, kubeconfig)
 
 	sizes := []int{2, 8, 20}
 	if s := os.Getenv("DEVENV_BENCH_SCALE"); s != "" {
@@ -83,23 +73,15 @@ func BenchmarkScale(b *testing.B) {
 		served, superseded, failed int
 	}
 	var rows []row
-	cases := []struct {
-		name     string
-		services int
-		bigFiles int
-	}{}
-	for _, n := range sizes {
-		cases = append(cases, struct {
-			name     string
-			services int
-			bigFiles int
-		}{fmt.Sprintf("N=%d", n), n, 0})
+	type scaleCase struct {
+		name               string
+		services, bigFiles int
 	}
-	cases = append(cases, struct {
-		name     string
-		services int
-		bigFiles int
-	}{"N=2,50k-files", 2, 50000})
+	var cases []scaleCase
+	for _, n := range sizes {
+		cases = append(cases, scaleCase{fmt.Sprintf("N=%d", n), n, 0})
+	}
+	cases = append(cases, scaleCase{"N=2,50k-files", 2, 50000})
 
 	b.ResetTimer()
 	for _, c := range cases {
