@@ -272,7 +272,7 @@ func (e *Env) startExternal(ctx context.Context) error {
 		if err != nil {
 			return k.Pos.Errorf("kafka.image", "%v", err)
 		}
-		prev, found, err := kafka.Find(ctx, e.docker, cfg.Name)
+		prev, found, err := kafka.Find(ctx, e.docker, projectKey(cfg))
 		if err != nil {
 			return err
 		}
@@ -293,7 +293,7 @@ func (e *Env) startExternal(ctx context.Context) error {
 		var ep kafka.Endpoint
 		for attempt := 1; ; attempt++ {
 			ep, err = kafka.Ensure(ctx, kafka.Spec{
-				Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
+				Project: projectKey(cfg), Image: img.Ref, Network: e.network.Name,
 				IP: ip, Port: k.Port, HostPort: hostPort, Env: k.Env, NanoCPUs: int64(cpu * 1e9), Memory: mem,
 			}, kafka.Options{Docker: e.docker, Log: e.opts.logger().Slog()})
 			var again bool
@@ -312,7 +312,7 @@ func (e *Env) startExternal(ctx context.Context) error {
 		if err != nil {
 			return h.Pos.Errorf("h2.image", "%v", err)
 		}
-		prev, found, err := h2.Find(ctx, e.docker, cfg.Name)
+		prev, found, err := h2.Find(ctx, e.docker, projectKey(cfg))
 		if err != nil {
 			return err
 		}
@@ -321,7 +321,7 @@ func (e *Env) startExternal(ctx context.Context) error {
 		var ep h2.Endpoint
 		for attempt := 1; ; attempt++ {
 			ep, err = h2.Ensure(ctx, h2.Spec{
-				Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
+				Project: projectKey(cfg), Image: img.Ref, Network: e.network.Name,
 				IP: ip, Port: h.Port, HostPort: hostPort,
 			}, h2.Options{Docker: e.docker, Log: e.opts.logger().Slog()})
 			var again bool

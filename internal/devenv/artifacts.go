@@ -351,7 +351,7 @@ func (e *liveEvidence) EndOffsets(ctx context.Context) (map[string][]kafka.Parti
 	if e.dockErr != nil {
 		return nil, e.dockErr
 	}
-	ep, found, err := kafka.Find(ctx, e.docker, e.cfg.Name)
+	ep, found, err := kafka.Find(ctx, e.docker, projectKey(e.cfg))
 	switch {
 	case err != nil:
 		return nil, err

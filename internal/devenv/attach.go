@@ -92,7 +92,7 @@ func hashObjects(objs []*unstructured.Unstructured, key []byte) (string, error) 
 // missing record only makes Attach refuse.
 func (e *Env) writeRecord() {
 	l := e.loop
-	path, err := recordFile(project.ID{Name: l.cfg.Name})
+	path, err := recordFile(ProjectID(l.cfg))
 	if err == nil {
 		var h string
 		if h, err = objectsHash(l.cfg, l.images, l.ext, l.hashKey); err == nil {
@@ -156,7 +156,7 @@ func Attach(ctx context.Context, cfg *config.Config, opts Options) (*Env, error)
 			env.Close()
 		}
 	}()
-	id := project.ID{Name: cfg.Name}
+	id := ProjectID(cfg)
 	rec, err := readRecord(id)
 	if err != nil {
 		return nil, err
@@ -166,7 +166,7 @@ func Attach(ctx context.Context, cfg *config.Config, opts Options) (*Env, error)
 	}
 	ext := map[string]string{}
 	if cfg.Kafka != nil {
-		ep, found, err := kafka.Find(ctx, env.docker, cfg.Name)
+		ep, found, err := kafka.Find(ctx, env.docker, projectKey(cfg))
 		switch {
 		case err != nil:
 			return nil, err
@@ -179,7 +179,7 @@ func Attach(ctx context.Context, cfg *config.Config, opts Options) (*Env, error)
 		ext[render.ComponentKafka] = ep.IP
 	}
 	if cfg.H2.Mode == config.H2Server {
-		ep, found, err := h2.Find(ctx, env.docker, cfg.Name)
+		ep, found, err := h2.Find(ctx, env.docker, projectKey(cfg))
 		switch {
 		case err != nil:
 			return nil, err

@@ -62,7 +62,7 @@ func Down(ctx context.Context, cfg *config.Config, opts DownOptions) error {
 	}
 
 	done := p.start("removing the project's containers and volumes")
-	err = removeContainers(ctx, docker, cfg.Name)
+	err = removeContainers(ctx, docker, projectKey(cfg))
 	done(err, "")
 	errs = append(errs, err)
 
@@ -70,13 +70,13 @@ func Down(ctx context.Context, cfg *config.Config, opts DownOptions) error {
 	return errors.Join(errs...)
 }
 
-func removeContainers(ctx context.Context, docker *client.Client, name string) error {
+func removeContainers(ctx context.Context, docker *client.Client, key string) error {
 	errs := []error{
-		kafka.Remove(ctx, docker, name, true),
-		h2.Remove(ctx, docker, name, true),
+		kafka.Remove(ctx, docker, key, true),
+		h2.Remove(ctx, docker, key, true),
 	}
 	// Anything else labelled as the project's (a crashed run's leftovers).
-	errs = append(errs, dockerx.RemoveLabelled(ctx, docker, "project", true, project.ID{Name: name}.Selector("")...))
+	errs = append(errs, dockerx.RemoveLabelled(ctx, docker, "project", true, project.ID{Name: key}.Selector("")...))
 	return errors.Join(errs...)
 }
 

@@ -21,7 +21,6 @@ import (
 	"github.com/devenv-tool/devenv/internal/render"
 	"github.com/devenv-tool/devenv/internal/ui"
 	"github.com/devenv-tool/devenv/kafka"
-	"github.com/devenv-tool/devenv/project"
 	"github.com/devenv-tool/devenv/templates"
 )
 
@@ -164,7 +163,7 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	}
 	env.loop = newLoop(cfg, env.Images, opts, env.prog,
 		imageBuilder{project: cfg.Name, docker: env.docker, resolver: env.resolver, state: env.state, opts: opts, prog: env.prog},
-		dockerFinder{docker: env.docker, project: cfg.Name})
+		dockerFinder{docker: env.docker, project: projectKey(cfg)})
 	env.loop.layerDir = env.state.LayerDir()
 	if env.loop.hashKey, err = dirs.Key(render.ConfigHashKeyName); err != nil {
 		return nil, err
@@ -197,7 +196,7 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	if err := env.loop.loadImages(ctx, nil); err != nil {
 		return nil, err
 	}
-	rec, _ := readRecord(project.ID{Name: cfg.Name}) // none: apply
+	rec, _ := readRecord(ProjectID(cfg)) // none: apply
 	err = env.loop.applyUnlessCurrent(ctx, rec)
 	env.LastApply = env.loop.lastApply
 	if err != nil {
