@@ -50,7 +50,7 @@ func Down(ctx context.Context, cfg *config.Config, opts DownOptions) error {
 		case errors.Is(err, cluster.ErrNoCluster):
 			err = nil
 		case err == nil:
-			removed, err = c.DeleteOwned(ctx, Selector(cfg))
+			removed, err = c.DeleteOwned(ctx, "", Selector(cfg))
 		}
 		done(err, "removed %d objects from cluster %s", len(removed), cfg.Cluster.Name)
 		errs = append(errs, err)
