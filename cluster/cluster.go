@@ -71,10 +71,10 @@ type Cluster struct {
 	Existing bool
 	// ServerVersion is the API server's version (ConnectExisting), e.g. v1.37.2.
 	ServerVersion string
-	REST       *rest.Config
-	Client     kubernetes.Interface
-	Dynamic    dynamic.Interface
-	Mapper     meta.RESTMapper
+	REST          *rest.Config
+	Client        kubernetes.Interface
+	Dynamic       dynamic.Interface
+	Mapper        meta.RESTMapper
 
 	log      *log.Logger
 	provider *kindcluster.Provider
