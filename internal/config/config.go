@@ -76,6 +76,10 @@ func (c *Config) Service(name string) *Service {
 type Cluster struct {
 	Name  string // kind cluster name; kube context kind-<Name>
 	Image string // node image
+	// Context is the kubeconfig context of a cluster devenv did not create
+	// ("" for devenv's own kind cluster); Kubeconfig its file ("" default).
+	Context    string
+	Kubeconfig string
 }
 
 // Kafka is the broker run as a container beside the cluster.

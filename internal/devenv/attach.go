@@ -14,7 +14,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/devenv-tool/devenv/cluster"
 	"github.com/devenv-tool/devenv/h2"
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/internal/dirs"
@@ -202,7 +201,7 @@ func Attach(ctx context.Context, cfg *config.Config, opts Options) (*Env, error)
 	if h != rec.Objects {
 		return nil, fmt.Errorf("%w: the configuration (devenv.yaml, its templates or the values it reads) changed since the last devenv up", ErrNotCurrent)
 	}
-	c, err := cluster.Connect(ctx, cfg.Cluster.Name, opts.Kubeconfig)
+	c, err := connectCluster(ctx, cfg, opts)
 	if err == nil {
 		err = c.Ping(ctx)
 	}

@@ -42,7 +42,10 @@ func Down(ctx context.Context, cfg *config.Config, opts DownOptions) error {
 	defer docker.Close()
 	var errs []error
 
-	if opts.KeepCluster {
+	switch {
+	case existing(cfg):
+		errs = append(errs, downExisting(ctx, cfg, opts.Options, p))
+	case opts.KeepCluster:
 		done := p.start("removing the project's objects from cluster %s", cfg.Cluster.Name)
 		c, err := cluster.Connect(ctx, cfg.Cluster.Name, opts.Kubeconfig)
 		var removed []string
@@ -54,7 +57,7 @@ func Down(ctx context.Context, cfg *config.Config, opts DownOptions) error {
 		}
 		done(err, "removed %d objects from cluster %s", len(removed), cfg.Cluster.Name)
 		errs = append(errs, err)
-	} else {
+	default:
 		done := p.start("deleting cluster %s", cfg.Cluster.Name)
 		err := cluster.Delete(ctx, cfg.Cluster.Name, opts.Kubeconfig, cluster.Options{Log: lg.Slog()})
 		done(err, "")
@@ -68,6 +71,31 @@ func Down(ctx context.Context, cfg *config.Config, opts DownOptions) error {
 
 	errs = append(errs, removeNetworkIfUnused(ctx, docker, p))
 	return errors.Join(errs...)
+}
+
+// downExisting removes from a cluster devenv did not create what devenv
+// applied there for this project: its labelled objects in its namespace
+// only (another developer may run the same project in another one), and
+// the namespace if devenv created it. The cluster stays.
+func downExisting(ctx context.Context, cfg *config.Config, opts Options, p *progress) error {
+	done := p.start("removing the project's objects from namespace %s (context %s)", cfg.Namespace, cfg.Cluster.Context)
+	c, err := connectCluster(ctx, cfg, opts)
+	if err != nil {
+		done(err, "")
+		return err
+	}
+	removed, err := c.DeleteOwned(ctx, cfg.Namespace, Selector(cfg))
+	if err != nil {
+		done(err, "")
+		return err
+	}
+	gone, err := c.DeleteNamespace(ctx, cfg.Namespace, projectKey(cfg))
+	msg := "namespace %s left in place: devenv did not create it"
+	if gone {
+		msg = "namespace %s deleted: devenv created it"
+	}
+	done(err, "removed %d objects from context %s; "+msg, len(removed), cfg.Cluster.Context, cfg.Namespace)
+	return err
 }
 
 func removeContainers(ctx context.Context, docker *client.Client, key string) error {

@@ -99,8 +99,8 @@ func Status(ctx context.Context, cfg *config.Config, opts Options) (*Report, err
 // clusterStatus connects to the cluster; the connection is nil when the
 // cluster is missing or its API server does not answer.
 func clusterStatus(ctx context.Context, cfg *config.Config, opts Options) (ClusterStatus, *cluster.Cluster) {
-	st := ClusterStatus{Name: cfg.Cluster.Name, Context: "kind-" + cfg.Cluster.Name}
-	c, err := cluster.Connect(ctx, cfg.Cluster.Name, opts.Kubeconfig)
+	st := ClusterStatus{Name: clusterName(cfg), Context: clusterContext(cfg)}
+	c, err := connectCluster(ctx, cfg, opts)
 	if err == nil {
 		err = c.Ping(ctx)
 	}

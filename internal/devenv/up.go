@@ -169,11 +169,13 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 		return nil, err
 	}
 
-	done := env.prog.start("preparing the %s Docker network", cluster.NetworkName)
-	err = env.ensureNetwork(ctx)
-	done(err, "")
-	if err != nil {
-		return nil, err
+	if runsContainers(cfg) || !existing(cfg) {
+		done := env.prog.start("preparing the %s Docker network", cluster.NetworkName)
+		err = env.ensureNetwork(ctx)
+		done(err, "")
+		if err != nil {
+			return nil, err
+		}
 	}
 
 	c, err := bootWhile(ctx, env.ensureCluster, func(ctx context.Context) error {
