@@ -152,12 +152,13 @@ func (b imageBuilder) Build(ctx context.Context, s *config.Service, o buildOptio
 		Args: s.Args, Prebuild: s.Prebuild, Watch: watchPatterns(s), Ignore: s.Ignore,
 	}
 	if len(s.Prebuild) > 0 {
-		done := b.prog.start("%s: prebuild", s.Name)
+		st := b.prog.begin(stepPrebuild, "%s: prebuild", s.Name)
 		ran, err := build.Prebuild(ctx, spec, lg, b.state)
 		if err == nil && !ran {
-			done(nil, "%s: prebuild skipped (inputs unchanged)", s.Name)
+			st.kind = "" // checking the inputs: devenv's own time
+			st.end(nil, "%s: prebuild skipped (inputs unchanged)", s.Name)
 		} else {
-			done(err, "")
+			st.end(err, "")
 		}
 		if err != nil {
 			return built{}, err
@@ -180,7 +181,7 @@ func (b imageBuilder) Build(ctx context.Context, s *config.Service, o buildOptio
 	if o.BeforeImage != nil {
 		o.BeforeImage()
 	}
-	done := b.prog.start("%s: image", s.Name)
+	done := b.prog.begin(stepImage, "%s: image", s.Name).end
 	res, err := build.Image(ctx, b.docker, spec, build.ImageOptions{
 		ContextOptions: build.ContextOptions{Dockerfile: newDF},
 		Output:         b.opts.BuildOutput,

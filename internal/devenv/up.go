@@ -61,6 +61,9 @@ type Options struct {
 	// Observer is told what Up and Watch do as it happens (the browser
 	// view); nil for none.
 	Observer Observer
+	// Saved, when set, gets each save's summary while Watch runs (the
+	// line the loop prints; see SaveSummary). It must not block.
+	Saved func(SaveSummary)
 }
 
 func (o Options) lockWait() time.Duration {
