@@ -261,7 +261,8 @@ func update(args []string) int {
 	// Run from the node (-root), this program is devenv's copy on the
 	// node, not the container's: PID 1 runs the container's.
 	self, _ := os.Readlink("/proc/self/exe")
-	if init, err := os.Readlink("/proc/1/exe"); err != nil || (init != self && init != supervisePath) {
+	// (" (deleted)": the image's file was replaced since PID 1 started.)
+	if init, err := os.Readlink("/proc/1/exe"); err != nil || (init != self && strings.TrimSuffix(init, " (deleted)") != supervisePath) {
 		return fail(11, "the container's first process (%s) is not devenv's supervisor", init)
 	}
 	entries, err := readTar(os.Stdin)
