@@ -80,6 +80,7 @@ type Cluster struct {
 	provider *kindcluster.Provider
 	partsMu  sync.Mutex
 	parts    *partsState // LoadParts' memory
+	nodes    nodeCopies  // LiveUpdate's memory of the nodes
 }
 
 // Ensure makes the cluster exist and answer: it creates it if missing, reuses

@@ -11,8 +11,6 @@ import (
 	"github.com/moby/moby/client"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/devenv-tool/devenv/internal/dockerx"
 )
 
 // ErrNoLive means a running container cannot be updated in place (it does
@@ -25,7 +23,8 @@ type LiveTarget struct {
 	Namespace, Pod, Container string
 	// Node is the kind node (and its container) the pod runs on.
 	Node string
-	// ContainerID is the runtime's ID, without the "containerd://" prefix.
+	// ContainerID is the runtime's ID, without its prefix
+	// ("containerd://", "cri-o://").
 	ContainerID string
 	// IP is the pod's address; Image the container's image in the pod spec.
 	IP, Image string
@@ -71,8 +70,8 @@ func (c *Cluster) LiveTargets(ctx context.Context, namespace, name, container st
 		if cs == nil {
 			return nil, fmt.Errorf("%w: pod %s has no container %s", ErrNoLive, p.Name, container)
 		}
-		id, ok := strings.CutPrefix(cs.ContainerID, "containerd://")
-		if !ok || !cs.Ready || cs.State.Running == nil || !podReady(&p) || t.Node == "" || t.IP == "" || t.Image == "" {
+		_, id, ok := strings.Cut(cs.ContainerID, "://")
+		if !ok || id == "" || !cs.Ready || cs.State.Running == nil || !podReady(&p) || t.Node == "" || t.IP == "" || t.Image == "" {
 			return nil, fmt.Errorf("%w: container %s of pod %s is not running and Ready", ErrNoLive, container, p.Name)
 		}
 		t.ContainerID = id
@@ -84,6 +83,25 @@ func (c *Cluster) LiveTargets(ctx context.Context, namespace, name, container st
 	return out, nil
 }
 
+// LiveVia is the way LiveUpdate reaches a container.
+type LiveVia string
+
+// The ways of LiveVia.
+const (
+	// LiveAuto is LiveNode when the pod's node is a kind node container of
+	// the Docker engine LiveUpdate is given, LiveExec otherwise.
+	LiveAuto LiveVia = ""
+	// LiveExec runs the image's supervisor through the Kubernetes API
+	// (pods/exec), as the image's USER: any cluster, no node access. Where
+	// that user cannot write the files, nothing is changed and the error
+	// wraps ErrNoLive, saying which path and why.
+	LiveExec LiveVia = "exec"
+	// LiveNode runs devenv's own supervisor, copied onto the kind node
+	// once, in the container's namespaces (docker exec into the node,
+	// nsenter), as root: a kind cluster on the Docker engine given.
+	LiveNode LiveVia = "node"
+)
+
 // LiveChange is what LiveUpdate does to one container.
 type LiveChange struct {
 	Target  LiveTarget    // the container (from LiveTargets)
@@ -91,47 +109,72 @@ type LiveChange struct {
 	Removed []string      // absolute paths to remove first
 	Port    int           // the pod's port the new program must accept connections on; 0: none
 	Timeout time.Duration // how long the new program may take to be ready
+	Via     LiveVia       // how to reach the container; LiveAuto by default
 }
 
 // LiveUpdate updates one running container in place: it removes the paths
 // in ch.Removed, writes the files of the tar in ch.Files, and has devenv's
 // supervisor (the container's first process) restart the container's
 // program, then waits up to ch.Timeout until the new program accepts
-// connections on ch.Port (0: has run for a second). docker is the engine the
-// node containers run on. The
-// container, its pod and their readiness stay: with a fast program nothing
-// stops serving for more than a moment.
+// connections on ch.Port (0: has run for a second). The container, its pod
+// and their readiness stay: with a fast program nothing stops serving for
+// more than a moment.
 //
-// The work happens in the container's namespaces on its node (nsenter),
-// done by the supervisor binary the image holds. It returns an error
-// wrapping ErrNoLive, having changed nothing, when the container does not
-// run under the supervisor; any other error leaves the new files in place
-// (write the previous ones back to undo) and says why, with the
-// container's last log lines when the program exited.
+// ch.Via chooses how the container is reached: through the Kubernetes API
+// (LiveExec; docker may be nil), or from its kind node (LiveNode; docker is
+// the engine the node containers run on). Neither runs a file the
+// container can write with more rights than the container has. It returns
+// an error wrapping ErrNoLive, having changed nothing, when the container
+// does not run under the supervisor, or its user may not write a path
+// (exec); any other error leaves the new files in place (write the
+// previous ones back to undo) and says why, with the container's last log
+// lines when the program exited.
 func (c *Cluster) LiveUpdate(ctx context.Context, docker *client.Client, ch LiveChange) error {
-	t, files, removed, port, timeout := ch.Target, ch.Files, ch.Removed, ch.Port, ch.Timeout
-	// containerd's runc shim keeps the task's first PID here.
-	script := `p=$(cat /run/containerd/io.containerd.runtime.v2.task/k8s.io/"$1"/init.pid 2>/dev/null) ||
-p=$(crictl inspect -o go-template --template '{{.info.pid}}' "$1" 2>/dev/null) || { echo "container $1 is not running on this node"; exit 10; }
-shift
-exec nsenter -t "$p" -m -u -i -n -p -r -w /.devenv/supervise update "$@"`
-	cmd := []string{"sh", "-c", script, "sh", t.ContainerID,
-		"-ip", t.IP, "-port", strconv.Itoa(port), "-timeout", timeout.String(), "--"}
-	cmd = append(cmd, removed...)
-	out, code, err := dockerx.Exec(ctx, docker, t.Node, cmd, files, nil)
+	t := ch.Target
+	via := ch.Via
+	if via == LiveAuto {
+		via = c.liveVia(ctx, docker, t.Node)
+	}
+	args := []string{"-ip", t.IP, "-port", strconv.Itoa(ch.Port), "-timeout", ch.Timeout.String(), "--"}
+	args = append(args, ch.Removed...)
+	var (
+		out  string
+		code int
+		err  error
+	)
+	switch via {
+	case LiveExec:
+		out, code, err = c.liveExec(ctx, t, args, ch.Files)
+	case LiveNode:
+		if docker == nil {
+			return fmt.Errorf("updating %s in pod %s from its node: no Docker engine given", t.Container, t.Pod)
+		}
+		out, code, err = c.liveNode(ctx, docker, t, args, ch.Files)
+	default:
+		return fmt.Errorf("updating %s in pod %s: unknown way %q (want %q or %q)", t.Container, t.Pod, via, LiveExec, LiveNode)
+	}
 	if err != nil {
 		return fmt.Errorf("updating %s in pod %s: %w", t.Container, t.Pod, err)
 	}
+	return liveResult(t, code, out, func() string { return c.podLogs(ctx, t.Namespace)(t.Pod, t.Container, false) })
+}
+
+// liveResult turns the exit code and output of "supervise update" (or of
+// what ran it) into LiveUpdate's error; logs returns the container's log
+// when the new version exited.
+func liveResult(t LiveTarget, code int, out string, logs func() string) error {
 	msg := lastLines(strings.TrimSpace(out), 1)
 	switch code {
 	case 0:
 		return nil
-	case 10, 11, 126, 127:
-		// 126/127: nsenter found no supervisor to run in the container.
+	case 10, 11, 13, 126, 127:
+		// 10: not running on its node; 11: not under the supervisor; 13: the
+		// user cannot write a path; 126/127: no supervisor to run in the
+		// container. Nothing was changed.
 		return fmt.Errorf("%w: %s", ErrNoLive, msg)
 	case 12:
 		err := fmt.Errorf("the new version %s", msg)
-		if tail := strings.TrimSpace(c.podLogs(ctx, t.Namespace)(t.Pod, t.Container, false)); tail != "" {
+		if tail := strings.TrimSpace(logs()); tail != "" {
 			err = fmt.Errorf("%w; last %d log lines:\n%s", err, logTail, lastLines(tail, logTail))
 		}
 		return err

@@ -13,14 +13,20 @@
 // PID or how it exited. devenv reads it from the node to know when the new
 // process runs.
 //
-// "supervise update" is the other half, run by devenv inside the
-// container's namespaces (nsenter from the node): it removes the paths
-// given as arguments, writes the files of the tar on its standard input,
-// sends SIGHUP to the supervisor (PID 1), and waits until the new child
-// runs and accepts connections on -ip:-port. Its exit code says how it
-// went: 0 serving, 11 the container does not run under the supervisor
-// (nothing was changed), 12 the new process exited, 14 it did not listen
-// in time, 1 anything else; its last line of output says more.
+// "supervise update" is the other half, run by devenv in the container:
+// through the Kubernetes API (pods/exec, as the image's USER), or from the
+// kind node inside the container's namespaces (nsenter) with -root naming
+// the container's root as the node sees it (/proc/PID/root), which it
+// enters (chroot) first. It reads the tar on its standard input, checks
+// that its user may write every path the tar holds and every path given as
+// an argument, removes those paths, writes the files, sends SIGHUP to the
+// supervisor (PID 1), and waits until the new child runs and accepts
+// connections on -ip:-port. Its exit code says how it went: 0 serving, 11
+// the container does not run under the supervisor, 13 the user cannot
+// write a path (both: nothing was changed), 12 the new process exited, 14
+// it did not listen in time, 1 anything else; its last line of output
+// says more. Run by a user other than root, the files it writes belong to
+// that user (root is needed to give them the tar's owner).
 //
 // `make generate` builds it (CGO off, static) for linux/amd64 and
 // linux/arm64 into ../bin, which devenv embeds and puts into the images it
@@ -30,9 +36,11 @@ package main
 
 import (
 	"archive/tar"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -223,31 +231,55 @@ func oneLine(s string) string {
 	return s
 }
 
+// supervisePath is where devenv's images hold the supervisor
+// (internal/supervise.Path).
+const supervisePath = "/.devenv/supervise"
+
 // update is "supervise update": see the package comment.
 func update(args []string) int {
-	fs := flag.NewFlagSet("update", flag.ContinueOnError)
-	stateFile := fs.String("state", "/.devenv/state", "the supervisor's state file")
-	ip := fs.String("ip", "127.0.0.1", "address the new process must accept connections on")
-	port := fs.Int("port", 0, "port the new process must accept connections on (0: wait until it has run for a second)")
-	timeout := fs.Duration("timeout", time.Minute, "how long the new process has to accept connections")
-	if err := fs.Parse(args); err != nil {
+	flags := flag.NewFlagSet("update", flag.ContinueOnError)
+	stateFile := flags.String("state", "/.devenv/state", "the supervisor's state file")
+	ip := flags.String("ip", "127.0.0.1", "address the new process must accept connections on")
+	port := flags.Int("port", 0, "port the new process must accept connections on (0: wait until it has run for a second)")
+	timeout := flags.Duration("timeout", time.Minute, "how long the new process has to accept connections")
+	root := flags.String("root", "", "the container's root folder to enter first (chroot), when run from outside the container's mount namespace")
+	if err := flags.Parse(args); err != nil {
 		return 1
 	}
 	fail := func(code int, format string, a ...any) int {
 		fmt.Printf(format+"\n", a...)
 		return code
 	}
+	if *root != "" {
+		if err := syscall.Chroot(*root); err != nil {
+			return fail(1, "entering the container's root %s: %v", *root, err)
+		}
+		if err := os.Chdir("/"); err != nil {
+			return fail(1, "entering the container's root %s: %v", *root, err)
+		}
+	}
+	// Run from the node (-root), this program is devenv's copy on the
+	// node, not the container's: PID 1 runs the container's.
 	self, _ := os.Readlink("/proc/self/exe")
-	if init, err := os.Readlink("/proc/1/exe"); err != nil || init != self {
+	// (" (deleted)": the image's file was replaced since PID 1 started.)
+	if init, err := os.Readlink("/proc/1/exe"); err != nil || (init != self && strings.TrimSuffix(init, " (deleted)") != supervisePath) {
 		return fail(11, "the container's first process (%s) is not devenv's supervisor", init)
 	}
+	entries, err := readTar(os.Stdin)
+	if err != nil {
+		return fail(1, "reading the new files: %v", err)
+	}
+	removed := flags.Args()
+	if p, err := checkWritable(entries, removed, fsAccess{euid: os.Geteuid(), access: access}); err != nil {
+		return fail(13, "user %d cannot write %s: %v", os.Geteuid(), p, err)
+	}
 	gen0, _, _ := readState(*stateFile)
-	for _, p := range fs.Args() {
+	for _, p := range removed {
 		if err := os.RemoveAll(p); err != nil {
 			return fail(1, "removing %s: %v", p, err)
 		}
 	}
-	if err := extract(os.Stdin); err != nil {
+	if err := extract(entries); err != nil {
 		return fail(1, "writing the new files: %v", err)
 	}
 	if err := syscall.Kill(1, syscall.SIGHUP); err != nil {
@@ -282,6 +314,147 @@ func update(args []string) int {
 	return fail(14, "the new process did not accept connections on %s within %s", addr, *timeout)
 }
 
+// entry is one entry of the tar of new files, its content read.
+type entry struct {
+	hdr  *tar.Header
+	data []byte
+}
+
+// readTar reads the tar's entries up to its end marker (not to the end of
+// r: an exec stream may not close standard input).
+func readTar(r io.Reader) ([]entry, error) {
+	tr := tar.NewReader(r)
+	var out []entry
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, entry{hdr: h, data: data})
+	}
+}
+
+// access is access(2) with W_OK|X_OK and the like (mode 2|1): the real
+// user's rights, which are the effective ones in a container.
+func access(name string, mode uint32) error { return syscall.Access(name, mode) }
+
+const (
+	accessW = 2 // W_OK
+	accessX = 1 // X_OK
+)
+
+// fsAccess is who checkWritable checks for: the effective user, and the
+// access(2) check (a parameter so that tests running as root can deny).
+type fsAccess struct {
+	euid   int
+	access func(name string, mode uint32) error
+}
+
+// checkWritable reports the first path of entries or removed that this
+// user cannot write as extract and RemoveAll would (create or replace it
+// in its folder, or create its missing folders), and why, so that
+// nothing is changed when anything would fail for lack of permission (or
+// a read-only file system). A folder of entries that exists is kept; as a
+// user other than root it must have the entry's mode already or be the
+// user's (its mode is set).
+func checkWritable(entries []entry, removed []string, a fsAccess) (string, error) {
+	for _, p := range removed {
+		name := path.Clean("/" + p)
+		fi, err := os.Lstat(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return name, err
+		}
+		if err := a.canReplace(name, fi); err != nil {
+			return name, err
+		}
+		if fi.IsDir() {
+			if err := a.access(name, accessW|accessX); err != nil {
+				return name, err
+			}
+		}
+	}
+	for _, e := range entries {
+		name := path.Clean("/" + e.hdr.Name)
+		if name == "/" {
+			continue
+		}
+		fi, err := os.Lstat(name)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			err = a.canCreate(name)
+		case err != nil:
+		case e.hdr.Typeflag == tar.TypeDir && fi.IsDir():
+			if a.euid != 0 && owner(fi) != a.euid && fi.Mode()&modeBits != e.hdr.FileInfo().Mode()&modeBits {
+				err = syscall.EPERM
+			}
+		default:
+			err = a.canReplace(name, fi)
+		}
+		if err != nil {
+			return name, err
+		}
+	}
+	return "", nil
+}
+
+// canCreate checks that name's missing folders and name itself can be
+// created: the closest folder that exists must be writable.
+func (a fsAccess) canCreate(name string) error {
+	d := path.Dir(name)
+	for {
+		fi, err := os.Stat(d)
+		if errors.Is(err, fs.ErrNotExist) && d != "/" {
+			d = path.Dir(d)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return syscall.ENOTDIR
+		}
+		return a.access(d, accessW|accessX)
+	}
+}
+
+// canReplace checks that name, which exists (fi), can be removed or
+// renamed over in its folder.
+func (a fsAccess) canReplace(name string, fi fs.FileInfo) error {
+	d := path.Dir(name)
+	if err := a.access(d, accessW|accessX); err != nil {
+		return err
+	}
+	di, err := os.Stat(d)
+	if err != nil {
+		return err
+	}
+	if a.euid != 0 && di.Mode()&fs.ModeSticky != 0 && owner(fi) != a.euid && owner(di) != a.euid {
+		return syscall.EPERM
+	}
+	return nil
+}
+
+// modeBits are the mode bits own sets.
+const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+
+// owner is fi's owner's user ID.
+func owner(fi fs.FileInfo) int {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid)
+	}
+	return -1
+}
+
 // readState reads the supervisor's state file.
 func readState(file string) (gen int, state, detail string) {
 	b, err := os.ReadFile(file)
@@ -301,16 +474,10 @@ func readState(file string) (gen int, state, detail string) {
 
 // extract writes the tar's entries under /: files are written beside their
 // target and renamed over it, so a running program's file can be replaced.
-func extract(r io.Reader) error {
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+func extract(entries []entry) error {
+	root := os.Geteuid() == 0
+	for _, e := range entries {
+		h := e.hdr
 		name := path.Clean("/" + h.Name)
 		if name == "/" {
 			continue
@@ -321,11 +488,14 @@ func extract(r io.Reader) error {
 		}
 		switch h.Typeflag {
 		case tar.TypeDir:
-			if fi, err := os.Lstat(name); err != nil || !fi.IsDir() {
+			fi, err := os.Lstat(name)
+			if err != nil || !fi.IsDir() {
 				_ = os.RemoveAll(name)
 				if err := os.Mkdir(name, 0o700); err != nil {
 					return err
 				}
+			} else if !root && owner(fi) != os.Geteuid() {
+				continue // not this user's to change; checkWritable saw its mode is right
 			}
 		case tar.TypeReg:
 			tmp := path.Join(path.Dir(name), ".devenv-"+path.Base(name))
@@ -334,12 +504,12 @@ func extract(r io.Reader) error {
 			if err != nil {
 				return err
 			}
-			_, err = io.Copy(f, tr)
+			_, err = f.Write(e.data)
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
 			if err == nil {
-				err = own(tmp, h, mode)
+				err = own(tmp, h, mode, root)
 			}
 			if err == nil {
 				if fi, lerr := os.Lstat(name); lerr == nil && fi.IsDir() {
@@ -357,8 +527,10 @@ func extract(r io.Reader) error {
 			if err := os.Symlink(h.Linkname, name); err != nil {
 				return err
 			}
-			if err := os.Lchown(name, h.Uid, h.Gid); err != nil {
-				return err
+			if root {
+				if err := os.Lchown(name, h.Uid, h.Gid); err != nil {
+					return err
+				}
 			}
 			continue
 		case tar.TypeLink:
@@ -370,18 +542,22 @@ func extract(r io.Reader) error {
 		default:
 			return fmt.Errorf("%s: entries of type %q are not supported", name, h.Typeflag)
 		}
-		if err := own(name, h, mode); err != nil {
+		if err := own(name, h, mode, root); err != nil {
 			return err
 		}
 	}
+	return nil
 }
 
-// own gives a written file or folder the entry's owner, mode and time.
-func own(name string, h *tar.Header, mode os.FileMode) error {
-	if err := os.Lchown(name, h.Uid, h.Gid); err != nil {
-		return err
+// own gives a written file or folder the entry's mode and time, and its
+// owner when root writes it (any other user's files stay that user's).
+func own(name string, h *tar.Header, mode os.FileMode, root bool) error {
+	if root {
+		if err := os.Lchown(name, h.Uid, h.Gid); err != nil {
+			return err
+		}
 	}
-	if err := os.Chmod(name, mode&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky)); err != nil {
+	if err := os.Chmod(name, mode&modeBits); err != nil {
 		return err
 	}
 	return os.Chtimes(name, h.ModTime, h.ModTime)
