@@ -481,6 +481,13 @@ func (d *decoder) config(root *yaml.Node, files []string) *Config {
 	}
 	if cfg.Namespace == "" {
 		cfg.Namespace = cfg.Name
+	} else if ns, err := d.namespace(Value{Value: cfg.Namespace, Pos: d.pos(nsNode)}); err != nil {
+		d.errs = append(d.errs, err)
+	} else if ns != cfg.Namespace {
+		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+			d.errorf(nsNode, "namespace", "%q expands to %q, which is not a valid namespace: %s", cfg.Namespace, ns, strings.Join(msgs, "; "))
+		}
+		cfg.Namespace = ns
 	} else {
 		d.dnsLabel(nsNode, "namespace", cfg.Namespace, "namespace")
 	}

@@ -120,7 +120,7 @@ func serviceSchema() *schemaNode {
 func rootSchema() *schemaNode {
 	root := object("devenv.yaml: a local microservice environment (kind cluster, Kafka, H2, services).", map[string]*schemaNode{
 		"name":      str("Project name. Default: the name of the folder holding the first config file."),
-		"namespace": str("Kubernetes namespace for everything. Default: the project name."),
+		"namespace": str("Kubernetes namespace for everything. Default: the project name. May use ${user} (your user name as a DNS label; DEVENV_USER overrides it) and ${env.NAME}, e.g. cosmos-${user}."),
 		"templates": str("Folder with your own versions of devenv's manifest templates (<name>.yaml.tmpl), relative to the config file."),
 		"cluster": object("The kind cluster.", map[string]*schemaNode{
 			"name":  str("kind cluster name (kube context kind-<name>). Default: the project name."),
