@@ -72,10 +72,19 @@ func (c *Config) Service(name string) *Service {
 	return nil
 }
 
-// Cluster is the kind cluster.
+// Cluster is the cluster devenv deploys to: a kind cluster it creates
+// (Name, Image), or, when Context is set, an existing cluster it never
+// creates or deletes (Name and Image are then "").
 type Cluster struct {
-	Name  string // kind cluster name; kube context kind-<Name>
-	Image string // node image
+	Name  string // kind cluster name; kube context kind-<Name>; "" with Context
+	Image string // node image; "" with Context
+	// Context is a kubeconfig context of a cluster devenv did not create;
+	// "" for the kind cluster.
+	Context string
+	// Kubeconfig is the kubeconfig file (absolute, ~ expanded); "" for
+	// the default (KUBECONFIG, else ~/.kube/config).
+	Kubeconfig string
+	Pos        Pos // the cluster key; zero when the files have none
 }
 
 // Kafka is the broker run as a container beside the cluster.

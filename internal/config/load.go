@@ -33,7 +33,7 @@ func Load(files ...string) (*Config, error) {
 	if len(files) == 0 {
 		files = []string{"devenv.yaml"}
 	}
-	d := &decoder{file: map[*yaml.Node]string{}, dir: map[string]string{}, at: map[string]Pos{}}
+	d := &decoder{file: map[*yaml.Node]string{}, dir: map[string]string{}, at: map[string]Pos{}, files: files}
 	var merged *yaml.Node
 	for _, f := range files {
 		root, err := d.parse(f)
@@ -61,6 +61,8 @@ type decoder struct {
 	file map[*yaml.Node]string // node -> file as the user named it
 	dir  map[string]string     // file -> its absolute folder
 	errs []error
+	// files are the files as given to Load, in order.
+	files []string
 
 	merged        map[[2]*yaml.Node]*yaml.Node // (dst, src) -> their merge
 	mergeEntries  int                          // mapping entries the merges wrote
@@ -451,15 +453,8 @@ func (d *decoder) config(root *yaml.Node, files []string) *Config {
 				}
 			}
 		case "cluster":
-			d.object(v, key, rs.Properties[key], func(ck string, _, cv *yaml.Node) {
-				switch ck {
-				case "name":
-					cfg.Cluster.Name = d.str(cv, "cluster.name")
-					d.dnsLabel(cv, "cluster.name", cfg.Cluster.Name, "cluster name")
-				case "image":
-					cfg.Cluster.Image = d.str(cv, "cluster.image")
-				}
-			})
+			cfg.Cluster.Pos = d.pos(k)
+			d.cluster(&cfg.Cluster, v, rs.Properties[key])
 		case "kafka":
 			kafkaKey, kafkaVal = k, v
 		case "h2":
@@ -491,11 +486,13 @@ func (d *decoder) config(root *yaml.Node, files []string) *Config {
 	} else {
 		d.dnsLabel(nsNode, "namespace", cfg.Namespace, "namespace")
 	}
-	if cfg.Cluster.Name == "" {
-		cfg.Cluster.Name = cfg.Name
-	}
-	if cfg.Cluster.Image == "" {
-		cfg.Cluster.Image = DefaultNodeImage()
+	if cfg.Cluster.Context == "" {
+		if cfg.Cluster.Name == "" {
+			cfg.Cluster.Name = cfg.Name
+		}
+		if cfg.Cluster.Image == "" {
+			cfg.Cluster.Image = DefaultNodeImage()
+		}
 	}
 
 	if kafkaKey != nil {

@@ -122,9 +122,11 @@ func rootSchema() *schemaNode {
 		"name":      str("Project name. Default: the name of the folder holding the first config file."),
 		"namespace": str("Kubernetes namespace for everything. Default: the project name. May use ${user} (your user name as a DNS label; DEVENV_USER overrides it) and ${env.NAME}, e.g. cosmos-${user}."),
 		"templates": str("Folder with your own versions of devenv's manifest templates (<name>.yaml.tmpl), relative to the config file."),
-		"cluster": object("The kind cluster.", map[string]*schemaNode{
-			"name":  str("kind cluster name (kube context kind-<name>). Default: the project name."),
-			"image": str("kind node image. Default: kind's default node image."),
+		"cluster": object("The cluster: a kind cluster devenv creates (name, image), or an existing cluster it never creates or deletes (context).", map[string]*schemaNode{
+			"name":       str("kind cluster name (kube context kind-<name>). Default: the project name. Not with context."),
+			"image":      str("kind node image. Default: kind's default node image. Not with context."),
+			"context":    str("A kubeconfig context of an existing cluster that devenv did not create; devenv deploys there and never creates or deletes it. Not with name or image."),
+			"kubeconfig": str("The kubeconfig file, relative to the config file that sets it (~ is your home folder). Default: KUBECONFIG, else ~/.kube/config."),
 		}),
 		"kafka": object("A Kafka broker run as a container beside the cluster. Absent means no Kafka.", map[string]*schemaNode{
 			"enabled":   boolean("Set to false to switch Kafka off."),
