@@ -57,6 +57,7 @@ type Config struct {
 	Dir       string   // absolute folder of the first file
 	Templates string   // absolute folder of template overrides; "" for none
 	Cluster   Cluster
+	Registry  *Registry  // nil: images are loaded into the kind cluster
 	Kafka     *Kafka     // nil: no Kafka
 	H2        H2         // always set; Mode is H2Memory or H2Server
 	Services  []*Service // enabled services, sorted by name

@@ -455,6 +455,8 @@ func (d *decoder) config(root *yaml.Node, files []string) *Config {
 		case "cluster":
 			cfg.Cluster.Pos = d.pos(k)
 			d.cluster(&cfg.Cluster, v, rs.Properties[key])
+		case "registry":
+			cfg.Registry = d.registry(k, v, rs.Properties[key])
 		case "kafka":
 			kafkaKey, kafkaVal = k, v
 		case "h2":

@@ -128,6 +128,14 @@ func rootSchema() *schemaNode {
 			"context":    str("A kubeconfig context of an existing cluster that devenv did not create; devenv deploys there and never creates or deletes it. Not with name or image."),
 			"kubeconfig": str("The kubeconfig file, relative to the config file that sets it (~ is your home folder). Default: KUBECONFIG, else ~/.kube/config."),
 		}),
+		"registry": {Description: "The image registry the services' images are pushed to, for a cluster that pulls them from there: HOST[:PORT][/PREFIX], or an object with address and insecure.",
+			OneOf: []*schemaNode{
+				{Type: "string", Description: "HOST[:PORT][/PREFIX], e.g. localhost:5001 or registry.example.com/team/dev."},
+				object("A registry with settings.", map[string]*schemaNode{
+					"address":  str("HOST[:PORT][/PREFIX], e.g. registry.example.com/team/dev."),
+					"insecure": boolean("Allow plain HTTP to a registry that is not on this machine (localhost and loopback addresses always may)."),
+				}, "address"),
+			}},
 		"kafka": object("A Kafka broker run as a container beside the cluster. Absent means no Kafka.", map[string]*schemaNode{
 			"enabled":   boolean("Set to false to switch Kafka off."),
 			"image":     str("Broker image. Default: apache/kafka:4.1.0."),
