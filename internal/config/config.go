@@ -88,11 +88,18 @@ type Cluster struct {
 	Pos        Pos // the cluster key; zero when the files have none
 }
 
-// Kafka is the broker run as a container beside the cluster.
+// Kafka is the broker: run by devenv as a container beside the cluster, or,
+// with External, an existing broker devenv does not run (Image, Env,
+// Resources and HostPort are then unset).
 type Kafka struct {
-	Image     string
-	Service   string // name of the selector-less Service in the namespace
-	Port      int    // broker port on the cluster network
+	Image string
+	// External is the "host:port" of a broker devenv does not run
+	// (kafka.external); "" when devenv runs it. For an IP the Service
+	// maps Port to the external port; for a DNS name the Service is of
+	// type ExternalName and Port is the external port.
+	External  string
+	Service   string // name of the Service in the namespace (selector-less, or ExternalName)
+	Port      int    // the Service's port: pods connect to <Service>:<Port>
 	HostPort  int    // port on 127.0.0.1; 0 = chosen by devenv
 	Endpoints string // EndpointsSlice or EndpointsClassic
 	Topics    []Topic
@@ -114,11 +121,15 @@ type Topic struct {
 
 // H2 is the H2 database setting.
 type H2 struct {
-	Mode    string // H2Memory or H2Server
-	Image   string // server mode
-	Service string // server mode: name of the selector-less Service
-	Port    int    // server mode
-	Pos     Pos
+	Mode  string // H2Memory or H2Server
+	Image string // server mode run by devenv; "" with External
+	// External is the "host:port" of an H2 server devenv does not run
+	// (h2.external, which implies server mode); "" otherwise. Service
+	// and Port follow the rules of Kafka.External.
+	External string
+	Service  string // server mode: name of the Service (selector-less, or ExternalName)
+	Port     int    // server mode: the Service's port
+	Pos      Pos
 }
 
 // Resources are CPU and memory quantities, already checked by

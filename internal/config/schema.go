@@ -136,8 +136,9 @@ func rootSchema() *schemaNode {
 					"insecure": boolean("Allow plain HTTP to a registry that is not on this machine (localhost and loopback addresses always may)."),
 				}, "address"),
 			}},
-		"kafka": object("A Kafka broker run as a container beside the cluster. Absent means no Kafka.", map[string]*schemaNode{
+		"kafka": object("A Kafka broker run as a container beside the cluster, or an existing one (external). Absent means no Kafka.", map[string]*schemaNode{
 			"enabled":   boolean("Set to false to switch Kafka off."),
+			"external":  str("HOST:PORT of an existing broker devenv does not run, e.g. 10.0.0.5:9092 or kafka.example.com:9092: an IP gets a selector-less Service and endpoints, a DNS name an ExternalName Service (then port is the external port). Not with image, env, resources or hostPort."),
 			"image":     str("Broker image. Default: apache/kafka:4.1.0."),
 			"service":   str("Name of the selector-less Service (and its endpoints) in the namespace. Default: kafka."),
 			"port":      port("Broker port inside the cluster network. Default: 9092."),
@@ -148,10 +149,11 @@ func rootSchema() *schemaNode {
 			"resources": resourcesSchema("CPU and memory for the broker container."),
 		}),
 		"h2": object("The H2 database.", map[string]*schemaNode{
-			"mode":    enum("memory: each service uses jdbc:h2:mem; server: an H2 container wired in like Kafka.", "memory", "server"),
-			"image":   str("H2 server image (server mode). Default: devenv.local/h2:2.1.214."),
-			"service": str("Name of the selector-less Service for the H2 server. Default: h2."),
-			"port":    port("H2 TCP port. Default: 9092."),
+			"mode":     enum("memory: each service uses jdbc:h2:mem; server: an H2 container wired in like Kafka.", "memory", "server"),
+			"external": str("HOST:PORT of an existing H2 server devenv does not run (implies mode server), wired in as kafka.external is. Not with image."),
+			"image":    str("H2 server image (server mode). Default: devenv.local/h2:2.1.214."),
+			"service":  str("Name of the selector-less Service for the H2 server. Default: h2."),
+			"port":     port("H2 TCP port. Default: 9092."),
 		}),
 		"services": {Type: "object", Description: "The services, by name (a DNS label).", AdditionalProperties: serviceSchema()},
 		"tests":    testsSchemaNode(),
