@@ -5,7 +5,9 @@
 //     Go service (transfermoney) to the new version answering inside the
 //     cluster, with devenv's watch loop, against the manual loop (build.sh,
 //     docker build, kind load docker-image, kubectl set image, kubectl
-//     rollout status, then wait until the new version answers);
+//     rollout status, then wait until the new version answers), and
+//     devenv's own overhead per save (devenv-own-s: the save's summary line
+//     without the user's prebuild);
 //   - BenchmarkUp: a cold devenv up against a bare kind create cluster, and a
 //     warm devenv up with nothing changed, measured as a CLI process
 //     (`devenv up --no-watch`, from exec to exit: warm-up-s) and in process

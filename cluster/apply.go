@@ -35,7 +35,21 @@ type ApplyOptions struct {
 	// that carry the Selector labels and were applied by FieldManager, but are
 	// not in the applied list. It needs a non-empty Selector.
 	Prune bool
+	// Namespace, when set, limits Prune to that namespace: on a cluster
+	// devenv did not create, another namespace may hold the same project
+	// (another developer's), which is not this one's to prune.
+	Namespace string
+	// NamespaceOwner, when set, makes Apply careful with Namespaces: one it
+	// creates gets the annotation AnnotationCreatedBy=NamespaceOwner, and
+	// one that exists without that annotation (default, or one someone
+	// made before) is left exactly as it is. DeleteNamespace removes only a
+	// namespace carrying the annotation.
+	NamespaceOwner string
 }
+
+// AnnotationCreatedBy marks a Namespace devenv created on a cluster it did
+// not create; its value is the owner (the project's identity key).
+const AnnotationCreatedBy = "devenv.dev/created-by"
 
 // ApplyResult lists objects as "Kind/namespace/name" (or "Kind/name").
 type ApplyResult struct {
@@ -143,7 +157,7 @@ func (c *Cluster) Apply(ctx context.Context, objs []*unstructured.Unstructured, 
 	res.Warnings = warnings.warnings()
 
 	if opts.Prune {
-		pruned, err := c.deleteOwned(ctx, opts.Selector, opts.FieldManager, applied)
+		pruned, err := c.deleteOwned(ctx, opts.Namespace, opts.Selector, opts.FieldManager, applied)
 		res.Pruned = pruned
 		if err != nil {
 			return res, err
@@ -186,8 +200,22 @@ func (c *Cluster) applyOne(ctx context.Context, dyn dynamic.Interface, o *unstru
 			before = ""
 		}
 	case apierrors.IsNotFound(err):
+		cur = nil
 	default:
 		return "", "", "", "", fmt.Errorf("reading %s: %w", id, err)
+	}
+	if o.GetKind() == "Namespace" && opts.NamespaceOwner != "" {
+		if cur != nil && before != "" && cur.GetAnnotations()[AnnotationCreatedBy] != opts.NamespaceOwner {
+			// Not devenv's: use it, change nothing on it.
+			c.log.Debugf("namespace %s existed before: left as it is", o.GetName())
+			return key, id, "unchanged", objectVersion("", cur), nil
+		}
+		a := o.GetAnnotations()
+		if a == nil {
+			a = map[string]string{}
+		}
+		a[AnnotationCreatedBy] = opts.NamespaceOwner
+		o.SetAnnotations(a)
 	}
 	out, err := ri.Apply(ctx, o.GetName(), o, metav1.ApplyOptions{FieldManager: opts.FieldManager, Force: true})
 	if err != nil {
@@ -366,20 +394,54 @@ func ownedFields(o *unstructured.Unstructured, manager string) string {
 	return ""
 }
 
-// DeleteOwned deletes every object of ManagedKinds, in every namespace, that
-// carries all the selector labels and was applied by devenv (for `down
-// --keep-cluster`). Namespaces are left in place. It returns what it deleted.
-func (c *Cluster) DeleteOwned(ctx context.Context, selector map[string]string) ([]string, error) {
+// DeleteOwned deletes every object of ManagedKinds in namespace ("" for
+// every namespace) that carries all the selector labels and was applied by
+// devenv (for `down --keep-cluster`, and `down` on a cluster devenv did not
+// create). Namespaces are left in place (see DeleteNamespace). It returns
+// what it deleted.
+func (c *Cluster) DeleteOwned(ctx context.Context, namespace string, selector map[string]string) ([]string, error) {
 	if len(selector) == 0 {
 		return nil, errors.New("deleting owned objects: no ownership labels given")
 	}
-	return c.deleteOwned(ctx, selector, DefaultFieldManager, nil)
+	return c.deleteOwned(ctx, namespace, selector, DefaultFieldManager, nil)
 }
 
-// deleteOwned deletes labelled objects applied by manager that are not in keep.
-// Objects only copied the labels (EndpointSlices and Endpoints a controller
-// made for a Service) have no apply entry by manager and are left alone.
-func (c *Cluster) deleteOwned(ctx context.Context, selector map[string]string, manager string, keep map[string]bool) ([]string, error) {
+// protectedNamespaces are never deleted, whatever they carry.
+var protectedNamespaces = map[string]bool{"default": true, "kube-system": true, "kube-public": true, "kube-node-lease": true}
+
+// DeleteNamespace deletes namespace name if Apply created it for owner
+// (ApplyOptions.NamespaceOwner): a namespace that existed before, or that
+// another owner created, and the cluster's own namespaces are left in
+// place. It reports whether it deleted it; it does not wait for the
+// namespace to be gone.
+func (c *Cluster) DeleteNamespace(ctx context.Context, name, owner string) (bool, error) {
+	if owner == "" || protectedNamespaces[name] {
+		return false, nil
+	}
+	ns, err := c.Client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading namespace %s: %w", name, err)
+	}
+	if ns.Annotations[AnnotationCreatedBy] != owner || ns.DeletionTimestamp != nil {
+		return false, nil
+	}
+	// The precondition makes sure it is the namespace just read.
+	uid := ns.UID
+	err = c.Client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return false, fmt.Errorf("deleting namespace %s: %w", name, err)
+	}
+	return err == nil, nil
+}
+
+// deleteOwned deletes labelled objects applied by manager that are not in
+// keep, in namespace ("" for all). Objects only copied the labels
+// (EndpointSlices and Endpoints a controller made for a Service) have no
+// apply entry by manager and are left alone.
+func (c *Cluster) deleteOwned(ctx context.Context, namespace string, selector map[string]string, manager string, keep map[string]bool) ([]string, error) {
 	cfg := rest.CopyConfig(c.REST)
 	cfg.WarningHandler = rest.NoWarnings{} // listing v1 Endpoints always warns about its deprecation
 	dyn, err := dynamic.NewForConfig(cfg)
@@ -393,7 +455,7 @@ func (c *Cluster) deleteOwned(ctx context.Context, selector map[string]string, m
 	var wg sync.WaitGroup
 	for i, gvr := range ManagedKinds {
 		wg.Go(func() {
-			lists[i], errs[i] = dyn.Resource(gvr).Namespace(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: sel})
+			lists[i], errs[i] = dyn.Resource(gvr).Namespace(namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
 		})
 	}
 	wg.Wait()

@@ -32,7 +32,7 @@ func TestApplyRejectsBadInput(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "object 2") || !strings.Contains(err.Error(), "metadata.name") {
 		t.Errorf("missing name: %v", err)
 	}
-	if _, err := c.DeleteOwned(ctx, nil); err == nil {
+	if _, err := c.DeleteOwned(ctx, "", nil); err == nil {
 		t.Error("DeleteOwned without labels must refuse")
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 
@@ -54,15 +55,26 @@ const (
 	Recreated Result = "recreated"
 )
 
-// Cluster is a connection to a running kind cluster.
+// Cluster is a connection to a running cluster: a kind cluster (Ensure,
+// Connect) or any cluster devenv did not create (ConnectExisting).
 type Cluster struct {
+	// Name is the kind cluster's name; "" for a cluster that is not a kind
+	// cluster on this Docker engine.
 	Name       string
 	Kubeconfig string // the kubeconfig file given by the caller; "" for the default
-	Context    string // kind-<Name>
-	REST       *rest.Config
-	Client     kubernetes.Interface
-	Dynamic    dynamic.Interface
-	Mapper     meta.RESTMapper
+	Context    string // the kubeconfig context: kind-<Name> for kind
+	// Kind says the nodes are kind containers on this Docker engine: images
+	// load straight into their containerd. False for any other cluster.
+	Kind bool
+	// Existing says devenv did not create the cluster (ConnectExisting): it
+	// never deletes it.
+	Existing bool
+	// ServerVersion is the API server's version (ConnectExisting), e.g. v1.37.2.
+	ServerVersion string
+	REST          *rest.Config
+	Client        kubernetes.Interface
+	Dynamic       dynamic.Interface
+	Mapper        meta.RESTMapper
 
 	log      *log.Logger
 	provider *kindcluster.Provider
@@ -345,6 +357,24 @@ func Connect(ctx context.Context, name, kubeconfig string) (*Cluster, error) {
 // connect builds the clients from the kubeconfig context kind-<name>.
 func connect(name, kubeconfig string, lg *log.Logger, provider *kindcluster.Provider) (*Cluster, error) {
 	contextName := "kind-" + name
+	raw, err := loadKubeconfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := raw.Contexts[contextName]; !ok {
+		return nil, fmt.Errorf("%w %q: the kubeconfig has no context %s", ErrNoCluster, name, contextName)
+	}
+	c, err := connectContext(raw, contextName, lg)
+	if err != nil {
+		return nil, err
+	}
+	c.Name, c.Kubeconfig, c.Kind, c.provider = name, kubeconfig, true, provider
+	return c, nil
+}
+
+// loadKubeconfig reads the kubeconfig file ("" for the default one,
+// $KUBECONFIG else ~/.kube/config, as kubectl and kind pick it).
+func loadKubeconfig(kubeconfig string) (*clientcmdapi.Config, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if kubeconfig != "" {
 		rules.ExplicitPath = kubeconfig
@@ -353,9 +383,11 @@ func connect(name, kubeconfig string, lg *log.Logger, provider *kindcluster.Prov
 	if err != nil {
 		return nil, fmt.Errorf("reading kubeconfig: %w", err)
 	}
-	if _, ok := raw.Contexts[contextName]; !ok {
-		return nil, fmt.Errorf("%w %q: the kubeconfig has no context %s", ErrNoCluster, name, contextName)
-	}
+	return raw, nil
+}
+
+// connectContext builds the clients from a context of raw.
+func connectContext(raw *clientcmdapi.Config, contextName string, lg *log.Logger) (*Cluster, error) {
 	cfg, err := clientcmd.NewDefaultClientConfig(*raw, &clientcmd.ConfigOverrides{CurrentContext: contextName}).ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("loading kubeconfig context %s: %w", contextName, err)
@@ -372,9 +404,9 @@ func connect(name, kubeconfig string, lg *log.Logger, provider *kindcluster.Prov
 	}
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cs.Discovery()))
 	return &Cluster{
-		Name: name, Kubeconfig: kubeconfig, Context: contextName,
-		REST: cfg, Client: cs, Dynamic: dyn, Mapper: mapper,
-		log: lg, provider: provider,
+		Context: contextName,
+		REST:    cfg, Client: cs, Dynamic: dyn, Mapper: mapper,
+		log: lg,
 	}, nil
 }
 

@@ -757,7 +757,7 @@ spec:
 		t.Errorf("unlabelled ConfigMap was touched: %v", err)
 	}
 
-	deleted, err := c.DeleteOwned(ctx, sel)
+	deleted, err := c.DeleteOwned(ctx, "", sel)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,15 @@
 package project
 
+import (
+	"crypto/sha256"
+	"encoding/hex"
+)
+
 // Label keys devenv puts on the containers, volumes, networks, Kubernetes
 // objects and images it owns.
 const (
-	// LabelProject carries the project name (ID.Name) on everything devenv owns.
+	// LabelProject carries the project (ID.Key: the name on devenv's own
+	// cluster) on everything devenv owns.
 	LabelProject = "devenv.dev/project"
 	// LabelComponent names the part a container or object belongs to
 	// (ComponentKafka, ComponentH2).
@@ -88,26 +94,46 @@ const (
 	DefaultH2Image = Registry + "/h2:2.1.214"
 )
 
-// ID is a project's identity: what container names, labels, selectors and
-// the lock are keyed on. Today it is the project name alone; it is a struct
-// so it can grow (cluster context, namespace) without changing its users.
+// ID is a project's identity: what container names, labels, selectors, the
+// lock and devenv's records are keyed on.
+//
+// On the kind cluster devenv creates for a project (Context empty) the
+// project name alone identifies it, as it always has. On a cluster devenv did
+// not create, several developers or CI jobs may run the same project in
+// different namespaces, so the identity is name + cluster context +
+// namespace: Key adds a short hash of the context and namespace to the name.
 type ID struct {
 	Name string // the project name (devenv.yaml's name)
+	// Context is the kubeconfig context of a cluster devenv did not create
+	// (devenv.yaml's cluster.context); "" for devenv's own kind cluster.
+	Context string
+	// Namespace is the project's namespace; part of the identity only
+	// together with Context.
+	Namespace string
 }
 
-// String returns the name.
-func (id ID) String() string { return id.Name }
+// Key is the identity as one string usable in container names, labels and
+// file names: the name, or name-HASH on a cluster devenv did not create
+// (HASH: 8 hex digits of SHA-256 over context and namespace).
+func (id ID) Key() string {
+	if id.Context == "" {
+		return id.Name
+	}
+	sum := sha256.Sum256([]byte(id.Context + "\x00" + id.Namespace))
+	return id.Name + "-" + hex.EncodeToString(sum[:4])
+}
 
-// ContainerName returns the name of the project's container for a
-// component: devenv-<name>-<component>, e.g. devenv-cosmos-kafka.
+// String is Key.
+func (id ID) String() string { return id.Key() }
+
 func (id ID) ContainerName(component string) string {
-	return "devenv-" + id.Name + "-" + component
+	return "devenv-" + id.Key() + "-" + component
 }
 
 // Labels returns the ownership labels of the project's things: LabelProject,
 // and LabelComponent when component is not "".
 func (id ID) Labels(component string) map[string]string {
-	l := map[string]string{LabelProject: id.Name}
+	l := map[string]string{LabelProject: id.Key()}
 	if component != "" {
 		l[LabelComponent] = component
 	}
@@ -117,7 +143,7 @@ func (id ID) Labels(component string) map[string]string {
 // Selector returns Labels(component) as Docker filter terms ("key=value"),
 // in a fixed order: project first.
 func (id ID) Selector(component string) []string {
-	s := []string{LabelProject + "=" + id.Name}
+	s := []string{LabelProject + "=" + id.Key()}
 	if component != "" {
 		s = append(s, LabelComponent+"="+component)
 	}

@@ -3,6 +3,7 @@ package project
 import (
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -40,5 +41,28 @@ func TestImageLabel(t *testing.T) {
 				t.Errorf("ImageLabel(%v, %s) = %q, want %q", tc.labels, tc.key, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestIDKeyOnAnExistingCluster(t *testing.T) {
+	own := ID{Name: "cosmos", Namespace: "cosmos"}
+	if own.Key() != "cosmos" {
+		t.Errorf("on devenv's own cluster the key is the name, got %q", own.Key())
+	}
+	a := ID{Name: "cosmos", Context: "team", Namespace: "cosmos-ann"}
+	b := ID{Name: "cosmos", Context: "team", Namespace: "cosmos-bob"}
+	c := ID{Name: "cosmos", Context: "ci", Namespace: "cosmos-ann"}
+	keys := map[string]bool{a.Key(): true, b.Key(): true, c.Key(): true, own.Key(): true}
+	if len(keys) != 4 {
+		t.Errorf("keys collide: %v", keys)
+	}
+	if a.Key() != (ID{Name: "cosmos", Context: "team", Namespace: "cosmos-ann"}).Key() {
+		t.Error("Key is not stable")
+	}
+	if !strings.HasPrefix(a.Key(), "cosmos-") || len(a.Key()) != len("cosmos-")+8 {
+		t.Errorf("Key = %q, want cosmos-<8 hex>", a.Key())
+	}
+	if got := a.ContainerName(ComponentKafka); got != "devenv-"+a.Key()+"-kafka" {
+		t.Errorf("ContainerName = %q", got)
 	}
 }

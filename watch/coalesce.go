@@ -30,6 +30,7 @@ type pending struct {
 	services map[string]map[string]struct{}
 	config   bool
 	overflow bool
+	first    time.Time // the earliest change's time
 }
 
 func (p *pending) add(c change) {
@@ -48,6 +49,14 @@ func (p *pending) add(c change) {
 	}
 	p.config = p.config || c.config
 	p.overflow = p.overflow || c.overflow
+	p.seen(c.at)
+}
+
+// seen keeps t as the batch's first change's time when it is earlier.
+func (p *pending) seen(t time.Time) {
+	if !t.IsZero() && (p.first.IsZero() || t.Before(p.first)) {
+		p.first = t
+	}
 }
 
 func (p *pending) merge(q pending) {
@@ -60,12 +69,13 @@ func (p *pending) merge(q pending) {
 	}
 	p.config = p.config || q.config
 	p.overflow = p.overflow || q.overflow
+	p.seen(q.first)
 }
 
 func (p *pending) empty() bool { return len(p.services) == 0 && !p.config && !p.overflow }
 
 func (p *pending) batch() Batch {
-	b := Batch{Services: map[string][]string{}, Config: p.config, Overflow: p.overflow}
+	b := Batch{Services: map[string][]string{}, Config: p.config, Overflow: p.overflow, First: p.first}
 	for svc, set := range p.services {
 		paths := make([]string, 0, len(set))
 		for rel := range set {

@@ -94,6 +94,16 @@ func TestCoalescerStateMachine(t *testing.T) {
 	if want := map[string][]string{"a": {"x", "y", "z"}}; !reflect.DeepEqual(b.Services, want) {
 		t.Errorf("batch = %v, want %v (deduplicated, sorted)", b.Services, want)
 	}
+	if !b.First.Equal(t0) {
+		t.Errorf("batch.First = %v, want the first change's time %v", b.First, t0)
+	}
+	// A batch that waited for the consumer takes in the next one: it
+	// keeps the earlier first change.
+	c.add(ch(t0.Add(2*time.Second), "b", "w"))
+	p.merge(c.take())
+	if got := p.batch().First; !got.Equal(t0) {
+		t.Errorf("merged batch.First = %v, want %v", got, t0)
+	}
 	if c.active() {
 		t.Error("coalescer still active after take")
 	}
@@ -137,11 +147,12 @@ func TestCoalesceLoop(t *testing.T) {
 	defer func() { close(done); wg.Wait() }()
 
 	// Quiet period: one change, 200 ms later one batch.
-	in <- ch(clock.Now(), "a", "one")
+	saved := clock.Now()
+	in <- ch(saved, "a", "one")
 	expectArmed(t, clock, 200*ms)
 	clock.Advance(200 * ms)
-	if b := recvBatch(t, out); !reflect.DeepEqual(b.Services, map[string][]string{"a": {"one"}}) {
-		t.Fatalf("batch = %v", b.Services)
+	if b := recvBatch(t, out); !reflect.DeepEqual(b.Services, map[string][]string{"a": {"one"}}) || !b.First.Equal(saved) {
+		t.Fatalf("batch = %v first %v, want the change at %v", b.Services, b.First, saved)
 	}
 
 	// Burst: a second change 150 ms in extends the wait; nothing at 200 ms.

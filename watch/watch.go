@@ -66,6 +66,10 @@ type Batch struct {
 	// Overflow is set when the kernel dropped events: every service (and the
 	// config) must be treated as changed.
 	Overflow bool
+	// First is when the watcher saw the batch's first change (by
+	// Options.Clock): the time from it to the batch's end is what a save
+	// costs, the quiet period included.
+	First time.Time
 }
 
 type root struct {

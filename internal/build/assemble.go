@@ -38,6 +38,9 @@ type Assembled struct {
 	// supervisor (ImageOptions.Live), so that a running container can be
 	// updated in place (see LiveDiff).
 	Live bool
+	// Base is the ID of the base image in Docker, which holds the layers
+	// given without data; "" for FROM scratch.
+	Base string
 }
 
 // Layer is one uncompressed layer of an assembled image. A layer with
@@ -81,6 +84,7 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 	cfg := imageConfig{OS: "linux"}
 	cfg.RootFS.Type = "layers"
 	var layers []Layer
+	baseID := ""
 	if r.base != "" {
 		if docker == nil {
 			return nil, fmt.Errorf("%w: no Docker engine to read base image %s from", errNotSimple, r.base)
@@ -92,6 +96,7 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 			}
 			return nil, fmt.Errorf("service %q: inspecting base image %s: %w", spec.Service, r.base, err)
 		}
+		baseID = base.ID
 		cfg.Architecture, cfg.OS, cfg.Variant = base.Architecture, base.Os, base.Variant
 		if base.Config != nil {
 			cfg.Config = *base.Config
@@ -218,7 +223,7 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 	if err != nil {
 		return nil, err
 	}
-	return &Assembled{Config: b, Layers: layers, Live: live}, nil
+	return &Assembled{Config: b, Layers: layers, Live: live, Base: baseID}, nil
 }
 
 // errNoLive says why an image cannot be assembled for live update; Image

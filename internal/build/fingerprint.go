@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/moby/moby/client"
 )
@@ -118,6 +119,11 @@ func quickImage(ctx context.Context, docker *client.Client, spec Spec, opts Imag
 	}
 	m, found := opts.State.image(spec.Service)
 	if !found || m.Key != key || !opts.Quick || docker == nil {
+		return Result{}, key, false
+	}
+	// The same content under another registry (registry: changed) is
+	// tagged again.
+	if repo, err := RepositoryIn(spec.Registry, spec.Project, spec.Service); err != nil || !strings.HasPrefix(m.Ref, repo+":") {
 		return Result{}, key, false
 	}
 	img, err := docker.ImageInspect(ctx, m.Ref)

@@ -110,7 +110,7 @@ const tailLines = 20
 // anything else fails.
 func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOptions) (Result, error) {
 	start := time.Now()
-	repo, err := Repository(spec.Project, spec.Service)
+	repo, err := RepositoryIn(spec.Registry, spec.Project, spec.Service)
 	if err != nil {
 		return Result{}, err
 	}
@@ -284,12 +284,21 @@ var nameInvalid = regexp.MustCompile(`[^a-z0-9]+`)
 // devenv.local/<project>-<service>, lower-cased with other characters
 // replaced by "-".
 func Repository(project, service string) (string, error) {
+	return RepositoryIn("", project, service)
+}
+
+// RepositoryIn is Repository in registry (HOST[:PORT][/PREFIX]) instead of
+// devenv.local; "" means devenv.local.
+func RepositoryIn(registry, project, service string) (string, error) {
+	if registry == "" {
+		registry = Registry
+	}
 	clean := func(s string) string { return strings.Trim(nameInvalid.ReplaceAllString(strings.ToLower(s), "-"), "-") }
 	p, s := clean(project), clean(service)
 	if p == "" || s == "" {
 		return "", fmt.Errorf("image name needs a project and a service name (got project %q, service %q)", project, service)
 	}
-	return Registry + "/" + p + "-" + s, nil
+	return strings.TrimSuffix(registry, "/") + "/" + p + "-" + s, nil
 }
 
 // readBuildStream copies the build output to out and returns the image ID.

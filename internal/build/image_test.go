@@ -61,3 +61,16 @@ func TestRepository(t *testing.T) {
 		t.Error("empty project accepted")
 	}
 }
+
+func TestRepositoryIn(t *testing.T) {
+	for _, tc := range []struct{ registry, want string }{
+		{"", "devenv.local/cosmos-account"},
+		{"localhost:5001", "localhost:5001/cosmos-account"},
+		{"registry.example.com/team/", "registry.example.com/team/cosmos-account"},
+	} {
+		got, err := RepositoryIn(tc.registry, "Cosmos", "account")
+		if err != nil || got != tc.want {
+			t.Errorf("RepositoryIn(%q) = %q, %v; want %q", tc.registry, got, err, tc.want)
+		}
+	}
+}

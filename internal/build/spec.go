@@ -27,6 +27,11 @@ type Spec struct {
 	Watch, Ignore []string
 	// Labels are put on the image, next to devenv's own.
 	Labels map[string]string
+	// Registry is where the cluster pulls the image from, HOST[:PORT] with
+	// an optional /PREFIX (devenv.yaml's registry:); the image is named
+	// there instead of under devenv.local. "" for a kind cluster that gets
+	// its images loaded.
+	Registry string
 }
 
 // Labels devenv puts on every service image.

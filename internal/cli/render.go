@@ -13,6 +13,7 @@ import (
 
 	"github.com/devenv-tool/devenv/h2"
 	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/internal/devenv"
 	"github.com/devenv-tool/devenv/internal/dirs"
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/log"
@@ -110,7 +111,7 @@ func runRender(ctx context.Context, g *globals, f *renderFlags) error {
 		}
 	}
 	if f.docker && len(missing) > 0 {
-		found := containerIPs(ctx, cfg.Name, missing, logger)
+		found := containerIPs(ctx, devenv.ProjectID(cfg).Key(), missing, logger)
 		missing = slices.DeleteFunc(missing, func(c string) bool {
 			if ip, ok := found[c]; ok {
 				ips[c] = ip

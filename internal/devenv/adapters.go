@@ -7,6 +7,7 @@ package devenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -34,6 +35,9 @@ import (
 type clusterOps struct {
 	c      *cluster.Cluster
 	docker *client.Client
+	// On a cluster devenv did not create: prune only in namespace, and
+	// create (and later delete) only a namespace marked as owner's.
+	namespace, owner string
 }
 
 func (o clusterOps) LiveTargets(ctx context.Context, namespace, service string) ([]cluster.LiveTarget, error) {
@@ -83,7 +87,7 @@ func (o clusterOps) MissingImages(ctx context.Context, refs []string) ([]string,
 }
 
 func (o clusterOps) Apply(ctx context.Context, objs []*unstructured.Unstructured, selector map[string]string) (cluster.ApplyResult, error) {
-	return o.c.Apply(ctx, objs, cluster.ApplyOptions{Selector: selector, Prune: true})
+	return o.c.Apply(ctx, objs, cluster.ApplyOptions{Selector: selector, Prune: true, Namespace: o.namespace, NamespaceOwner: o.owner})
 }
 
 func (o clusterOps) Unchanged(ctx context.Context, objs []*unstructured.Unstructured, selector, versions map[string]string) (bool, error) {
@@ -148,12 +152,13 @@ func (b imageBuilder) Build(ctx context.Context, s *config.Service, o buildOptio
 		Args: s.Args, Prebuild: s.Prebuild, Watch: watchPatterns(s), Ignore: s.Ignore,
 	}
 	if len(s.Prebuild) > 0 {
-		done := b.prog.start("%s: prebuild", s.Name)
+		st := b.prog.begin(stepPrebuild, "%s: prebuild", s.Name)
 		ran, err := build.Prebuild(ctx, spec, lg, b.state)
 		if err == nil && !ran {
-			done(nil, "%s: prebuild skipped (inputs unchanged)", s.Name)
+			st.kind = "" // checking the inputs: devenv's own time
+			st.end(nil, "%s: prebuild skipped (inputs unchanged)", s.Name)
 		} else {
-			done(err, "")
+			st.end(err, "")
 		}
 		if err != nil {
 			return built{}, err
@@ -176,7 +181,7 @@ func (b imageBuilder) Build(ctx context.Context, s *config.Service, o buildOptio
 	if o.BeforeImage != nil {
 		o.BeforeImage()
 	}
-	done := b.prog.start("%s: image", s.Name)
+	done := b.prog.begin(stepImage, "%s: image", s.Name).end
 	res, err := build.Image(ctx, b.docker, spec, build.ImageOptions{
 		ContextOptions: build.ContextOptions{Dockerfile: newDF},
 		Output:         b.opts.BuildOutput,
@@ -209,6 +214,9 @@ func loadState(cfg *config.Config) (*build.State, error) {
 func (e *Env) attachCluster(c *cluster.Cluster) {
 	e.Cluster = c
 	ops := clusterOps{c: c, docker: e.docker}
+	if existing(e.Config) {
+		ops.namespace, ops.owner = e.Config.Namespace, projectKey(e.Config)
+	}
 	e.loop.live, e.loop.swapper, e.loop.loader, e.loop.deployer = ops, ops, ops, ops
 }
 
@@ -225,6 +233,9 @@ func (e *Env) ensureNetwork(ctx context.Context) (err error) {
 
 func (e *Env) ensureCluster(ctx context.Context) (*cluster.Cluster, error) {
 	cfg := e.Config
+	if existing(cfg) {
+		return e.useExisting(ctx)
+	}
 	img, err := e.resolver.Resolve(ctx, cfg.Cluster.Image)
 	if err != nil {
 		return nil, fmt.Errorf("cluster.image: %w", err)
@@ -244,6 +255,54 @@ func (e *Env) ensureCluster(ctx context.Context) (*cluster.Cluster, error) {
 	done(err, "cluster %s %s (context %s)", cfg.Cluster.Name, res, contextOf(c))
 	e.freshCluster = err == nil && res != cluster.Reused
 	return c, err
+}
+
+// useExisting connects to the cluster of cluster.context, which devenv did
+// not create and never deletes, and checks before anything is done there
+// that the API answers, that the user may do what devenv needs in the
+// namespace, and that the images can reach the nodes.
+func (e *Env) useExisting(ctx context.Context) (*cluster.Cluster, error) {
+	cfg := e.Config
+	done := e.prog.start("connecting to context %s", cfg.Cluster.Context)
+	c, err := cluster.ConnectExisting(ctx, cfg.Cluster.Context, kubeconfigOf(cfg, e.opts), cluster.Options{Docker: e.docker, Log: e.opts.logger().Slog()})
+	if err != nil {
+		err = fmt.Errorf("cluster.context: %w", err)
+		done(err, "")
+		return nil, err
+	}
+	if err = c.CheckAccess(ctx, cfg.Namespace, cluster.ProjectAccess); err == nil {
+		err = existingFits(cfg, c)
+	}
+	how := "not a kind cluster on this Docker engine"
+	if c.Kind {
+		how = "kind cluster " + c.Name + " on this Docker engine"
+	}
+	done(err, "context %s: Kubernetes %s, %s", cfg.Cluster.Context, c.ServerVersion, how)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// existingFits says what devenv.yaml lacks to run on c, a cluster devenv
+// did not create: images reach a cluster that is not kind on this Docker
+// engine only through a registry, and its pods cannot reach the containers
+// devenv runs here.
+func existingFits(cfg *config.Config, c *cluster.Cluster) error {
+	if c.Kind {
+		return nil
+	}
+	var errs []error
+	if !hasRegistry(cfg) {
+		errs = append(errs, fmt.Errorf("context %s is not a kind cluster on this Docker engine, so devenv cannot load images into its nodes: add registry: HOST[:PORT][/PREFIX] to %s (a registry its nodes pull from)", cfg.Cluster.Context, cfg.Files[0]))
+	}
+	if cfg.Kafka != nil && !externalKafka(cfg) {
+		errs = append(errs, fmt.Errorf("context %s cannot reach the Kafka container devenv runs on this machine: set kafka.external: HOST:PORT in %s to a broker the cluster reaches", cfg.Cluster.Context, cfg.Files[0]))
+	}
+	if cfg.H2.Mode == config.H2Server && !externalH2(cfg) {
+		errs = append(errs, fmt.Errorf("context %s cannot reach the H2 container devenv runs on this machine: set h2.external: HOST:PORT in %s, or use h2 in memory mode", cfg.Cluster.Context, cfg.Files[0]))
+	}
+	return errors.Join(errs...)
 }
 
 // waitClusterDNS waits, on a cluster this Up created, until its DNS
@@ -272,7 +331,7 @@ func (e *Env) startExternal(ctx context.Context) error {
 		if err != nil {
 			return k.Pos.Errorf("kafka.image", "%v", err)
 		}
-		prev, found, err := kafka.Find(ctx, e.docker, cfg.Name)
+		prev, found, err := kafka.Find(ctx, e.docker, projectKey(cfg))
 		if err != nil {
 			return err
 		}
@@ -293,7 +352,7 @@ func (e *Env) startExternal(ctx context.Context) error {
 		var ep kafka.Endpoint
 		for attempt := 1; ; attempt++ {
 			ep, err = kafka.Ensure(ctx, kafka.Spec{
-				Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
+				Project: projectKey(cfg), Image: img.Ref, Network: e.network.Name,
 				IP: ip, Port: k.Port, HostPort: hostPort, Env: k.Env, NanoCPUs: int64(cpu * 1e9), Memory: mem,
 			}, kafka.Options{Docker: e.docker, Log: e.opts.logger().Slog()})
 			var again bool
@@ -312,7 +371,7 @@ func (e *Env) startExternal(ctx context.Context) error {
 		if err != nil {
 			return h.Pos.Errorf("h2.image", "%v", err)
 		}
-		prev, found, err := h2.Find(ctx, e.docker, cfg.Name)
+		prev, found, err := h2.Find(ctx, e.docker, projectKey(cfg))
 		if err != nil {
 			return err
 		}
@@ -321,7 +380,7 @@ func (e *Env) startExternal(ctx context.Context) error {
 		var ep h2.Endpoint
 		for attempt := 1; ; attempt++ {
 			ep, err = h2.Ensure(ctx, h2.Spec{
-				Project: cfg.Name, Image: img.Ref, Network: e.network.Name,
+				Project: projectKey(cfg), Image: img.Ref, Network: e.network.Name,
 				IP: ip, Port: h.Port, HostPort: hostPort,
 			}, h2.Options{Docker: e.docker, Log: e.opts.logger().Slog()})
 			var again bool

@@ -295,9 +295,9 @@ type liveEvidence struct {
 func connectEvidence(ctx context.Context, cfg *config.Config, opts Options) *liveEvidence {
 	e := &liveEvidence{cfg: cfg, opts: opts}
 	e.docker, e.dockErr = dockerx.Connect(ctx)
-	e.c, e.cErr = cluster.Connect(ctx, cfg.Cluster.Name, opts.Kubeconfig)
+	e.c, e.cErr = connectCluster(ctx, cfg, opts)
 	if e.cErr != nil {
-		e.cErr = fmt.Errorf("connecting to cluster %s: %w", cfg.Cluster.Name, e.cErr)
+		e.cErr = fmt.Errorf("connecting to cluster %s: %w", clusterName(cfg), e.cErr)
 	}
 	return e
 }
@@ -351,7 +351,7 @@ func (e *liveEvidence) EndOffsets(ctx context.Context) (map[string][]kafka.Parti
 	if e.dockErr != nil {
 		return nil, e.dockErr
 	}
-	ep, found, err := kafka.Find(ctx, e.docker, e.cfg.Name)
+	ep, found, err := kafka.Find(ctx, e.docker, projectKey(e.cfg))
 	switch {
 	case err != nil:
 		return nil, err

@@ -14,7 +14,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/devenv-tool/devenv/cluster"
 	"github.com/devenv-tool/devenv/h2"
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/internal/dirs"
@@ -92,7 +91,7 @@ func hashObjects(objs []*unstructured.Unstructured, key []byte) (string, error) 
 // missing record only makes Attach refuse.
 func (e *Env) writeRecord() {
 	l := e.loop
-	path, err := recordFile(project.ID{Name: l.cfg.Name})
+	path, err := recordFile(ProjectID(l.cfg))
 	if err == nil {
 		var h string
 		if h, err = objectsHash(l.cfg, l.images, l.ext, l.hashKey); err == nil {
@@ -156,7 +155,7 @@ func Attach(ctx context.Context, cfg *config.Config, opts Options) (*Env, error)
 			env.Close()
 		}
 	}()
-	id := project.ID{Name: cfg.Name}
+	id := ProjectID(cfg)
 	rec, err := readRecord(id)
 	if err != nil {
 		return nil, err
@@ -166,7 +165,7 @@ func Attach(ctx context.Context, cfg *config.Config, opts Options) (*Env, error)
 	}
 	ext := map[string]string{}
 	if cfg.Kafka != nil {
-		ep, found, err := kafka.Find(ctx, env.docker, cfg.Name)
+		ep, found, err := kafka.Find(ctx, env.docker, projectKey(cfg))
 		switch {
 		case err != nil:
 			return nil, err
@@ -179,7 +178,7 @@ func Attach(ctx context.Context, cfg *config.Config, opts Options) (*Env, error)
 		ext[render.ComponentKafka] = ep.IP
 	}
 	if cfg.H2.Mode == config.H2Server {
-		ep, found, err := h2.Find(ctx, env.docker, cfg.Name)
+		ep, found, err := h2.Find(ctx, env.docker, projectKey(cfg))
 		switch {
 		case err != nil:
 			return nil, err
@@ -202,7 +201,7 @@ func Attach(ctx context.Context, cfg *config.Config, opts Options) (*Env, error)
 	if h != rec.Objects {
 		return nil, fmt.Errorf("%w: the configuration (devenv.yaml, its templates or the values it reads) changed since the last devenv up", ErrNotCurrent)
 	}
-	c, err := cluster.Connect(ctx, cfg.Cluster.Name, opts.Kubeconfig)
+	c, err := connectCluster(ctx, cfg, opts)
 	if err == nil {
 		err = c.Ping(ctx)
 	}

@@ -42,7 +42,10 @@ func Down(ctx context.Context, cfg *config.Config, opts DownOptions) error {
 	defer docker.Close()
 	var errs []error
 
-	if opts.KeepCluster {
+	switch {
+	case existing(cfg):
+		errs = append(errs, downExisting(ctx, cfg, opts.Options, p))
+	case opts.KeepCluster:
 		done := p.start("removing the project's objects from cluster %s", cfg.Cluster.Name)
 		c, err := cluster.Connect(ctx, cfg.Cluster.Name, opts.Kubeconfig)
 		var removed []string
@@ -50,11 +53,11 @@ func Down(ctx context.Context, cfg *config.Config, opts DownOptions) error {
 		case errors.Is(err, cluster.ErrNoCluster):
 			err = nil
 		case err == nil:
-			removed, err = c.DeleteOwned(ctx, Selector(cfg))
+			removed, err = c.DeleteOwned(ctx, "", Selector(cfg))
 		}
 		done(err, "removed %d objects from cluster %s", len(removed), cfg.Cluster.Name)
 		errs = append(errs, err)
-	} else {
+	default:
 		done := p.start("deleting cluster %s", cfg.Cluster.Name)
 		err := cluster.Delete(ctx, cfg.Cluster.Name, opts.Kubeconfig, cluster.Options{Log: lg.Slog()})
 		done(err, "")
@@ -62,7 +65,7 @@ func Down(ctx context.Context, cfg *config.Config, opts DownOptions) error {
 	}
 
 	done := p.start("removing the project's containers and volumes")
-	err = removeContainers(ctx, docker, cfg.Name)
+	err = removeContainers(ctx, docker, projectKey(cfg))
 	done(err, "")
 	errs = append(errs, err)
 
@@ -70,13 +73,38 @@ func Down(ctx context.Context, cfg *config.Config, opts DownOptions) error {
 	return errors.Join(errs...)
 }
 
-func removeContainers(ctx context.Context, docker *client.Client, name string) error {
+// downExisting removes from a cluster devenv did not create what devenv
+// applied there for this project: its labelled objects in its namespace
+// only (another developer may run the same project in another one), and
+// the namespace if devenv created it. The cluster stays.
+func downExisting(ctx context.Context, cfg *config.Config, opts Options, p *progress) error {
+	done := p.start("removing the project's objects from namespace %s (context %s)", cfg.Namespace, cfg.Cluster.Context)
+	c, err := connectCluster(ctx, cfg, opts)
+	if err != nil {
+		done(err, "")
+		return err
+	}
+	removed, err := c.DeleteOwned(ctx, cfg.Namespace, Selector(cfg))
+	if err != nil {
+		done(err, "")
+		return err
+	}
+	gone, err := c.DeleteNamespace(ctx, cfg.Namespace, projectKey(cfg))
+	msg := "namespace %s left in place: devenv did not create it"
+	if gone {
+		msg = "namespace %s deleted: devenv created it"
+	}
+	done(err, "removed %d objects from context %s; "+msg, len(removed), cfg.Cluster.Context, cfg.Namespace)
+	return err
+}
+
+func removeContainers(ctx context.Context, docker *client.Client, key string) error {
 	errs := []error{
-		kafka.Remove(ctx, docker, name, true),
-		h2.Remove(ctx, docker, name, true),
+		kafka.Remove(ctx, docker, key, true),
+		h2.Remove(ctx, docker, key, true),
 	}
 	// Anything else labelled as the project's (a crashed run's leftovers).
-	errs = append(errs, dockerx.RemoveLabelled(ctx, docker, "project", true, project.ID{Name: name}.Selector("")...))
+	errs = append(errs, dockerx.RemoveLabelled(ctx, docker, "project", true, project.ID{Name: key}.Selector("")...))
 	return errors.Join(errs...)
 }
 

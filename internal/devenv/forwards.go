@@ -164,7 +164,7 @@ func (e *Env) startForwards(ctx context.Context) (stop func()) {
 	if n == 0 || e.Cluster == nil {
 		return func() {}
 	}
-	path, err := portsFile(cfg.Name)
+	path, err := portsFile(projectKey(cfg))
 	if err != nil {
 		lg.Warnf("not forwarding the services' ports: %v", err)
 		return func() {}
@@ -222,7 +222,7 @@ func (e *Env) startForwards(ctx context.Context) (stop func()) {
 // a running devenv up forwards them. It chooses no port.
 func forwardStatus(cfg *config.Config) []ForwardStatus {
 	var kp keptPorts
-	path, err := portsFile(cfg.Name)
+	path, err := portsFile(projectKey(cfg))
 	if err == nil {
 		kp, err = loadPorts(path)
 	}

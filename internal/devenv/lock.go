@@ -269,5 +269,5 @@ func lockProject(ctx context.Context, cfg *config.Config, opts Options, verb str
 	if err != nil {
 		return nil, err
 	}
-	return acquireLock(ctx, opts.logger(), dir, project.ID{Name: cfg.Name}, verb, mode, opts.lockWait())
+	return acquireLock(ctx, opts.logger(), dir, ProjectID(cfg), verb, mode, opts.lockWait())
 }

@@ -59,7 +59,7 @@ func Logs(ctx context.Context, cfg *config.Config, opts Options, names []string,
 			names = append(names, s.Name)
 		}
 	}
-	c, err := cluster.Connect(ctx, cfg.Cluster.Name, opts.Kubeconfig)
+	c, err := connectCluster(ctx, cfg, opts)
 	if err != nil {
 		return fmt.Errorf("%w: run devenv up first", err)
 	}

@@ -292,6 +292,9 @@ type loop struct {
 	// (the declared tests that depend on them run).
 	served    []string
 	onUpdated func(services []string)
+	// failed is set when a service failed in the running batch (it gets
+	// no summary).
+	failed bool
 	// obs is told about each batch, its steps (through prog) and how each
 	// service was updated; saveStart is when the running batch started.
 	obs       Observer
@@ -311,7 +314,7 @@ func newLoop(cfg *config.Config, images map[string]string, opts Options, prog *p
 // handle acts on one batch of changes. It reports whether the watcher must
 // be rebuilt (the services changed).
 func (l *loop) handle(ctx context.Context, b watch.Batch, configFiles []string) (restart bool) {
-	l.served = l.served[:0]
+	l.served, l.failed = l.served[:0], false
 	defer func() {
 		if len(l.served) > 0 && l.onUpdated != nil && ctx.Err() == nil {
 			slices.Sort(l.served)
@@ -328,9 +331,11 @@ func (l *loop) handle(ctx context.Context, b watch.Batch, configFiles []string) 
 	if b.Config {
 		trigger = "config"
 	}
-	l.saveStart = time.Now()
+	l.saveStart = l.prog.clock()
 	l.obs.SaveStarted(trigger, names)
 	defer l.obs.SaveEnded()
+	l.prog.record()
+	defer l.summary(ctx, trigger, slices.Clone(names), b.First)
 	if b.Config {
 		cfg, err := l.loadConfig(configFiles...)
 		if err != nil {
@@ -536,7 +541,7 @@ func (l *loop) loadImages(ctx context.Context, names []string) error {
 			delete(l.stale, s.Name)
 			continue
 		}
-		done := l.prog.start("%s: loading %s into the cluster", s.Name, ref)
+		done := l.prog.begin(stepLoad, "%s: loading %s into the cluster", s.Name, ref).end
 		loaded, err := l.loader.LoadImage(ctx, ref)
 		if err == nil && !loaded {
 			done(nil, "%s: the cluster already has %s", s.Name, ref)
@@ -563,7 +568,7 @@ func (l *loop) loadNew(ctx context.Context, changed []string) error {
 			continue
 		}
 		ref := l.images[n]
-		done := l.prog.start("%s: loading %s into the cluster", n, ref)
+		done := l.prog.begin(stepLoad, "%s: loading %s into the cluster", n, ref).end
 		err := l.loader.LoadParts(ctx, ref, a)
 		done(err, "")
 		if err != nil {
@@ -591,7 +596,7 @@ func (l *loop) apply(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	done := l.prog.start("applying %d objects to namespace %s", len(objs), l.cfg.Namespace)
+	done := l.prog.begin(stepApply, "applying %d objects to namespace %s", len(objs), l.cfg.Namespace).end
 	res, err := l.deployer.Apply(ctx, objs, Selector(l.cfg))
 	if err != nil {
 		done(err, "")
@@ -652,7 +657,7 @@ func (l *loop) waitRollouts(ctx context.Context, names []string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			done := l.prog.start("%s: rollout", s.Name)
+			done := l.prog.begin(stepRollout, "%s: rollout", s.Name).end
 			err := l.deployer.WaitRollout(ctx, l.cfg.Namespace, s.Name, timeout)
 			done(err, "%s ready", s.Name)
 			if err != nil {
@@ -698,7 +703,7 @@ func (l *loop) liveUpdate(ctx context.Context, changed []string) (swap []string)
 			l.applied(n, ui.HowLive, nil)
 			continue
 		}
-		done := l.prog.start("%s: updating %d running containers in place", n, len(plans))
+		done := l.prog.begin(stepLive, "%s: updating %d running containers in place", n, len(plans)).end
 		var failed error
 		restored := false
 		for i, p := range plans {
@@ -828,7 +833,7 @@ func (l *loop) swapImages(ctx context.Context, changed []string) (rollout []stri
 	}
 	timeout := l.opts.rolloutTimeout()
 	for _, n := range changed {
-		done := l.prog.start("%s: swapping in %s", n, l.images[n])
+		done := l.prog.begin(stepSwap, "%s: swapping in %s", n, l.images[n]).end
 		err := l.swapper.SwapImage(ctx, l.cfg.Namespace, n, l.images[n], timeout)
 		switch {
 		case errors.Is(err, cluster.ErrNoSwap):
@@ -915,8 +920,24 @@ func (l *loop) applied(n, how string, err error) {
 	}
 	if err != nil {
 		u.Error = err.Error()
+		l.failed = true
 	}
 	l.obs.Applied(u)
+}
+
+// summary ends the running batch's record of steps and, when every
+// service it changed serves its new version, prints its summary line and
+// gives it to Options.Saved. first is when its first change was seen.
+func (l *loop) summary(ctx context.Context, trigger string, names []string, first time.Time) {
+	steps := l.prog.recorded()
+	if ctx.Err() != nil || l.failed || len(l.served) == 0 {
+		return
+	}
+	s := summarize(trigger, names, first, l.saveStart, l.prog.clock(), steps)
+	l.log.Infof("%s", s)
+	if l.opts.Saved != nil {
+		l.opts.Saved(s)
+	}
 }
 
 func sameServices(a, b *config.Config) bool {

@@ -99,8 +99,8 @@ func Status(ctx context.Context, cfg *config.Config, opts Options) (*Report, err
 // clusterStatus connects to the cluster; the connection is nil when the
 // cluster is missing or its API server does not answer.
 func clusterStatus(ctx context.Context, cfg *config.Config, opts Options) (ClusterStatus, *cluster.Cluster) {
-	st := ClusterStatus{Name: cfg.Cluster.Name, Context: "kind-" + cfg.Cluster.Name}
-	c, err := cluster.Connect(ctx, cfg.Cluster.Name, opts.Kubeconfig)
+	st := ClusterStatus{Name: clusterName(cfg), Context: clusterContext(cfg)}
+	c, err := connectCluster(ctx, cfg, opts)
 	if err == nil {
 		err = c.Ping(ctx)
 	}
@@ -117,7 +117,7 @@ func clusterStatus(ctx context.Context, cfg *config.Config, opts Options) (Clust
 func kafkaStatus(ctx context.Context, docker *client.Client, c *cluster.Cluster, cfg *config.Config) ExternalStatus {
 	k := cfg.Kafka
 	es := ExternalStatus{Component: "kafka", Service: k.Address(), Port: k.Port}
-	ep, found, err := kafka.Find(ctx, docker, cfg.Name)
+	ep, found, err := kafka.Find(ctx, docker, projectKey(cfg))
 	switch {
 	case err != nil:
 		es.Message = err.Error()
@@ -151,7 +151,7 @@ func kafkaStatus(ctx context.Context, docker *client.Client, c *cluster.Cluster,
 func h2Status(ctx context.Context, docker *client.Client, c *cluster.Cluster, cfg *config.Config) ExternalStatus {
 	h := cfg.H2
 	es := ExternalStatus{Component: "h2", Service: net.JoinHostPort(h.Service, strconv.Itoa(h.Port)), Port: h.Port}
-	ep, found, err := h2.Find(ctx, docker, cfg.Name)
+	ep, found, err := h2.Find(ctx, docker, projectKey(cfg))
 	switch {
 	case err != nil:
 		es.Message = err.Error()

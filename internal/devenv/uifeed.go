@@ -66,7 +66,7 @@ func serviceNames(cfg *config.Config) []string {
 // parts and services cfg asks for, none ready yet.
 func configStatus(cfg *config.Config) ui.Status {
 	st := ui.Status{Project: cfg.Name, Namespace: cfg.Namespace, Kafka: cfg.Kafka != nil}
-	st.Parts = append(st.Parts, ui.Part{Kind: "cluster", Name: cfg.Cluster.Name, Address: "context kind-" + cfg.Cluster.Name, Message: "starting"})
+	st.Parts = append(st.Parts, ui.Part{Kind: "cluster", Name: clusterName(cfg), Address: "context " + clusterContext(cfg), Message: "starting"})
 	if cfg.Kafka != nil {
 		st.Parts = append(st.Parts, ui.Part{Kind: "kafka", Address: cfg.Kafka.Address(), Message: "starting"})
 	}
@@ -99,7 +99,7 @@ func uiService(s *config.Service, ss ServiceStatus, fwds []ForwardStatus) ui.Ser
 // through the Env's own connections.
 func (e *Env) uiStatus(ctx context.Context, cfg *config.Config) ui.Status {
 	st := ui.Status{Project: cfg.Name, Namespace: cfg.Namespace, Kafka: cfg.Kafka != nil}
-	cs := ClusterStatus{Name: cfg.Cluster.Name, Context: "kind-" + cfg.Cluster.Name}
+	cs := ClusterStatus{Name: clusterName(cfg), Context: clusterContext(cfg)}
 	c := e.Cluster
 	if c == nil {
 		cs.Message = "no cluster connection"

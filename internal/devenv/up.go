@@ -21,7 +21,6 @@ import (
 	"github.com/devenv-tool/devenv/internal/render"
 	"github.com/devenv-tool/devenv/internal/ui"
 	"github.com/devenv-tool/devenv/kafka"
-	"github.com/devenv-tool/devenv/project"
 	"github.com/devenv-tool/devenv/templates"
 )
 
@@ -62,6 +61,9 @@ type Options struct {
 	// Observer is told what Up and Watch do as it happens (the browser
 	// view); nil for none.
 	Observer Observer
+	// Saved, when set, gets each save's summary while Watch runs (the
+	// line the loop prints; see SaveSummary). It must not block.
+	Saved func(SaveSummary)
 }
 
 func (o Options) lockWait() time.Duration {
@@ -164,17 +166,19 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	}
 	env.loop = newLoop(cfg, env.Images, opts, env.prog,
 		imageBuilder{project: cfg.Name, docker: env.docker, resolver: env.resolver, state: env.state, opts: opts, prog: env.prog},
-		dockerFinder{docker: env.docker, project: cfg.Name})
+		dockerFinder{docker: env.docker, project: projectKey(cfg)})
 	env.loop.layerDir = env.state.LayerDir()
 	if env.loop.hashKey, err = dirs.Key(render.ConfigHashKeyName); err != nil {
 		return nil, err
 	}
 
-	done := env.prog.start("preparing the %s Docker network", cluster.NetworkName)
-	err = env.ensureNetwork(ctx)
-	done(err, "")
-	if err != nil {
-		return nil, err
+	if runsContainers(cfg) || !existing(cfg) {
+		done := env.prog.start("preparing the %s Docker network", cluster.NetworkName)
+		err = env.ensureNetwork(ctx)
+		done(err, "")
+		if err != nil {
+			return nil, err
+		}
 	}
 
 	c, err := bootWhile(ctx, env.ensureCluster, func(ctx context.Context) error {
@@ -197,7 +201,7 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	if err := env.loop.loadImages(ctx, nil); err != nil {
 		return nil, err
 	}
-	rec, _ := readRecord(project.ID{Name: cfg.Name}) // none: apply
+	rec, _ := readRecord(ProjectID(cfg)) // none: apply
 	err = env.loop.applyUnlessCurrent(ctx, rec)
 	env.LastApply = env.loop.lastApply
 	if err != nil {

@@ -2,6 +2,7 @@ package images
 
 import (
 	"github.com/devenv-tool/devenv/internal/images/debian"
+	"github.com/devenv-tool/devenv/internal/images/distribution"
 	"github.com/devenv-tool/devenv/internal/images/java"
 	"github.com/devenv-tool/devenv/internal/images/kfake"
 	"github.com/devenv-tool/devenv/internal/images/kindnode"
@@ -17,5 +18,6 @@ func All() []standin.StandIn {
 		kfake.StandIn(),
 		java.JRE(),
 		java.H2(),
+		distribution.StandIn(),
 	}
 }

@@ -26,7 +26,7 @@ func TestAllInDependencyOrder(t *testing.T) {
 		seen[s.Name] = true
 		names = append(names, s.Name)
 	}
-	if got := strings.Join(names, ","); got != "debian-base,kind-node,kafka,jre,h2" {
+	if got := strings.Join(names, ","); got != "debian-base,kind-node,kafka,jre,h2,registry" {
 		t.Errorf("All() = %s", got)
 	}
 	if _, err := recipeHashes(All()); err != nil {
