@@ -45,6 +45,7 @@ const (
 	Secret          = "secret"
 	Service         = "service"
 	ExternalService = "external-service"
+	ExternalName    = "external-name"
 	EndpointSlice   = "endpointslice"
 	Endpoints       = "endpoints"
 	Deployment      = "deployment"
@@ -112,7 +113,19 @@ type ExternalData struct {
 	Meta
 	Service string // the Service's name (the slice's kubernetes.io/service-name)
 	IP      string
-	Port    int
+	Port    int // the Service's port
+	// TargetPort is the port at IP, the endpoints' port: Port for the
+	// containers devenv runs, the external port for an existing broker.
+	TargetPort int
+}
+
+// ExternalNameData is the data of external-name.yaml.tmpl: a Service of
+// type ExternalName, a DNS alias of Host. Port is listed for
+// documentation: such a Service does not remap ports.
+type ExternalNameData struct {
+	Meta
+	Host string
+	Port int
 }
 
 // EnvVar is one container environment variable: a plain Value, or a key of a

@@ -21,7 +21,9 @@ func sample(name string) any {
 	case Service:
 		return ServiceData{Meta: m, Selector: map[string]string{"app": "account"}, Port: 8080}
 	case ExternalService, EndpointSlice, Endpoints:
-		return ExternalData{Meta: m, Service: "account", IP: "172.18.0.2", Port: 9092}
+		return ExternalData{Meta: m, Service: "account", IP: "172.18.0.2", Port: 9092, TargetPort: 9092}
+	case ExternalName:
+		return ExternalNameData{Meta: m, Host: "kafka.example.com", Port: 9092}
 	case Deployment:
 		return DeploymentData{Meta: m, Selector: map[string]string{"app": "account"}, PodLabels: map[string]string{"app": "account"},
 			PodAnnotations: map[string]string{}, Replicas: 1, Image: "x:1", Port: 8080,
@@ -32,8 +34,8 @@ func sample(name string) any {
 
 func TestBuiltinsRenderValidYAML(t *testing.T) {
 	names := Names()
-	if len(names) != 8 {
-		t.Fatalf("built-in templates = %v, want 8", names)
+	if len(names) != 9 {
+		t.Fatalf("built-in templates = %v, want 9", names)
 	}
 	for _, name := range names {
 		out, err := Render(name, sample(name))

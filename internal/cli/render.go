@@ -46,7 +46,10 @@ container outside the cluster is written by devenv up; without --external-ip it
 is taken from the running devenv container when Docker answers, and otherwise is
 the placeholder 192.0.2.1 (a documentation address that no network routes, which
 the API server accepts in endpoints), marked with the annotation
-devenv.dev/placeholder and a comment at the top of the output.`,
+devenv.dev/placeholder and a comment at the top of the output. A broker or H2
+server devenv does not run (kafka.external, h2.external) is rendered from the
+config: at an IP, the same Service and endpoints with its address and port; by
+DNS name, a Service of type ExternalName.`,
 		Example: `  devenv render
   devenv render --show-secrets --external-ip kafka=172.18.0.250
   devenv render --image account=devenv.local/cosmos-account:1a2b3c | kubectl diff -f -`,
@@ -90,11 +93,16 @@ func runRender(ctx context.Context, g *globals, f *renderFlags) error {
 		}
 	}
 	var need []string // external components whose address render must write
-	if cfg.Kafka != nil {
+	if cfg.Kafka != nil && cfg.Kafka.External == "" {
 		need = append(need, render.ComponentKafka)
 	}
-	if cfg.H2.Mode == config.H2Server {
+	if cfg.H2.Mode == config.H2Server && cfg.H2.External == "" {
 		need = append(need, render.ComponentH2)
+	}
+	for c, ext := range map[string]bool{render.ComponentKafka: cfg.Kafka != nil && cfg.Kafka.External != "", render.ComponentH2: cfg.H2.External != ""} {
+		if _, given := ips[c]; given && ext {
+			return fmt.Errorf("%w: --external-ip %s: devenv runs no %s container here: its address is %s.external in the config", ErrUsage, c, c, c)
+		}
 	}
 	var missing []string
 	for _, c := range need {

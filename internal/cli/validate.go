@@ -71,15 +71,34 @@ func testSummary(cfg *config.Config, t *config.Test) string {
 	return fmt.Sprintf("%s: %s in %s (%s; timeout %s)", t.Name, cmd, dir, after, t.Timeout)
 }
 
-// summary is e.g. "2 services, kafka, h2 memory".
+// summary is e.g. "2 services, kafka, h2 memory", or for a project on an
+// existing cluster "2 services, kafka external kafka.example.com:9092, h2
+// memory, cluster context dev, registry registry.example.com/team".
 func summary(cfg *config.Config) string {
 	parts := []string{plural(len(cfg.Services), "service")}
-	if cfg.Kafka != nil {
-		parts = append(parts, "kafka")
-	} else {
+	switch {
+	case cfg.Kafka == nil:
 		parts = append(parts, "no kafka")
+	case cfg.Kafka.External != "":
+		parts = append(parts, "kafka external "+cfg.Kafka.External)
+	default:
+		parts = append(parts, "kafka")
 	}
-	parts = append(parts, "h2 "+cfg.H2.Mode)
+	if cfg.H2.External != "" {
+		parts = append(parts, "h2 external "+cfg.H2.External)
+	} else {
+		parts = append(parts, "h2 "+cfg.H2.Mode)
+	}
+	if cfg.Cluster.Context != "" {
+		parts = append(parts, "cluster context "+cfg.Cluster.Context)
+	}
+	if r := cfg.Registry; r != nil {
+		reg := "registry " + strings.TrimSuffix(r.Host+"/"+r.Prefix, "/")
+		if r.PlainHTTP() {
+			reg += " (plain HTTP)"
+		}
+		parts = append(parts, reg)
+	}
 	return strings.Join(parts, ", ")
 }
 

@@ -57,6 +57,7 @@ type Config struct {
 	Dir       string   // absolute folder of the first file
 	Templates string   // absolute folder of template overrides; "" for none
 	Cluster   Cluster
+	Registry  *Registry  // nil: images are loaded into the kind cluster
 	Kafka     *Kafka     // nil: no Kafka
 	H2        H2         // always set; Mode is H2Memory or H2Server
 	Services  []*Service // enabled services, sorted by name
@@ -72,21 +73,33 @@ func (c *Config) Service(name string) *Service {
 	return nil
 }
 
-// Cluster is the kind cluster.
+// Cluster is the cluster devenv deploys to: a kind cluster it creates
+// (Name, Image), or, when Context is set, an existing cluster it never
+// creates or deletes (Name and Image are then "").
 type Cluster struct {
-	Name  string // kind cluster name; kube context kind-<Name>
-	Image string // node image
-	// Context is the kubeconfig context of a cluster devenv did not create
-	// ("" for devenv's own kind cluster); Kubeconfig its file ("" default).
-	Context    string
+	Name  string // kind cluster name; kube context kind-<Name>; "" with Context
+	Image string // node image; "" with Context
+	// Context is a kubeconfig context of a cluster devenv did not create;
+	// "" for the kind cluster.
+	Context string
+	// Kubeconfig is the kubeconfig file (absolute, ~ expanded); "" for
+	// the default (KUBECONFIG, else ~/.kube/config).
 	Kubeconfig string
+	Pos        Pos // the cluster key; zero when the files have none
 }
 
-// Kafka is the broker run as a container beside the cluster.
+// Kafka is the broker: run by devenv as a container beside the cluster, or,
+// with External, an existing broker devenv does not run (Image, Env,
+// Resources and HostPort are then unset).
 type Kafka struct {
-	Image     string
-	Service   string // name of the selector-less Service in the namespace
-	Port      int    // broker port on the cluster network
+	Image string
+	// External is the "host:port" of a broker devenv does not run
+	// (kafka.external); "" when devenv runs it. For an IP the Service
+	// maps Port to the external port; for a DNS name the Service is of
+	// type ExternalName and Port is the external port.
+	External  string
+	Service   string // name of the Service in the namespace (selector-less, or ExternalName)
+	Port      int    // the Service's port: pods connect to <Service>:<Port>
 	HostPort  int    // port on 127.0.0.1; 0 = chosen by devenv
 	Endpoints string // EndpointsSlice or EndpointsClassic
 	Topics    []Topic
@@ -108,11 +121,15 @@ type Topic struct {
 
 // H2 is the H2 database setting.
 type H2 struct {
-	Mode    string // H2Memory or H2Server
-	Image   string // server mode
-	Service string // server mode: name of the selector-less Service
-	Port    int    // server mode
-	Pos     Pos
+	Mode  string // H2Memory or H2Server
+	Image string // server mode run by devenv; "" with External
+	// External is the "host:port" of an H2 server devenv does not run
+	// (h2.external, which implies server mode); "" otherwise. Service
+	// and Port follow the rules of Kafka.External.
+	External string
+	Service  string // server mode: name of the Service (selector-less, or ExternalName)
+	Port     int    // server mode: the Service's port
+	Pos      Pos
 }
 
 // Resources are CPU and memory quantities, already checked by

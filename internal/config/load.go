@@ -33,7 +33,7 @@ func Load(files ...string) (*Config, error) {
 	if len(files) == 0 {
 		files = []string{"devenv.yaml"}
 	}
-	d := &decoder{file: map[*yaml.Node]string{}, dir: map[string]string{}, at: map[string]Pos{}}
+	d := &decoder{file: map[*yaml.Node]string{}, dir: map[string]string{}, at: map[string]Pos{}, files: files}
 	var merged *yaml.Node
 	for _, f := range files {
 		root, err := d.parse(f)
@@ -61,6 +61,8 @@ type decoder struct {
 	file map[*yaml.Node]string // node -> file as the user named it
 	dir  map[string]string     // file -> its absolute folder
 	errs []error
+	// files are the files as given to Load, in order.
+	files []string
 
 	merged        map[[2]*yaml.Node]*yaml.Node // (dst, src) -> their merge
 	mergeEntries  int                          // mapping entries the merges wrote
@@ -451,15 +453,10 @@ func (d *decoder) config(root *yaml.Node, files []string) *Config {
 				}
 			}
 		case "cluster":
-			d.object(v, key, rs.Properties[key], func(ck string, _, cv *yaml.Node) {
-				switch ck {
-				case "name":
-					cfg.Cluster.Name = d.str(cv, "cluster.name")
-					d.dnsLabel(cv, "cluster.name", cfg.Cluster.Name, "cluster name")
-				case "image":
-					cfg.Cluster.Image = d.str(cv, "cluster.image")
-				}
-			})
+			cfg.Cluster.Pos = d.pos(k)
+			d.cluster(&cfg.Cluster, v, rs.Properties[key])
+		case "registry":
+			cfg.Registry = d.registry(k, v, rs.Properties[key])
 		case "kafka":
 			kafkaKey, kafkaVal = k, v
 		case "h2":
@@ -481,14 +478,23 @@ func (d *decoder) config(root *yaml.Node, files []string) *Config {
 	}
 	if cfg.Namespace == "" {
 		cfg.Namespace = cfg.Name
+	} else if ns, err := d.namespace(Value{Value: cfg.Namespace, Pos: d.pos(nsNode)}); err != nil {
+		d.errs = append(d.errs, err)
+	} else if ns != cfg.Namespace {
+		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+			d.errorf(nsNode, "namespace", "%q expands to %q, which is not a valid namespace: %s", cfg.Namespace, ns, strings.Join(msgs, "; "))
+		}
+		cfg.Namespace = ns
 	} else {
 		d.dnsLabel(nsNode, "namespace", cfg.Namespace, "namespace")
 	}
-	if cfg.Cluster.Name == "" {
-		cfg.Cluster.Name = cfg.Name
-	}
-	if cfg.Cluster.Image == "" {
-		cfg.Cluster.Image = DefaultNodeImage()
+	if cfg.Cluster.Context == "" {
+		if cfg.Cluster.Name == "" {
+			cfg.Cluster.Name = cfg.Name
+		}
+		if cfg.Cluster.Image == "" {
+			cfg.Cluster.Image = DefaultNodeImage()
+		}
 	}
 
 	if kafkaKey != nil {
@@ -497,8 +503,10 @@ func (d *decoder) config(root *yaml.Node, files []string) *Config {
 	cfg.H2 = H2{Mode: H2Memory, Image: DefaultH2Image, Service: DefaultH2Service, Port: DefaultH2Port}
 	if h2Key != nil {
 		cfg.H2.Pos = d.pos(h2Key)
+		nodes := map[string]*yaml.Node{} // field -> its value
 		d.object(h2Val, "h2", rs.Properties["h2"], func(key string, _, v *yaml.Node) {
 			field := "h2." + key
+			nodes[field] = v
 			switch key {
 			case "mode":
 				cfg.H2.Mode = d.str(v, field)
@@ -515,6 +523,18 @@ func (d *decoder) config(root *yaml.Node, files []string) *Config {
 				cfg.H2.Port = d.port(v, field)
 			}
 		})
+		if ext := nodes["h2.external"]; ext != nil && !isNull(ext) {
+			h := &cfg.H2
+			if m := nodes["h2.mode"]; m != nil && h.Mode == H2Memory && !d.before(m, ext) {
+				ep := d.pos(ext)
+				d.errorf(m, "h2.mode", "h2.external (%s:%d) is an H2 server that devenv does not run, and mode memory would give each service an in-memory database instead; remove mode: (external means server)", ep.File, ep.Line)
+			}
+			container := []setting{{"h2.image", nodes["h2.image"]}}
+			if d.external("h2", ext, &h.External, container) {
+				d.externalPort("h2", ext, nodes["h2.port"], h.External, &h.Port)
+			}
+			h.Mode, h.Image = H2Server, ""
+		}
 	}
 
 	services := map[string]*Service{}
@@ -592,8 +612,10 @@ func (d *decoder) kafka(key, n *yaml.Node, s *schemaNode) *Kafka {
 	k := &Kafka{Image: DefaultKafkaImage, Service: DefaultKafkaService, Port: DefaultKafkaPort,
 		Endpoints: EndpointsSlice, Env: map[string]string{}, Pos: d.pos(key)}
 	enabled := true
+	nodes := map[string]*yaml.Node{} // field -> its value
 	d.object(n, "kafka", s, func(name string, _, v *yaml.Node) {
 		field := "kafka." + name
+		nodes[field] = v
 		switch name {
 		case "enabled":
 			enabled = d.boolean(v, field)
@@ -623,6 +645,22 @@ func (d *decoder) kafka(key, n *yaml.Node, s *schemaNode) *Kafka {
 	})
 	if !enabled {
 		return nil
+	}
+	if ext := nodes["kafka.external"]; ext != nil && !isNull(ext) {
+		container := []setting{{"kafka.image", nodes["kafka.image"]}, {"kafka.env", nodes["kafka.env"]},
+			{"kafka.resources", nodes["kafka.resources"]}, {"kafka.hostPort", nodes["kafka.hostPort"]}}
+		if host, _, err := parseExternal(ext.Value); err == nil && !isIP(host) {
+			// A DNS name: an ExternalName Service, which has no endpoints.
+			container = append(container, setting{"kafka.endpoints", nodes["kafka.endpoints"]})
+		}
+		if d.external("kafka", ext, &k.External, container) {
+			d.externalPort("kafka", ext, nodes["kafka.port"], k.External, &k.Port)
+		}
+		k.Image, k.Env, k.Resources, k.HostPort = "", map[string]string{}, Resources{}, 0
+		delete(d.at, "kafka.hostPort")
+		if _, ip := k.ExternalIP(); !ip {
+			k.Endpoints = EndpointsSlice
+		}
 	}
 	return k
 }

@@ -120,14 +120,25 @@ func serviceSchema() *schemaNode {
 func rootSchema() *schemaNode {
 	root := object("devenv.yaml: a local microservice environment (kind cluster, Kafka, H2, services).", map[string]*schemaNode{
 		"name":      str("Project name. Default: the name of the folder holding the first config file."),
-		"namespace": str("Kubernetes namespace for everything. Default: the project name."),
+		"namespace": str("Kubernetes namespace for everything. Default: the project name. May use ${user} (your user name as a DNS label; DEVENV_USER overrides it) and ${env.NAME}, e.g. cosmos-${user}."),
 		"templates": str("Folder with your own versions of devenv's manifest templates (<name>.yaml.tmpl), relative to the config file."),
-		"cluster": object("The kind cluster.", map[string]*schemaNode{
-			"name":  str("kind cluster name (kube context kind-<name>). Default: the project name."),
-			"image": str("kind node image. Default: kind's default node image."),
+		"cluster": object("The cluster: a kind cluster devenv creates (name, image), or an existing cluster it never creates or deletes (context).", map[string]*schemaNode{
+			"name":       str("kind cluster name (kube context kind-<name>). Default: the project name. Not with context."),
+			"image":      str("kind node image. Default: kind's default node image. Not with context."),
+			"context":    str("A kubeconfig context of an existing cluster that devenv did not create; devenv deploys there and never creates or deletes it. Not with name or image."),
+			"kubeconfig": str("The kubeconfig file, relative to the config file that sets it (~ is your home folder). Default: KUBECONFIG, else ~/.kube/config."),
 		}),
-		"kafka": object("A Kafka broker run as a container beside the cluster. Absent means no Kafka.", map[string]*schemaNode{
+		"registry": {Description: "The image registry the services' images are pushed to, for a cluster that pulls them from there: HOST[:PORT][/PREFIX], or an object with address and insecure.",
+			OneOf: []*schemaNode{
+				{Type: "string", Description: "HOST[:PORT][/PREFIX], e.g. localhost:5001 or registry.example.com/team/dev."},
+				object("A registry with settings.", map[string]*schemaNode{
+					"address":  str("HOST[:PORT][/PREFIX], e.g. registry.example.com/team/dev."),
+					"insecure": boolean("Allow plain HTTP to a registry that is not on this machine (localhost and loopback addresses always may)."),
+				}, "address"),
+			}},
+		"kafka": object("A Kafka broker run as a container beside the cluster, or an existing one (external). Absent means no Kafka.", map[string]*schemaNode{
 			"enabled":   boolean("Set to false to switch Kafka off."),
+			"external":  str("HOST:PORT of an existing broker devenv does not run, e.g. 10.0.0.5:9092 or kafka.example.com:9092: an IP gets a selector-less Service and endpoints, a DNS name an ExternalName Service (then port is the external port). Not with image, env, resources or hostPort."),
 			"image":     str("Broker image. Default: apache/kafka:4.1.0."),
 			"service":   str("Name of the selector-less Service (and its endpoints) in the namespace. Default: kafka."),
 			"port":      port("Broker port inside the cluster network. Default: 9092."),
@@ -138,10 +149,11 @@ func rootSchema() *schemaNode {
 			"resources": resourcesSchema("CPU and memory for the broker container."),
 		}),
 		"h2": object("The H2 database.", map[string]*schemaNode{
-			"mode":    enum("memory: each service uses jdbc:h2:mem; server: an H2 container wired in like Kafka.", "memory", "server"),
-			"image":   str("H2 server image (server mode). Default: devenv.local/h2:2.1.214."),
-			"service": str("Name of the selector-less Service for the H2 server. Default: h2."),
-			"port":    port("H2 TCP port. Default: 9092."),
+			"mode":     enum("memory: each service uses jdbc:h2:mem; server: an H2 container wired in like Kafka.", "memory", "server"),
+			"external": str("HOST:PORT of an existing H2 server devenv does not run (implies mode server), wired in as kafka.external is. Not with image."),
+			"image":    str("H2 server image (server mode). Default: devenv.local/h2:2.1.214."),
+			"service":  str("Name of the selector-less Service for the H2 server. Default: h2."),
+			"port":     port("H2 TCP port. Default: 9092."),
 		}),
 		"services": {Type: "object", Description: "The services, by name (a DNS label).", AdditionalProperties: serviceSchema()},
 		"tests":    testsSchemaNode(),

@@ -1,16 +1,11 @@
 package render
 
 import (
-	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/devenv-tool/devenv/internal/config"
 )
-
-// refRE matches, in this order at each place: an escaped $${, a reference
-// ${...}, and a ${ that no } closes.
-var refRE = regexp.MustCompile(`\$\$\{|\$\{([^}]*)\}|\$\{`)
 
 // H2URL is the JDBC URL of service's H2 database: an in-memory database in the
 // service's own JVM, or one on the H2 server. DB_CLOSE_DELAY=-1 keeps the
@@ -37,28 +32,7 @@ func References(cfg *config.Config) []string {
 
 // expand resolves the ${...} references in v; $${ writes a literal ${.
 func expand(cfg *config.Config, v config.Value, field string) (string, error) {
-	var firstErr error
-	out := refRE.ReplaceAllStringFunc(v.Value, func(m string) string {
-		if m == "$${" {
-			return "${"
-		}
-		if m == "${" {
-			if firstErr == nil {
-				firstErr = v.Pos.Errorf(field, `"${" without its closing "}"; write ${name} for a reference, or $${ for a literal ${`)
-			}
-			return m
-		}
-		ref := strings.TrimSpace(m[2 : len(m)-1])
-		val, err := lookup(cfg, ref, v.Pos, field)
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-		return val
-	})
-	if firstErr != nil {
-		return "", firstErr
-	}
-	return out, nil
+	return config.Expand(v, field, func(ref string) (string, error) { return lookup(cfg, ref, v.Pos, field) })
 }
 
 func lookup(cfg *config.Config, ref string, pos config.Pos, field string) (string, error) {

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"sort"
@@ -43,7 +44,9 @@ const MaskedValue = "KioqKio="
 type Options struct {
 	// ExternalIPs maps a component (ComponentKafka, ComponentH2) to its
 	// container's IP on the kind network. A missing one gets PlaceholderIP
-	// and the annotation templates.AnnotationPlaceholder.
+	// and the annotation templates.AnnotationPlaceholder. It is not used
+	// for a component with kafka.external or h2.external, whose address
+	// is in the config.
 	ExternalIPs map[string]string
 	// Images maps a service to its image; default devenv.local/<project>-<service>:dev.
 	Images map[string]string
@@ -103,7 +106,8 @@ func EnvName(key string) string {
 
 // Objects renders cfg in the order they must be applied: Namespace,
 // ConfigMaps, Secrets, external Services with their EndpointSlices (and
-// Endpoints), Services, Deployments. Errors about values match
+// Endpoints; an ExternalName Service alone for a kafka.external or
+// h2.external that is a DNS name), Services, Deployments. Errors about values match
 // errors.Is(err, config.ErrInvalid) and name the file and line.
 func Objects(cfg *config.Config, opts Options) ([]*unstructured.Unstructured, error) {
 	if opts.ShowSecrets && len(opts.HashKey) == 0 {
@@ -249,12 +253,12 @@ func (r *renderer) objects() ([]*unstructured.Unstructured, error) {
 		}
 	}
 	if k := cfg.Kafka; k != nil {
-		if err := r.external(ComponentKafka, k.Service, k.Port, k.Endpoints == config.EndpointsClassic); err != nil {
+		if err := r.external(ComponentKafka, k.Service, k.Port, k.External, k.Endpoints == config.EndpointsClassic); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.H2.Mode == config.H2Server {
-		if err := r.external(ComponentH2, cfg.H2.Service, cfg.H2.Port, false); err != nil {
+		if err := r.external(ComponentH2, cfg.H2.Service, cfg.H2.Port, cfg.H2.External, false); err != nil {
 			return nil, err
 		}
 	}
@@ -292,17 +296,34 @@ func (r *renderer) objects() ([]*unstructured.Unstructured, error) {
 }
 
 // external renders the selector-less Service of a container outside the
-// cluster, its EndpointSlice and, when classic is set, its Endpoints.
-func (r *renderer) external(component, service string, port int, classic bool) error {
-	ip := r.opts.ExternalIPs[component]
+// cluster, its EndpointSlice and, when classic is set, its Endpoints. ext
+// is the "host:port" of a broker or server devenv does not run, "" for
+// devenv's own container: an IP is rendered as devenv's container is, with
+// the Service's port mapped to the external port; a DNS name as a Service
+// of type ExternalName, without endpoints.
+func (r *renderer) external(component, service string, port int, ext string, classic bool) error {
+	labels := []string{templates.LabelComponent, component, templates.LabelName, component, templates.LabelRole, externalRoles[component]}
+	ip, targetPort := r.opts.ExternalIPs[component], port
+	if ext != "" {
+		host, p, err := net.SplitHostPort(ext)
+		if err != nil {
+			return fmt.Errorf("the external address of %s %q is not HOST:PORT", component, ext)
+		}
+		if targetPort, err = strconv.Atoi(p); err != nil {
+			return fmt.Errorf("the external address of %s %q has no numeric port", component, ext)
+		}
+		if _, err := netip.ParseAddr(host); err != nil {
+			return r.add(templates.ExternalName, templates.ExternalNameData{Meta: r.meta(service, labels...), Host: host, Port: port})
+		}
+		ip = host
+	}
 	placeholder := ip == ""
 	if placeholder {
 		ip = PlaceholderIP
 	} else if a, err := netip.ParseAddr(ip); err != nil || !a.Is4() {
 		return fmt.Errorf("the address of %s %q is not an IPv4 address", component, ip)
 	}
-	labels := []string{templates.LabelComponent, component, templates.LabelName, component, templates.LabelRole, externalRoles[component]}
-	data := templates.ExternalData{Meta: r.meta(service, labels...), Service: service, IP: ip, Port: port}
+	data := templates.ExternalData{Meta: r.meta(service, labels...), Service: service, IP: ip, Port: port, TargetPort: targetPort}
 	if err := r.add(templates.ExternalService, data); err != nil {
 		return err
 	}
