@@ -132,6 +132,7 @@ func (f dockerFinder) FindIP(ctx context.Context, component string) (ip string, 
 // stand-in rule, then build.Image.
 type imageBuilder struct {
 	project  string
+	registry string // HOST[:PORT][/PREFIX] images are named in; "" for devenv.local
 	docker   *client.Client
 	resolver *images.Resolver
 	state    *build.State
@@ -150,6 +151,7 @@ func (b imageBuilder) Build(ctx context.Context, s *config.Service, o buildOptio
 	spec := build.Spec{
 		Service: s.Name, Project: b.project, Context: s.Context, Dockerfile: s.Dockerfile,
 		Args: s.Args, Prebuild: s.Prebuild, Watch: watchPatterns(s), Ignore: s.Ignore,
+		Registry: b.registry,
 	}
 	if len(s.Prebuild) > 0 {
 		st := b.prog.begin(stepPrebuild, "%s: prebuild", s.Name)
@@ -218,6 +220,12 @@ func (e *Env) attachCluster(c *cluster.Cluster) {
 		ops.namespace, ops.owner = e.Config.Namespace, projectKey(e.Config)
 	}
 	e.loop.live, e.loop.swapper, e.loop.loader, e.loop.deployer = ops, ops, ops, ops
+	if e.Config.Registry != nil {
+		// The nodes pull from the registry: images are pushed there, an
+		// assembled one from its own layers.
+		e.loop.loader = newRegistryOps(ops, e.Config, e.state, e.opts.logger())
+		e.loop.pushParts = true
+	}
 }
 
 // prepareLoads tells the cluster, ahead of the first save, what loading new
@@ -482,6 +490,9 @@ func kafkaTopics(k *config.Kafka) []kafka.Topic {
 // cluster is still being created. It only saves time: what fails here is
 // loaded again by loadImages.
 func (e *Env) preload(ctx context.Context) {
+	if existing(e.Config) || e.Config.Registry != nil {
+		return // a cluster that is up already, or nodes that pull
+	}
 	for _, s := range e.Config.Services {
 		ref := e.Images[s.Name]
 		done := e.prog.start("%s: loading %s into the cluster while it starts", s.Name, ref)

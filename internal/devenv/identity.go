@@ -65,13 +65,13 @@ func connectCluster(ctx context.Context, cfg *config.Config, opts Options) (*clu
 }
 
 // hasRegistry says whether images go to a registry (devenv.yaml's registry:).
-func hasRegistry(cfg *config.Config) bool { return false }
+func hasRegistry(cfg *config.Config) bool { return cfg.Registry != nil }
 
 // externalKafka says whether the broker is one devenv does not run.
-func externalKafka(cfg *config.Config) bool { return false }
+func externalKafka(cfg *config.Config) bool { return cfg.Kafka != nil && cfg.Kafka.External != "" }
 
 // externalH2 says whether the H2 server is one devenv does not run.
-func externalH2(cfg *config.Config) bool { return false }
+func externalH2(cfg *config.Config) bool { return cfg.H2.External != "" }
 
 // runsContainers says whether devenv runs a container for cfg (its own
 // Kafka broker or H2 server).

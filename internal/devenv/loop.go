@@ -267,6 +267,9 @@ type loop struct {
 	// parts holds the services' newest assembled images until they are
 	// loaded, to load them without `docker save`.
 	parts map[string]*build.Assembled
+	// pushParts: the loader pushes to a registry, where an assembled image
+	// goes from its own layers even on the first load.
+	pushParts bool
 	// inDocker waits for a service's image load into Docker, which runs in
 	// the background while watching (buildOptions.Background).
 	inDocker map[string]func() error
@@ -540,6 +543,18 @@ func (l *loop) loadImages(ctx context.Context, names []string) error {
 			l.log.Infof("✓ %s: the cluster already has %s", s.Name, ref)
 			delete(l.stale, s.Name)
 			continue
+		}
+		if a, ok := l.parts[s.Name]; ok && l.pushParts {
+			// To a registry: from the image's own layers, not the engine.
+			done := l.prog.begin(stepLoad, "%s: pushing %s", s.Name, ref).end
+			err := l.loader.LoadParts(ctx, ref, a)
+			done(err, "")
+			if err == nil {
+				delete(l.parts, s.Name)
+				delete(l.stale, s.Name)
+				continue
+			}
+			l.log.Debugf("%s: pushing the assembled image: %v; pushing it from Docker", s.Name, err)
 		}
 		done := l.prog.begin(stepLoad, "%s: loading %s into the cluster", s.Name, ref).end
 		loaded, err := l.loader.LoadImage(ctx, ref)

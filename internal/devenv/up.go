@@ -165,7 +165,7 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 		return nil, err
 	}
 	env.loop = newLoop(cfg, env.Images, opts, env.prog,
-		imageBuilder{project: cfg.Name, docker: env.docker, resolver: env.resolver, state: env.state, opts: opts, prog: env.prog},
+		imageBuilder{project: cfg.Name, registry: registryPrefix(cfg), docker: env.docker, resolver: env.resolver, state: env.state, opts: opts, prog: env.prog},
 		dockerFinder{docker: env.docker, project: projectKey(cfg)})
 	env.loop.layerDir = env.state.LayerDir()
 	if env.loop.hashKey, err = dirs.Key(render.ConfigHashKeyName); err != nil {
