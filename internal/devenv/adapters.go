@@ -330,11 +330,16 @@ func (e *Env) waitClusterDNS(ctx context.Context) error {
 // startExternal ensures the Kafka and H2 containers on the kind network.
 func (e *Env) startExternal(ctx context.Context) error {
 	cfg := e.Config
-	taken, err := cluster.TakenIPs(ctx, e.docker, e.network)
-	if err != nil {
-		return err
+	var taken []netip.Addr
+	if runsContainers(cfg) {
+		var err error
+		if taken, err = cluster.TakenIPs(ctx, e.docker, e.network); err != nil {
+			return err
+		}
 	}
-	if k := cfg.Kafka; k != nil {
+	if k := cfg.Kafka; k != nil && k.External != "" {
+		e.Kafka = e.externalKafka(ctx, k)
+	} else if k != nil {
 		img, err := e.resolver.Resolve(ctx, k.Image)
 		if err != nil {
 			return k.Pos.Errorf("kafka.image", "%v", err)
@@ -374,7 +379,10 @@ func (e *Env) startExternal(ctx context.Context) error {
 		}
 		e.Kafka = &ep
 	}
-	if h := cfg.H2; h.Mode == config.H2Server {
+	if h := cfg.H2; h.External != "" {
+		e.H2 = externalH2Endpoint(h)
+		e.prog.log.Infof("✓ H2 server at %s, run by someone else (h2.external)", h.External)
+	} else if h.Mode == config.H2Server {
 		img, err := e.resolver.Resolve(ctx, h.Image)
 		if err != nil {
 			return h.Pos.Errorf("h2.image", "%v", err)
@@ -403,6 +411,41 @@ func (e *Env) startExternal(ctx context.Context) error {
 		e.H2 = &ep
 	}
 	return nil
+}
+
+// externalKafka is the endpoint of kafka.external, a broker devenv does not
+// run: pods reach it through the Service devenv renders for it. When this
+// machine reaches it too (it answers the Kafka protocol within a few
+// seconds), its address is the host address, so topics are created and
+// tests get a bootstrap address; otherwise that is said once, and up goes
+// on without both.
+func (e *Env) externalKafka(ctx context.Context, k *config.Kafka) *kafka.Endpoint {
+	host, port := k.ExternalHostPort()
+	ep := &kafka.Endpoint{Port: port, InternalAddress: k.External}
+	if a, ok := k.ExternalIP(); ok {
+		ep.IP = a.String()
+	}
+	done := e.prog.start("Kafka broker at %s (kafka.external)", k.External)
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := kafka.EndOffsets(rctx, k.External); err != nil {
+		done(nil, "Kafka broker at %s, run by someone else (kafka.external): this machine cannot reach it (%v), so devenv creates no topics and checks nothing there; pods reach it as %s", k.External, err, k.Address())
+		return ep
+	}
+	ep.HostAddress = net.JoinHostPort(host, strconv.Itoa(port))
+	done(nil, "Kafka broker at %s, run by someone else (kafka.external; pods: %s)", k.External, k.Address())
+	return ep
+}
+
+// externalH2Endpoint is the endpoint of h2.external, a server devenv does
+// not run.
+func externalH2Endpoint(h config.H2) *h2.Endpoint {
+	_, port := h.ExternalHostPort()
+	ep := &h2.Endpoint{Port: port, InternalAddress: h.External, HostAddress: h.External, Running: true}
+	if a, ok := h.ExternalIP(); ok {
+		ep.IP = a.String()
+	}
+	return ep
 }
 
 // addressTaken handles a container start that failed because another
@@ -469,7 +512,7 @@ func (e *Env) placement(taken []netip.Addr, found bool, prevIP, prevHost string,
 
 // ensureTopics creates the configured Kafka topics.
 func (e *Env) ensureTopics(ctx context.Context) error {
-	if e.Kafka == nil || len(e.Config.Kafka.Topics) == 0 {
+	if e.Kafka == nil || e.Kafka.HostAddress == "" || len(e.Config.Kafka.Topics) == 0 {
 		return nil
 	}
 	done := e.prog.start("creating Kafka topics")

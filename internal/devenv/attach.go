@@ -164,7 +164,10 @@ func Attach(ctx context.Context, cfg *config.Config, opts Options) (*Env, error)
 		return nil, err
 	}
 	ext := map[string]string{}
-	if cfg.Kafka != nil {
+	if externalKafka(cfg) {
+		env.Kafka = attachedExternalKafka(cfg.Kafka)
+		ext[render.ComponentKafka] = env.Kafka.IP
+	} else if cfg.Kafka != nil {
 		ep, found, err := kafka.Find(ctx, env.docker, projectKey(cfg))
 		switch {
 		case err != nil:
@@ -177,7 +180,10 @@ func Attach(ctx context.Context, cfg *config.Config, opts Options) (*Env, error)
 		env.Kafka = &ep
 		ext[render.ComponentKafka] = ep.IP
 	}
-	if cfg.H2.Mode == config.H2Server {
+	if externalH2(cfg) {
+		env.H2 = externalH2Endpoint(cfg.H2)
+		ext[render.ComponentH2] = env.H2.IP
+	} else if cfg.H2.Mode == config.H2Server {
 		ep, found, err := h2.Find(ctx, env.docker, projectKey(cfg))
 		switch {
 		case err != nil:
@@ -225,4 +231,15 @@ func Attach(ctx context.Context, cfg *config.Config, opts Options) (*Env, error)
 	}
 	ok = true
 	return env, nil
+}
+
+// attachedExternalKafka is kafka.external's endpoint for Attach, which
+// does not probe it: its host address is the external one.
+func attachedExternalKafka(k *config.Kafka) *kafka.Endpoint {
+	_, port := k.ExternalHostPort()
+	ep := &kafka.Endpoint{Port: port, InternalAddress: k.External, HostAddress: k.External}
+	if a, ok := k.ExternalIP(); ok {
+		ep.IP = a.String()
+	}
+	return ep
 }

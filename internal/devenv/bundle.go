@@ -35,11 +35,14 @@ type WantedImage struct {
 // FROM (build args applied), each once, in that order. The service images
 // themselves are not listed: they are built (see BundleImages).
 func WantedImages(cfg *config.Config) ([]WantedImage, error) {
-	out := []WantedImage{{Role: RoleNode, Ref: cfg.Cluster.Image}}
-	if cfg.Kafka != nil {
+	var out []WantedImage
+	if !existing(cfg) { // devenv creates no cluster on cluster.context
+		out = append(out, WantedImage{Role: RoleNode, Ref: cfg.Cluster.Image})
+	}
+	if cfg.Kafka != nil && !externalKafka(cfg) {
 		out = append(out, WantedImage{Role: RoleKafka, Ref: cfg.Kafka.Image})
 	}
-	if cfg.H2.Mode == config.H2Server {
+	if cfg.H2.Mode == config.H2Server && !externalH2(cfg) {
 		out = append(out, WantedImage{Role: RoleH2, Ref: cfg.H2.Image})
 	}
 	for _, s := range cfg.Services {

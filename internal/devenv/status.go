@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/moby/moby/client"
 
@@ -117,6 +118,13 @@ func clusterStatus(ctx context.Context, cfg *config.Config, opts Options) (Clust
 func kafkaStatus(ctx context.Context, docker *client.Client, c *cluster.Cluster, cfg *config.Config) ExternalStatus {
 	k := cfg.Kafka
 	es := ExternalStatus{Component: "kafka", Service: k.Address(), Port: k.Port}
+	if k.External != "" {
+		return externalStatus(ctx, c, cfg.Namespace, k.Service, k.External, es, func(ctx context.Context) error {
+			var err error
+			es.Topics, err = kafka.Topics(ctx, k.External)
+			return err
+		})
+	}
 	ep, found, err := kafka.Find(ctx, docker, projectKey(cfg))
 	switch {
 	case err != nil:
@@ -151,6 +159,15 @@ func kafkaStatus(ctx context.Context, docker *client.Client, c *cluster.Cluster,
 func h2Status(ctx context.Context, docker *client.Client, c *cluster.Cluster, cfg *config.Config) ExternalStatus {
 	h := cfg.H2
 	es := ExternalStatus{Component: "h2", Service: net.JoinHostPort(h.Service, strconv.Itoa(h.Port)), Port: h.Port}
+	if h.External != "" {
+		return externalStatus(ctx, c, cfg.Namespace, h.Service, h.External, es, func(ctx context.Context) error {
+			conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", h.External)
+			if err == nil {
+				conn.Close()
+			}
+			return err
+		})
+	}
 	ep, found, err := h2.Find(ctx, docker, projectKey(cfg))
 	switch {
 	case err != nil:
@@ -198,4 +215,34 @@ func serviceStatus(ctx context.Context, c *cluster.Cluster, ns, name string) Ser
 		}
 	}
 	return ss
+}
+
+// externalStatus reports on a broker or server devenv does not run
+// (kafka.external, h2.external) at addr: whether this machine reaches it
+// (probe) and, for an IP, whether the Service's endpoints point at it (a
+// DNS name gets an ExternalName Service, with no endpoints).
+func externalStatus(ctx context.Context, c *cluster.Cluster, ns, svc, addr string, es ExternalStatus, probe func(context.Context) error) ExternalStatus {
+	host, port, _ := net.SplitHostPort(addr)
+	es.HostAddress = addr
+	if p, err := strconv.Atoi(port); err == nil {
+		es.Port = p // the endpoints' port
+	}
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := probe(pctx); err != nil {
+		es.Message = fmt.Sprintf("%s (run by someone else) does not answer from this machine: %v", addr, err)
+	} else {
+		es.Running = true
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		es.IP = host
+		want := endpointsFor(ctx, c, ns, svc, &es)
+		if es.Message == "" && !es.Current {
+			es.Message = fmt.Sprintf("endpoints %v do not point at %s: run devenv up", es.Endpoints, want)
+		}
+	} else {
+		es.Current = c != nil
+	}
+	es.Ready = es.Running && es.Current && es.Message == ""
+	return es
 }
