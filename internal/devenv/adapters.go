@@ -38,6 +38,10 @@ type clusterOps struct {
 	// On a cluster devenv did not create: prune only in namespace, and
 	// create (and later delete) only a namespace marked as owner's.
 	namespace, owner string
+	// via is how live updates reach containers: through the API (exec) on
+	// a cluster devenv did not create, whose nodes are not devenv's to
+	// enter; the default (the node on kind) otherwise.
+	via cluster.LiveVia
 }
 
 func (o clusterOps) LiveTargets(ctx context.Context, namespace, service string) ([]cluster.LiveTarget, error) {
@@ -45,7 +49,7 @@ func (o clusterOps) LiveTargets(ctx context.Context, namespace, service string) 
 }
 
 func (o clusterOps) LiveUpdate(ctx context.Context, t cluster.LiveTarget, files []byte, removed []string, port int, timeout time.Duration) error {
-	return o.c.LiveUpdate(ctx, o.docker, cluster.LiveChange{Target: t, Files: files, Removed: removed, Port: port, Timeout: timeout})
+	return o.c.LiveUpdate(ctx, o.docker, cluster.LiveChange{Target: t, Files: files, Removed: removed, Port: port, Timeout: timeout, Via: o.via})
 }
 
 func (o clusterOps) SwapImage(ctx context.Context, namespace, service, ref string, timeout time.Duration) error {
@@ -217,7 +221,7 @@ func (e *Env) attachCluster(c *cluster.Cluster) {
 	e.Cluster = c
 	ops := clusterOps{c: c, docker: e.docker}
 	if existing(e.Config) {
-		ops.namespace, ops.owner = e.Config.Namespace, projectKey(e.Config)
+		ops.namespace, ops.owner, ops.via = e.Config.Namespace, projectKey(e.Config), cluster.LiveExec
 	}
 	e.loop.live, e.loop.swapper, e.loop.loader, e.loop.deployer = ops, ops, ops, ops
 	if e.Config.Registry != nil {

@@ -3,8 +3,8 @@ package testenv
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"os/exec"
+		"os/exec"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -23,29 +23,24 @@ type KindCluster struct {
 	Name       string
 	Context    string // kind-<Name>
 	Kubeconfig string
+
+	provider *kindcluster.Provider
 }
 
-// Mirror makes the cluster's containerd pull images named Host/... from
-// Endpoint (e.g. Host localhost:5001, Endpoint http://registry:5000, a
-// registry container on the kind network), as kind's local-registry guide
-// does.
-type Mirror struct{ Host, Endpoint string }
-
 // NewKindCluster creates a one-node kind cluster named name from nodeImage,
-// its context written to kubeconfig, with containerd reading per-registry
-// hosts from /etc/containerd/certs.d and the mirrors written there. It
-// applies this machine's --privileged workaround first (cluster's shim) and
-// deletes the cluster when the test ends.
-func NewKindCluster(tb testing.TB, ctx context.Context, name, nodeImage, kubeconfig string, mirrors ...Mirror) *KindCluster {
+// its context written to kubeconfig, with the given containerd config
+// patches (registry.KindContainerd's, for one). It applies this machine's
+// --privileged workaround first (cluster's shim) and deletes the cluster
+// when the test ends.
+func NewKindCluster(tb testing.TB, ctx context.Context, name, nodeImage, kubeconfig string, containerdPatches []string) *KindCluster {
 	tb.Helper()
 	if _, err := cluster.InstallPrivilegedShim(ctx, nodeImage, cluster.Options{}); err != nil {
 		tb.Fatal(err)
 	}
 	provider := kindcluster.NewProvider(kindcluster.ProviderWithDocker())
 	cfg := &v1alpha4.Cluster{
-		Nodes: []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole, Image: nodeImage}},
-		ContainerdConfigPatches: []string{`[plugins."io.containerd.grpc.v1.cri".registry]
-  config_path = "/etc/containerd/certs.d"`},
+		Nodes:                   []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole, Image: nodeImage}},
+		ContainerdConfigPatches: containerdPatches,
 	}
 	tb.Cleanup(func() {
 		if err := provider.Delete(name, kubeconfig); err != nil {
@@ -57,23 +52,27 @@ func NewKindCluster(tb testing.TB, ctx context.Context, name, nodeImage, kubecon
 		kindcluster.CreateWithDisplayUsage(false), kindcluster.CreateWithDisplaySalutation(false)); err != nil {
 		tb.Fatalf("creating kind cluster %s: %v", name, err)
 	}
-	nodes, err := provider.ListInternalNodes(name)
+	return &KindCluster{Name: name, Context: "kind-" + name, Kubeconfig: kubeconfig, provider: provider}
+}
+
+// WriteNodeFiles writes files (absolute path on the node -> content) on
+// every node of the cluster.
+func (k *KindCluster) WriteNodeFiles(tb testing.TB, files map[string][]byte) {
+	tb.Helper()
+	nodes, err := k.provider.ListInternalNodes(k.Name)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for _, m := range mirrors {
-		hosts := fmt.Sprintf("[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", m.Endpoint)
-		for _, n := range nodes {
-			dir := "/etc/containerd/certs.d/" + m.Host
-			if err := n.Command("mkdir", "-p", dir).Run(); err != nil {
+	for _, n := range nodes {
+		for p, b := range files {
+			if err := n.Command("mkdir", "-p", path.Dir(p)).Run(); err != nil {
 				tb.Fatal(err)
 			}
-			if err := nodeutils.WriteFile(n, dir+"/hosts.toml", hosts); err != nil {
+			if err := nodeutils.WriteFile(n, p, string(b)); err != nil {
 				tb.Fatal(err)
 			}
 		}
 	}
-	return &KindCluster{Name: name, Context: "kind-" + name, Kubeconfig: kubeconfig}
 }
 
 // NodeImages lists the image references the cluster's node containerd
