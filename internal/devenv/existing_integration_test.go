@@ -333,7 +333,7 @@ func TestIntegrationExistingCluster(t *testing.T) {
 		}
 		// A pod produces through kafka:9092; the host reads it from the broker.
 		key := "ext-" + tc.what
-		body := []byte(fmt.Sprintf(`{"from":"A-1","to":"A-2","amount":3,"id":%q}`, key))
+		body := []byte(`{"from":"A-1","to":"A-2","amount":3}`)
 		if err := testenv.Eventually(ctx, 2*time.Minute, time.Second, func() error {
 			b, err := testenv.Proxy(ctx, k, cfg.Namespace, "POST", "transfermoney:8080", "/transfers", body)
 			if err != nil {
