@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/devenv-tool/devenv/cluster"
@@ -28,6 +29,7 @@ import (
 	"github.com/devenv-tool/devenv/internal/render"
 	"github.com/devenv-tool/devenv/internal/ui"
 	"github.com/devenv-tool/devenv/kafka"
+	"github.com/devenv-tool/devenv/registry"
 )
 
 // clusterOps is the loop's liveUpdater, swapper, loader and deployer on a
@@ -246,7 +248,8 @@ func (e *Env) ensureNetwork(ctx context.Context) (err error) {
 func (e *Env) ensureCluster(ctx context.Context) (*cluster.Cluster, error) {
 	cfg := e.Config
 	if existing(cfg) {
-		return e.useExisting(ctx)
+		c, _, err := e.useExisting(ctx)
+		return c, err
 	}
 	img, err := e.resolver.Resolve(ctx, cfg.Cluster.Image)
 	if err != nil {
@@ -272,28 +275,58 @@ func (e *Env) ensureCluster(ctx context.Context) (*cluster.Cluster, error) {
 // useExisting connects to the cluster of cluster.context, which devenv did
 // not create and never deletes, and checks before anything is done there
 // that the API answers, that the user may do what devenv needs in the
-// namespace, and that the images can reach the nodes.
-func (e *Env) useExisting(ctx context.Context) (*cluster.Cluster, error) {
+// namespace, and that the images can reach the nodes. A cluster that is
+// not kind on this engine and has no registry: in devenv.yaml may name one
+// in its KEP-1755 ConfigMap (kube-public/local-registry-hosting): then the
+// returned config is a copy of e.Config that uses it.
+func (e *Env) useExisting(ctx context.Context) (*cluster.Cluster, *config.Config, error) {
 	cfg := e.Config
 	done := e.prog.start("connecting to context %s", cfg.Cluster.Context)
 	c, err := cluster.ConnectExisting(ctx, cfg.Cluster.Context, kubeconfigOf(cfg, e.opts), cluster.Options{Docker: e.docker, Log: e.opts.logger().Slog()})
 	if err != nil {
 		err = fmt.Errorf("cluster.context: %w", err)
 		done(err, "")
-		return nil, err
+		return nil, nil, err
 	}
-	if err = c.CheckAccess(ctx, cfg.Namespace, cluster.ProjectAccess); err == nil {
+	if err = c.CheckAccess(ctx, cfg.Namespace, cluster.ProjectAccess); err == nil && !c.Kind && cfg.Registry == nil {
+		if r := hostedRegistry(ctx, c, e.opts.logger()); r != nil {
+			cp := *cfg
+			cp.Registry = r
+			cfg = &cp
+		}
+	}
+	if err == nil {
 		err = existingFits(cfg, c)
 	}
 	how := "not a kind cluster on this Docker engine"
 	if c.Kind {
 		how = "kind cluster " + c.Name + " on this Docker engine"
 	}
+	if cfg.Registry != nil {
+		how += ", images through registry " + registryPrefix(cfg)
+	}
 	done(err, "context %s: Kubernetes %s, %s", cfg.Cluster.Context, c.ServerVersion, how)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return c, nil
+	return c, cfg, nil
+}
+
+// hostedRegistry reads the registry a cluster names in its KEP-1755
+// ConfigMap, or nil.
+func hostedRegistry(ctx context.Context, c *cluster.Cluster, lg *log.Logger) *config.Registry {
+	cm, err := c.Client.CoreV1().ConfigMaps(registry.HostingNamespace).Get(ctx, registry.HostingName, metav1.GetOptions{})
+	if err != nil {
+		lg.Debugf("no %s/%s ConfigMap: %v", registry.HostingNamespace, registry.HostingName, err)
+		return nil
+	}
+	h, err := registry.ParseHostingConfigMap(cm)
+	if err != nil {
+		lg.Warnf("ignoring the cluster's registry ConfigMap: %v", err)
+		return nil
+	}
+	lg.Infof("the cluster names its registry in %s/%s: %s", registry.HostingNamespace, registry.HostingName, h.Host)
+	return &config.Registry{Host: h.Host}
 }
 
 // existingFits says what devenv.yaml lacks to run on c, a cluster devenv

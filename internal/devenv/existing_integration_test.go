@@ -308,7 +308,9 @@ func TestIntegrationExistingCluster(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = kafka.Remove(context.Background(), docker, brokerKey, true) })
 	docker1(t, "network", "connect", netName, kind.Name+"-control-plane")
-	t.Cleanup(func() { _ = exec.Command("docker", "network", "disconnect", "-f", netName, kind.Name+"-control-plane").Run() })
+	t.Cleanup(func() {
+		_ = exec.Command("docker", "network", "disconnect", "-f", netName, kind.Name+"-control-plane").Run()
+	})
 	for _, tc := range []struct{ what, external string }{
 		{"ip", ep.InternalAddress},
 		{"dns", ep.Name + ":9092"}, // the broker's container name, resolved by Docker's DNS

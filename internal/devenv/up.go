@@ -164,6 +164,15 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	if env.state, err = loadState(cfg); err != nil {
 		return nil, err
 	}
+	// A cluster devenv did not create is up already: connect and check it
+	// first, so that what it says (where images go) shapes the builds.
+	var existingCluster *cluster.Cluster
+	if existing(cfg) {
+		if existingCluster, cfg, err = env.useExisting(ctx); err != nil {
+			return nil, err
+		}
+		env.Config = cfg
+	}
 	env.loop = newLoop(cfg, env.Images, opts, env.prog,
 		imageBuilder{project: cfg.Name, registry: registryPrefix(cfg), docker: env.docker, resolver: env.resolver, state: env.state, opts: opts, prog: env.prog},
 		dockerFinder{docker: env.docker, project: projectKey(cfg)})
@@ -181,7 +190,11 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 		}
 	}
 
-	c, err := bootWhile(ctx, env.ensureCluster, func(ctx context.Context) error {
+	boot := env.ensureCluster
+	if existingCluster != nil {
+		boot = func(context.Context) (*cluster.Cluster, error) { return existingCluster, nil }
+	}
+	c, err := bootWhile(ctx, boot, func(ctx context.Context) error {
 		if err := env.startExternal(ctx); err != nil {
 			return err
 		}

@@ -1,0 +1,45 @@
+package devenv
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/devenv-tool/devenv/cluster"
+	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/internal/log"
+	"github.com/devenv-tool/devenv/registry"
+)
+
+func TestHostedRegistry(t *testing.T) {
+	lg := log.New(&strings.Builder{}, true)
+	none := &cluster.Cluster{Client: fake.NewClientset()}
+	if r := hostedRegistry(context.Background(), none, lg); r != nil {
+		t.Errorf("no ConfigMap: %+v", r)
+	}
+	with := &cluster.Cluster{Client: fake.NewClientset(registry.HostingConfigMap("localhost:5001", "registry:5000"))}
+	r := hostedRegistry(context.Background(), with, lg)
+	if r == nil || r.Host != "localhost:5001" || !r.PlainHTTP() {
+		t.Errorf("from the ConfigMap: %+v", r)
+	}
+}
+
+func TestExistingFits(t *testing.T) {
+	cfg := &config.Config{Files: []string{"devenv.yaml"}, Cluster: config.Cluster{Context: "team"}, Kafka: &config.Kafka{Service: "kafka", Port: 9092}}
+	remote := &cluster.Cluster{Context: "team"}
+	err := existingFits(cfg, remote)
+	if err == nil || !strings.Contains(err.Error(), "registry:") || !strings.Contains(err.Error(), "kafka.external") {
+		t.Errorf("a remote cluster without registry and with devenv's broker: %v", err)
+	}
+	cfg.Registry = &config.Registry{Host: "registry.example.com"}
+	cfg.Kafka.External = "10.0.0.5:9092"
+	if err := existingFits(cfg, remote); err != nil {
+		t.Errorf("with registry and kafka.external: %v", err)
+	}
+	cfg.Registry, cfg.Kafka.External = nil, ""
+	if err := existingFits(cfg, &cluster.Cluster{Kind: true}); err != nil {
+		t.Errorf("someone else's kind cluster on this engine: %v", err)
+	}
+}
