@@ -22,6 +22,7 @@ import (
 
 	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/log"
+	"github.com/devenv-tool/devenv/registry"
 )
 
 // DefaultWait is how long Ensure waits for the control plane when Spec.Wait is 0.
@@ -494,10 +495,15 @@ func inspectState(ctx context.Context, docker *client.Client, spec Spec) (cluste
 
 // singleNodeConfig is the kind config devenv uses: one control-plane node
 // (the offline node image ships a static bridge CNI that only works on one node).
+//
+// Its containerd reads per-registry host files from registry.CertsDir, so a
+// registry container can be wired in later (registry: local) without a new
+// cluster; with no host files there, pulls go where they always did.
 func singleNodeConfig() *v1alpha4.Cluster {
 	cfg := &v1alpha4.Cluster{
-		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
-		Nodes:    []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole}},
+		TypeMeta:                v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
+		Nodes:                   []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole}},
+		ContainerdConfigPatches: registry.KindContainerdPatches(),
 	}
 	v1alpha4.SetDefaultsCluster(cfg)
 	return cfg

@@ -42,19 +42,27 @@ func KindContainerd(host, endpoint string) (KindNodeConfig, error) {
 		}
 	}
 	cfg := KindNodeConfig{
-		ContainerdConfigPatches: []string{
-			// containerd 1.x and 2.x with a version 2 config
-			"version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"" + CertsDir + "\"\n",
-			// containerd 2.x with a version 3 config
-			"version = 3\n[plugins.\"io.containerd.cri.v1.images\".registry]\n  config_path = \"" + CertsDir + "\"\n",
-		},
-		Files: map[string][]byte{},
+		ContainerdConfigPatches: KindContainerdPatches(),
+		Files:                   map[string][]byte{},
 	}
 	hosts := []byte("# written by devenv: pull from the registry container\n[host.\"http://" + endpoint + "\"]\n  capabilities = [\"pull\", \"resolve\"]\n")
 	for _, a := range []string{host, endpoint} {
 		cfg.Files[path.Join(CertsDir, a, "hosts.toml")] = hosts
 	}
 	return cfg, nil
+}
+
+// KindContainerdPatches are the containerd config patches that make a kind
+// node read per-registry host files from CertsDir: one per containerd
+// config version (kind applies the one matching the node's). Without host
+// files there, pulls go where they always did.
+func KindContainerdPatches() []string {
+	return []string{
+		// containerd 1.x and 2.x with a version 2 config
+		"version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"" + CertsDir + "\"\n",
+		// containerd 2.x with a version 3 config
+		"version = 3\n[plugins.\"io.containerd.cri.v1.images\".registry]\n  config_path = \"" + CertsDir + "\"\n",
+	}
 }
 
 // checkHostPort accepts HOST:PORT with no scheme or path.

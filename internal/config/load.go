@@ -488,6 +488,9 @@ func (d *decoder) config(root *yaml.Node, files []string) *Config {
 	} else {
 		d.dnsLabel(nsNode, "namespace", cfg.Namespace, "namespace")
 	}
+	if cfg.Registry != nil && cfg.Registry.Local && cfg.Cluster.Context != "" {
+		d.errs = append(d.errs, cfg.Registry.Pos.Errorf("registry", "local is a registry devenv runs beside the kind cluster it creates; with cluster.context give the address of a registry that cluster pulls from (HOST[:PORT][/PREFIX])"))
+	}
 	if cfg.Cluster.Context == "" {
 		if cfg.Cluster.Name == "" {
 			cfg.Cluster.Name = cfg.Name

@@ -19,8 +19,16 @@ type Registry struct {
 	// Insecure allows plain HTTP to a registry that is not on this
 	// machine (insecure: true); see PlainHTTP.
 	Insecure bool
-	Pos      Pos // the registry key
+	// Local is registry: local: a registry container devenv runs beside
+	// its own kind cluster (as ctlptl does). Host is "" in the file; devenv
+	// fills in localhost:<published port> when it starts the container.
+	Local bool
+	Pos   Pos // the registry key
 }
+
+// RegistryLocal is the value of registry: that asks for devenv's own
+// registry container.
+const RegistryLocal = "local"
 
 // PlainHTTP reports whether devenv may talk plain HTTP to the registry:
 // when insecure: true is set, or the host is localhost or a loopback IP
@@ -96,6 +104,10 @@ func (d *decoder) registry(key, n *yaml.Node, s *schemaNode) *Registry {
 		return r
 	}
 	addr := d.str(addrNode, field)
+	if addr == RegistryLocal && field == "registry" {
+		r.Local = true
+		return r
+	}
 	host, prefix, err := parseRegistry(addr)
 	if err != nil {
 		d.errorf(addrNode, field, "%q: %v", addr, err)

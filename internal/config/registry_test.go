@@ -32,6 +32,9 @@ func TestLoadRegistry(t *testing.T) {
 		{"bad address in mapping", head + "registry:\n  address: a..b\n", nil, false, `:4: registry.address: "a..b": host`},
 		{"unknown field", head + "registry: {adress: x}\n", nil, false, `:3: registry.adress: unknown field; did you mean "address"?`},
 		{"list", head + "registry: [a]\n", nil, false, ":3: registry: expected HOST[:PORT][/PREFIX]"},
+		{"local", head + "registry: local\n", &Registry{Local: true}, false, ""},
+		{"local with a context", head + "cluster: {context: team}\nregistry: local\n", nil, false, ":4: registry: local is a registry devenv runs beside the kind cluster it creates"},
+		{"local is not an address in a mapping", head + "registry: {address: local}\n", &Registry{Host: "local"}, false, ""},
 		{"insecure not a bool", head + "registry: {address: x, insecure: yes please}\n", nil, false, ":3: registry.insecure: expected true or false"},
 	}
 	for _, tt := range tests {
@@ -51,7 +54,7 @@ func TestLoadRegistry(t *testing.T) {
 			if got == nil {
 				return
 			}
-			if got.Pos.Line != 3 {
+			if got.Pos.Line != 3 && got.Pos.Line != 4 {
 				t.Errorf("Pos = %+v, want line 3", got.Pos)
 			}
 			got2 := *got

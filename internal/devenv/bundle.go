@@ -15,11 +15,12 @@ import (
 
 // Roles of the images a bundle holds.
 const (
-	RoleNode    = "node"    // the kind node image
-	RoleKafka   = "kafka"   // the Kafka broker
-	RoleH2      = "h2"      // the H2 server
-	RoleBase    = "base"    // an image a service's Dockerfile starts FROM
-	RoleService = "service" // a service's image, built by devenv
+	RoleNode     = "node"     // the kind node image
+	RoleKafka    = "kafka"    // the Kafka broker
+	RoleH2       = "h2"       // the H2 server
+	RoleRegistry = "registry" // registry: local's container
+	RoleBase     = "base"     // an image a service's Dockerfile starts FROM
+	RoleService  = "service"  // a service's image, built by devenv
 )
 
 // WantedImage is an image a project needs, as devenv.yaml and the
@@ -41,6 +42,9 @@ func WantedImages(cfg *config.Config) ([]WantedImage, error) {
 	}
 	if cfg.Kafka != nil && !externalKafka(cfg) {
 		out = append(out, WantedImage{Role: RoleKafka, Ref: cfg.Kafka.Image})
+	}
+	if cfg.Registry != nil && cfg.Registry.Local {
+		out = append(out, WantedImage{Role: RoleRegistry, Ref: LocalRegistryImage})
 	}
 	if cfg.H2.Mode == config.H2Server && !externalH2(cfg) {
 		out = append(out, WantedImage{Role: RoleH2, Ref: cfg.H2.Image})
@@ -157,6 +161,8 @@ func what(w WantedImage) string {
 		return "kafka.image"
 	case RoleH2:
 		return "h2.image"
+	case RoleRegistry:
+		return "registry: local"
 	case RoleBase:
 		return "FROM in the Dockerfile of service " + w.Service
 	}

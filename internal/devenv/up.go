@@ -167,6 +167,16 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	// A cluster devenv did not create is up already: connect and check it
 	// first, so that what it says (where images go) shapes the builds.
 	var existingCluster *cluster.Cluster
+	if cfg.Registry != nil && cfg.Registry.Local {
+		// The registry's port is part of the image names: it runs first.
+		if err := env.ensureNetwork(ctx); err != nil {
+			return nil, err
+		}
+		if cfg, err = env.ensureLocalRegistry(ctx); err != nil {
+			return nil, err
+		}
+		env.Config = cfg
+	}
 	if existing(cfg) {
 		if existingCluster, cfg, err = env.useExisting(ctx); err != nil {
 			return nil, err
@@ -181,7 +191,7 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 		return nil, err
 	}
 
-	if runsContainers(cfg) || !existing(cfg) {
+	if (runsContainers(cfg) || !existing(cfg)) && env.network.Name == "" {
 		done := env.prog.start("preparing the %s Docker network", cluster.NetworkName)
 		err = env.ensureNetwork(ctx)
 		done(err, "")
@@ -210,6 +220,11 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 		return nil, err
 	}
 	env.attachCluster(c)
+	if cfg.Registry != nil && cfg.Registry.Local {
+		if err := env.wireLocalRegistry(ctx, c); err != nil {
+			return nil, err
+		}
+	}
 
 	if err := env.loop.loadImages(ctx, nil); err != nil {
 		return nil, err
