@@ -1,0 +1,122 @@
+package devenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/devenv-tool/devenv/internal/build"
+	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/internal/dockerx"
+	"github.com/devenv-tool/devenv/internal/log"
+	"github.com/devenv-tool/devenv/internal/testenv"
+	"github.com/devenv-tool/devenv/project"
+	"github.com/devenv-tool/devenv/registry"
+)
+
+// TestIntegrationLocalRegistry runs a project with registry: local on the
+// kind cluster devenv creates: its registry container runs beside the
+// cluster, the pods run images pulled from it (none side-loaded), the
+// KEP-1755 ConfigMap names it, a second up uploads nothing, and down
+// removes the container.
+func TestIntegrationLocalRegistry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	docker, err := dockerx.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer docker.Close()
+	testenv.RequireImages(t, docker)
+	testenv.RequireImage(t, docker, registryImage, "registry stand-in")
+	tmp := t.TempDir()
+	testenv.GoService(t, ctx, "./testdata/h2probe", filepath.Join(tmp, "probe"), "probe")
+	name := testenv.Name("it-reg-")
+	file := filepath.Join(tmp, "devenv.yaml")
+	if err := os.WriteFile(file, []byte(fmt.Sprintf("name: %s\nregistry: local\nservices:\n  probe: {context: ./probe, port: 8080}\n", name)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &testenv.Log{TB: t}
+	opts := Options{Kubeconfig: filepath.Join(tmp, "kubeconfig"), Log: log.New(out, true), RolloutTimeout: 4 * time.Minute, PrivilegedShim: true}
+	downed := false
+	t.Cleanup(func() {
+		if !downed {
+			if err := Down(context.Background(), cfg, DownOptions{Options: opts}); err != nil {
+				t.Errorf("down: %v", err)
+			}
+		}
+		testenv.RemoveImages(t, docker, build.LabelProject+"="+name)
+	})
+	env, err := Up(ctx, cfg, opts)
+	if err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	env.Close()
+	reg := project.ID{Name: name}.ContainerName(componentRegistry)
+	host := env.Config.Registry.Host
+	if !strings.HasPrefix(host, "localhost:") {
+		t.Fatalf("the local registry's host is %q", host)
+	}
+	c := env.Cluster
+	pods, err := c.Client.CoreV1().Pods(cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=probe"})
+	if err != nil || len(pods.Items) == 0 {
+		t.Fatalf("probe pods: %v", err)
+	}
+	for _, p := range pods.Items {
+		if img := p.Spec.Containers[0].Image; !strings.HasPrefix(img, host+"/") {
+			t.Errorf("the pod runs %s, not an image of the local registry %s", img, host)
+		}
+	}
+	node := strings.Fields(docker1(t, "exec", cfg.Cluster.Name+"-control-plane", "ctr", "-n", "k8s.io", "images", "ls", "-q"))
+	for _, ref := range node {
+		if strings.HasPrefix(ref, project.Registry+"/"+name) {
+			t.Errorf("the node holds the side-loaded image %s", ref)
+		}
+	}
+	cm, err := c.Client.CoreV1().ConfigMaps(registry.HostingNamespace).Get(ctx, registry.HostingName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the KEP-1755 ConfigMap: %v", err)
+	}
+	if h, err := registry.ParseHostingConfigMap(cm); err != nil || h.Host != host {
+		t.Errorf("the KEP-1755 ConfigMap names %+v (%v), want host %s", h, err, host)
+	}
+	if n := registryUploads(t, reg); n == 0 {
+		t.Error("the first up uploaded nothing to the local registry")
+	}
+
+	// A second up: same registry port, nothing uploaded.
+	before := registryUploads(t, reg)
+	env, err = Up(ctx, cfg, opts)
+	if err != nil {
+		t.Fatalf("second up: %v", err)
+	}
+	env.Close()
+	if env.Config.Registry.Host != host {
+		t.Errorf("the registry moved from %s to %s", host, env.Config.Registry.Host)
+	}
+	if n := registryUploads(t, reg) - before; n != 0 {
+		t.Errorf("the second up uploaded %d blobs", n)
+	}
+
+	downed = true
+	if err := Down(ctx, cfg, DownOptions{Options: opts}); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+	if _, err := docker.ContainerInspect(ctx, reg, client.ContainerInspectOptions{}); err == nil {
+		t.Errorf("the registry container %s is still there after down", reg)
+	}
+}
