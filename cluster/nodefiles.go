@@ -1,14 +1,15 @@
 package cluster
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"strings"
-
-	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 )
 
 // WriteNodeFiles writes files (absolute path on the node -> content) on
@@ -22,17 +23,31 @@ func (c *Cluster) WriteNodeFiles(ctx context.Context, files map[string][]byte) e
 	if err != nil {
 		return fmt.Errorf("listing the nodes of cluster %s: %w", c.Name, err)
 	}
+	// One exec per node: the files as a tar on stdin.
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, p := range slices.Sorted(maps.Keys(files)) {
+		if !path.IsAbs(p) {
+			return fmt.Errorf("writing node files: %q is not an absolute path", p)
+		}
+		b := files[p]
+		if err := tw.WriteHeader(&tar.Header{Name: strings.TrimPrefix(path.Clean(p), "/"), Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(b); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
 	for _, n := range nodes {
-		for p, b := range files {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := n.Command("mkdir", "-p", path.Dir(p)).Run(); err != nil {
-				return fmt.Errorf("writing %s on node %s: %w", p, n, err)
-			}
-			if err := nodeutils.WriteFile(n, p, string(b)); err != nil {
-				return fmt.Errorf("writing %s on node %s: %w", p, n, err)
-			}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var out bytes.Buffer
+		if err := n.Command("tar", "-x", "--no-same-owner", "-C", "/").SetStdin(bytes.NewReader(buf.Bytes())).SetStderr(&out).Run(); err != nil {
+			return fmt.Errorf("writing %d files on node %s: %w: %s", len(files), n, err, strings.TrimSpace(out.String()))
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package devenv
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"strconv"
 
@@ -122,6 +123,12 @@ func (e *Env) startedRegistry(ctx context.Context, name string) (port int, ok bo
 func (e *Env) wireLocalRegistry(ctx context.Context, c *cluster.Cluster) error {
 	cfg := e.Config
 	name := ProjectID(cfg).ContainerName(componentRegistry)
+	cm := registry.HostingConfigMap(cfg.Registry.Host, name+":5000")
+	cms := c.Client.CoreV1().ConfigMaps(cm.Namespace)
+	if cur, err := cms.Get(ctx, cm.Name, metav1.GetOptions{}); err == nil && maps.Equal(cur.Data, cm.Data) {
+		// Written last, after the nodes' files: the cluster is wired.
+		return nil
+	}
 	done := e.prog.start("wiring the local registry into cluster %s", cfg.Cluster.Name)
 	err := func() error {
 		ok, err := c.ReadsHostFiles(ctx, registry.CertsDir)
@@ -138,8 +145,6 @@ func (e *Env) wireLocalRegistry(ctx context.Context, c *cluster.Cluster) error {
 		if err := c.WriteNodeFiles(ctx, kc.Files); err != nil {
 			return err
 		}
-		cm := registry.HostingConfigMap(cfg.Registry.Host, name+":5000")
-		cms := c.Client.CoreV1().ConfigMaps(cm.Namespace)
 		if _, err := cms.Create(ctx, cm, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
 			_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
 			return err
