@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -34,6 +35,11 @@ func ConnectExisting(ctx context.Context, contextName, kubeconfig string, opts O
 	lg := log.FromSlog(opts.Log)
 	if contextName == "" {
 		return nil, errors.New("connecting to a cluster: no kubeconfig context given")
+	}
+	if kubeconfig != "" {
+		if _, err := os.Stat(kubeconfig); err != nil {
+			return nil, fmt.Errorf("%w: the kubeconfig %s: %v: check cluster.kubeconfig in devenv.yaml, or --kubeconfig", ErrNoCluster, kubeconfig, err)
+		}
 	}
 	raw, err := loadKubeconfig(kubeconfig)
 	if err != nil {

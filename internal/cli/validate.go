@@ -1,47 +1,77 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/devenv-tool/devenv/cluster"
 	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/internal/devenv"
 	"github.com/devenv-tool/devenv/internal/render"
 )
 
 func init() { commands = append(commands, newValidateCmd) }
 
 func newValidateCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var kubeconfig string
+	cmd := &cobra.Command{
 		Use:   "validate",
 		Short: "Check devenv.yaml and say what it describes",
 		Long: `Check devenv.yaml (and any -f override files): unknown or misspelt fields,
 wrong types, bad ports and quantities, missing build folders and Dockerfiles,
 unknown ${...} references and secrets with no value. Each problem is printed as
-FILE:LINE: FIELD: what is wrong. Exit code 2 when the configuration is bad.`,
+FILE:LINE: FIELD: what is wrong. Exit code 2 when the configuration is bad.
+
+With cluster.context (a cluster devenv did not create), validate also asks
+that cluster whether the file can run there: a cluster that is not kind on
+this Docker engine needs registry:, and one that cannot reach devenv's
+containers needs kafka.external (h2.external). When the cluster does not
+answer, it says so and checks the rest.`,
 		Example: `  devenv validate
   devenv validate -f devenv.yaml -f devenv.local.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runValidate(g.configFiles(), g.streams.Out)
+			return runValidate(g.configFiles(), kubeconfig, g.streams.Out)
 		},
 	}
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file for cluster.context (default: cluster.kubeconfig, else $KUBECONFIG, else ~/.kube/config)")
+	return cmd
 }
 
 // runValidate loads the files and renders them (without showing secrets) so
 // reference and secret problems surface too.
-func runValidate(files []string, out io.Writer) error {
+func runValidate(files []string, kubeconfig string, out io.Writer) error {
 	cfg, err := config.Load(files...)
 	if err != nil {
 		return err
 	}
 	if _, err := render.Objects(cfg, render.Options{LookupEnv: os.LookupEnv}); err != nil {
 		return err
+	}
+	if cfg.Cluster.Context != "" {
+		// The one question validate asks a cluster: can this file run
+		// there at all (a registry, an external broker)?
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		reached, err := devenv.CheckCluster(ctx, cfg, devenv.Options{Kubeconfig: kubeconfig})
+		cancel()
+		switch {
+		case errors.Is(err, cluster.ErrNoCluster):
+			// A context the kubeconfig lacks: a typo, or the wrong file.
+			return cfg.Cluster.Pos.Errorf("cluster.context", "%v", err)
+		case reached && err != nil:
+			return cfg.Cluster.Pos.Errorf("cluster.context", "%v", err)
+		case !reached && err != nil:
+			fmt.Fprintf(out, "note: context %s was not checked (%v): devenv up checks it before anything\n", cfg.Cluster.Context, err)
+		}
 	}
 	fmt.Fprintf(out, "%s: ok (%s)\n", strings.Join(files, ", "), summary(cfg))
 	for _, t := range cfg.Tests {

@@ -78,3 +78,28 @@ func externalH2(cfg *config.Config) bool { return cfg.H2.External != "" }
 func runsContainers(cfg *config.Config) bool {
 	return (cfg.Kafka != nil && !externalKafka(cfg)) || (cfg.H2.Mode == config.H2Server && !externalH2(cfg))
 }
+
+// CheckCluster says, for cfg on a cluster devenv did not create
+// (cluster.context), what devenv.yaml lacks to run there: a registry for a
+// cluster that is not kind on this Docker engine (unless it names one in
+// its KEP-1755 ConfigMap), kafka.external or h2.external for a cluster that
+// cannot reach devenv's containers. reached is false (with the reason in
+// err) when the cluster could not be asked; a nil err with reached true
+// means cfg fits. It changes nothing.
+func CheckCluster(ctx context.Context, cfg *config.Config, opts Options) (reached bool, err error) {
+	if !existing(cfg) {
+		return false, nil
+	}
+	c, err := cluster.ConnectExisting(ctx, cfg.Cluster.Context, kubeconfigOf(cfg, opts), cluster.Options{Log: opts.logger().Slog()})
+	if err != nil {
+		return false, err
+	}
+	if !c.Kind && cfg.Registry == nil {
+		if r := hostedRegistry(ctx, c, opts.logger()); r != nil {
+			cp := *cfg
+			cp.Registry = r
+			cfg = &cp
+		}
+	}
+	return true, existingFits(cfg, c)
+}
