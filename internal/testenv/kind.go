@@ -3,7 +3,7 @@ package testenv
 import (
 	"bytes"
 	"context"
-		"os/exec"
+	"os/exec"
 	"path"
 	"strings"
 	"testing"
