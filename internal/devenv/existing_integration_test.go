@@ -29,9 +29,6 @@ import (
 	"github.com/devenv-tool/devenv/registry"
 )
 
-// registryImage is the stand-in of registry:3 the test runs.
-const registryImage = "devenv.local/registry:3"
-
 // TestIntegrationExistingCluster runs the cosmos example on a kind cluster
 // the test created itself with kind's Go API (devenv did not create it),
 // whose containerd pulls from a registry container the test started:
@@ -55,7 +52,7 @@ func TestIntegrationExistingCluster(t *testing.T) {
 	}
 	defer docker.Close()
 	testenv.RequireImages(t, docker)
-	testenv.RequireImage(t, docker, registryImage, "registry stand-in")
+	testenv.RequireImage(t, docker, testenv.RegistryImage, "registry stand-in")
 	if err := kafka.ConfigureTestcontainers(); err != nil {
 		t.Fatal(err)
 	}
@@ -68,20 +65,15 @@ func TestIntegrationExistingCluster(t *testing.T) {
 	name := testenv.Name("it-")
 
 	// The registry container on the kind network, published on loopback.
-	if _, err := cluster.EnsureNetwork(ctx, cluster.Options{Docker: docker}); err != nil {
-		t.Fatal(err)
-	}
-	regName := "reg-" + name
-	docker1(t, "run", "-d", "--name", regName, "--network", cluster.NetworkName, "-p", "127.0.0.1::5000", registryImage)
-	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", "-v", regName).Run() })
-	regHost := "localhost:" + strings.TrimPrefix(strings.TrimSpace(docker1(t, "port", regName, "5000/tcp")), "127.0.0.1:")
-	kcfg, err := registry.KindContainerd(regHost, regName+":5000")
+	reg := testenv.StartRegistry(t, ctx, docker, "reg-"+name)
+	regHost := reg.Host
+	kcfg, err := registry.KindContainerd(regHost, reg.Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
 	kind := testenv.NewKindCluster(t, ctx, testenv.Name("ext-"), testenv.NodeImage, kc, kcfg.ContainerdConfigPatches)
 	kind.WriteNodeFiles(t, kcfg.Files)
-	uploads := func() int { return registryUploads(t, regName) }
+	uploads := func() int { return reg.Uploads(t) }
 
 	// A namespace and an object that were there before devenv.
 	k, err := cluster.ConnectExisting(ctx, kind.Context, kc, cluster.Options{})
@@ -307,7 +299,7 @@ func TestIntegrationExistingCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = kafka.Remove(context.Background(), docker, brokerKey, true) })
-	docker1(t, "network", "connect", netName, kind.Name+"-control-plane")
+	testenv.DockerCLI(t, "network", "connect", netName, kind.Name+"-control-plane")
 	t.Cleanup(func() {
 		_ = exec.Command("docker", "network", "disconnect", "-f", netName, kind.Name+"-control-plane").Run()
 	})
@@ -373,30 +365,6 @@ func TestIntegrationExistingCluster(t *testing.T) {
 			t.Errorf("the external broker after down: %v", err)
 		}
 	}
-}
-
-// docker1 runs the docker CLI and returns its output, failing tb on error.
-func docker1(tb testing.TB, args ...string) string {
-	tb.Helper()
-	out, err := exec.Command("docker", args...).CombinedOutput()
-	if err != nil {
-		tb.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// registryUploads counts the blob uploads the registry container completed
-// (one PUT per blob, from its access log).
-func registryUploads(tb testing.TB, container string) int {
-	tb.Helper()
-	logs := docker1(tb, "logs", container)
-	n := 0
-	for _, l := range strings.Split(logs, "\n") {
-		if strings.Contains(l, `"PUT /v2/`) && strings.Contains(l, "/blobs/uploads/") {
-			n++
-		}
-	}
-	return n
 }
 
 // createNetwork creates a Docker network with a subnet of its own (a fixed

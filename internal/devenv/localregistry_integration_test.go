@@ -38,7 +38,7 @@ func TestIntegrationLocalRegistry(t *testing.T) {
 	}
 	defer docker.Close()
 	testenv.RequireImages(t, docker)
-	testenv.RequireImage(t, docker, registryImage, "registry stand-in")
+	testenv.RequireImage(t, docker, testenv.RegistryImage, "registry stand-in")
 	tmp := t.TempDir()
 	testenv.GoService(t, ctx, "./testdata/h2probe", filepath.Join(tmp, "probe"), "probe")
 	name := testenv.Name("it-reg-")
@@ -81,7 +81,7 @@ func TestIntegrationLocalRegistry(t *testing.T) {
 			t.Errorf("the pod runs %s, not an image of the local registry %s", img, host)
 		}
 	}
-	node := strings.Fields(docker1(t, "exec", cfg.Cluster.Name+"-control-plane", "ctr", "-n", "k8s.io", "images", "ls", "-q"))
+	node := strings.Fields(testenv.DockerCLI(t, "exec", cfg.Cluster.Name+"-control-plane", "ctr", "-n", "k8s.io", "images", "ls", "-q"))
 	for _, ref := range node {
 		if strings.HasPrefix(ref, project.Registry+"/"+name) {
 			t.Errorf("the node holds the side-loaded image %s", ref)
@@ -94,12 +94,12 @@ func TestIntegrationLocalRegistry(t *testing.T) {
 	if h, err := registry.ParseHostingConfigMap(cm); err != nil || h.Host != host {
 		t.Errorf("the KEP-1755 ConfigMap names %+v (%v), want host %s", h, err, host)
 	}
-	if n := registryUploads(t, reg); n == 0 {
+	if n := (&testenv.Registry{Name: reg}).Uploads(t); n == 0 {
 		t.Error("the first up uploaded nothing to the local registry")
 	}
 
 	// A second up: same registry port, nothing uploaded.
-	before := registryUploads(t, reg)
+	before := (&testenv.Registry{Name: reg}).Uploads(t)
 	env, err = Up(ctx, cfg, opts)
 	if err != nil {
 		t.Fatalf("second up: %v", err)
@@ -108,7 +108,7 @@ func TestIntegrationLocalRegistry(t *testing.T) {
 	if env.Config.Registry.Host != host {
 		t.Errorf("the registry moved from %s to %s", host, env.Config.Registry.Host)
 	}
-	if n := registryUploads(t, reg) - before; n != 0 {
+	if n := (&testenv.Registry{Name: reg}).Uploads(t) - before; n != 0 {
 		t.Errorf("the second up uploaded %d blobs", n)
 	}
 
