@@ -67,6 +67,11 @@ func median(d []time.Duration) time.Duration {
 // override file naming a fresh cluster; it returns the config files, the
 // copy's folder and the loaded config.
 func project(b *testing.B, name string) ([]string, string, *config.Config) {
+	return projectWith(b, name, "")
+}
+
+// projectWith is project with more lines for the override file.
+func projectWith(b *testing.B, name, extra string) ([]string, string, *config.Config) {
 	root, err := filepath.Abs("..")
 	if err != nil {
 		b.Fatal(err)
@@ -75,7 +80,7 @@ func project(b *testing.B, name string) ([]string, string, *config.Config) {
 	tm := filepath.Join(tmp, "transfermoney")
 	testenv.CopyDir(b, filepath.Join(root, "examples/cosmos/transfermoney"), tm)
 	override := filepath.Join(tmp, "override.yaml")
-	if err := os.WriteFile(override, []byte(fmt.Sprintf("name: %s\ncluster: {name: %s}\nservices:\n  transfermoney:\n    context: %s\n", name, name, tm)), 0o644); err != nil {
+	if err := os.WriteFile(override, []byte(fmt.Sprintf("name: %s\ncluster: {name: %s}\nservices:\n  transfermoney:\n    context: %s\n%s", name, name, tm, extra)), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	files := []string{filepath.Join(root, "devenv.yaml"), override}
@@ -281,10 +286,33 @@ func BenchmarkUp(b *testing.B) {
 	if n > 3 {
 		n = 3 // each round creates two clusters
 	}
-	var cold, bare, warm, warmIn []time.Duration
+	var cold, coldReg, bare, warm, warmIn []time.Duration
 	b.ResetTimer()
 	for range n {
 		bare = append(bare, bareKind(ctx, b, docker, kind, kubeconfig))
+
+		// The same cold up with registry: local (a registry container
+		// beside the cluster, nodes pulling from it) instead of loads
+		// into the node: which one is the default is decided by this.
+		{
+			name := testenv.Name("bench-reg-")
+			_, _, cfg := projectWith(b, name, "registry: local\n")
+			opts := devenv.Options{Kubeconfig: kubeconfig, Log: log.New(&testenv.Log{}, false), PrivilegedShim: true, Live: true}
+			if err := kafka.ConfigureTestcontainers(); err != nil {
+				b.Fatal(err)
+			}
+			t0 := time.Now()
+			env, err := devenv.Up(ctx, cfg, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			coldReg = append(coldReg, time.Since(t0))
+			env.Close()
+			if err := devenv.Down(ctx, cfg, devenv.DownOptions{Options: opts}); err != nil {
+				b.Fatal(err)
+			}
+			testenv.RemoveImages(b, docker, build.LabelProject+"="+name)
+		}
 
 		name := testenv.Name("bench-")
 		files, _, cfg := project(b, name)
@@ -326,7 +354,9 @@ func BenchmarkUp(b *testing.B) {
 	b.ReportMetric(median(cold).Seconds()/median(bare).Seconds(), "cold/bare")
 	b.ReportMetric(median(warm).Seconds(), "warm-up-s")
 	b.ReportMetric(median(warmIn).Seconds(), "warm-up-inprocess-s")
-	b.Logf("cold up %v, bare kind create %v, warm up %v (CLI process), %v (in process)", cold, bare, warm, warmIn)
+	b.ReportMetric(median(coldReg).Seconds(), "cold-up-registry-s")
+	b.ReportMetric(median(coldReg).Seconds()/median(cold).Seconds(), "registry/load-cold")
+	b.Logf("cold up %v, bare kind create %v, warm up %v (CLI process), %v (in process); cold up with registry: local %v", cold, bare, warm, warmIn, coldReg)
 }
 
 // bareKind times a bare `kind create cluster` on the same node image (with
