@@ -54,7 +54,10 @@ func TestIntegrationFaultKillDuringUp(t *testing.T) {
 	svc := testenv.GoService(t, ctx, "../devenv/testdata/h2probe", filepath.Join(tmp, "probe"), "probe")
 	name := testenv.Name("it-fault-")
 	file := filepath.Join(tmp, "devenv.yaml")
+	// registry: none: the image phase is a load into the node (the fault
+	// this test kills in), and the project's only container is Kafka's.
 	if err := os.WriteFile(file, []byte(fmt.Sprintf(`name: %s
+registry: none
 kafka: {topics: [faults]}
 services:
   probe:

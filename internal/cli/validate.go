@@ -40,7 +40,7 @@ answer, it says so and checks the rest.`,
   devenv validate -f devenv.yaml -f devenv.local.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runValidate(g.configFiles(), kubeconfig, g.streams.Out)
+			return runValidate(g.configFiles(), kubeconfig, g.streams.Out, g.streams.Err)
 		},
 	}
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file for cluster.context (default: cluster.kubeconfig, else $KUBECONFIG, else ~/.kube/config)")
@@ -49,7 +49,7 @@ answer, it says so and checks the rest.`,
 
 // runValidate loads the files and renders them (without showing secrets) so
 // reference and secret problems surface too.
-func runValidate(files []string, kubeconfig string, out io.Writer) error {
+func runValidate(files []string, kubeconfig string, out, notes io.Writer) error {
 	cfg, err := config.Load(files...)
 	if err != nil {
 		return err
@@ -70,7 +70,7 @@ func runValidate(files []string, kubeconfig string, out io.Writer) error {
 		case reached && err != nil:
 			return cfg.Cluster.Pos.Errorf("cluster.context", "%v", err)
 		case !reached && err != nil:
-			fmt.Fprintf(out, "note: context %s was not checked (%v): devenv up checks it before anything\n", cfg.Cluster.Context, err)
+			fmt.Fprintf(notes, "note: context %s was not checked (%v): devenv up checks it before anything\n", cfg.Cluster.Context, err)
 		}
 	}
 	fmt.Fprintf(out, "%s: ok (%s)\n", strings.Join(files, ", "), summary(cfg))
@@ -122,7 +122,12 @@ func summary(cfg *config.Config) string {
 	if cfg.Cluster.Context != "" {
 		parts = append(parts, "cluster context "+cfg.Cluster.Context)
 	}
-	if r := cfg.Registry; r != nil {
+	switch r := cfg.Registry; {
+	case r != nil && r.Local:
+		parts = append(parts, "registry local")
+	case r != nil && r.None:
+		parts = append(parts, "images loaded into the node")
+	case r != nil:
 		reg := "registry " + strings.TrimSuffix(r.Host+"/"+r.Prefix, "/")
 		if r.PlainHTTP() {
 			reg += " (plain HTTP)"

@@ -23,12 +23,25 @@ type Registry struct {
 	// its own kind cluster (as ctlptl does). Host is "" in the file; devenv
 	// fills in localhost:<published port> when it starts the container.
 	Local bool
-	Pos   Pos // the registry key
+	// None is registry: none: no registry; images are loaded straight into
+	// the kind node (the default before registry: local was measured
+	// faster).
+	None bool
+	// Default says devenv chose Local because registry: was absent (it
+	// then falls back to loads on a cluster made before it could pull from
+	// a registry, instead of failing).
+	Default bool
+	Pos     Pos // the registry key
 }
 
-// RegistryLocal is the value of registry: that asks for devenv's own
-// registry container.
-const RegistryLocal = "local"
+// The values of registry: that are not addresses.
+const (
+	// RegistryLocal asks for devenv's own registry container (the default
+	// on the kind cluster devenv creates).
+	RegistryLocal = "local"
+	// RegistryNone asks for no registry: images are loaded into the node.
+	RegistryNone = "none"
+)
 
 // PlainHTTP reports whether devenv may talk plain HTTP to the registry:
 // when insecure: true is set, or the host is localhost or a loopback IP
@@ -106,6 +119,10 @@ func (d *decoder) registry(key, n *yaml.Node, s *schemaNode) *Registry {
 	addr := d.str(addrNode, field)
 	if addr == RegistryLocal && field == "registry" {
 		r.Local = true
+		return r
+	}
+	if addr == RegistryNone && field == "registry" {
+		r.None = true
 		return r
 	}
 	host, prefix, err := parseRegistry(addr)

@@ -33,6 +33,7 @@ func TestLoadRegistry(t *testing.T) {
 		{"unknown field", head + "registry: {adress: x}\n", nil, false, `:3: registry.adress: unknown field; did you mean "address"?`},
 		{"list", head + "registry: [a]\n", nil, false, ":3: registry: expected HOST[:PORT][/PREFIX]"},
 		{"local", head + "registry: local\n", &Registry{Local: true}, false, ""},
+		{"none", head + "registry: none\n", &Registry{None: true}, false, ""},
 		{"local with a context", head + "cluster: {context: team}\nregistry: local\n", nil, false, ":4: registry: local is a registry devenv runs beside the kind cluster it creates"},
 		{"local is not an address in a mapping", head + "registry: {address: local}\n", &Registry{Host: "local"}, false, ""},
 		{"insecure not a bool", head + "registry: {address: x, insecure: yes please}\n", nil, false, ":3: registry.insecure: expected true or false"},

@@ -130,7 +130,7 @@ func rootSchema() *schemaNode {
 		}),
 		"registry": {Description: "The image registry the services' images are pushed to, for a cluster that pulls them from there: HOST[:PORT][/PREFIX], or an object with address and insecure.",
 			OneOf: []*schemaNode{
-				{Type: "string", Description: "HOST[:PORT][/PREFIX], e.g. localhost:5001 or registry.example.com/team/dev; or local: a registry container devenv runs beside the kind cluster it creates."},
+				{Type: "string", Description: "HOST[:PORT][/PREFIX], e.g. localhost:5001 or registry.example.com/team/dev; local: a registry container devenv runs beside the kind cluster it creates (the default there); none: images are loaded into the kind node."},
 				object("A registry with settings.", map[string]*schemaNode{
 					"address":  str("HOST[:PORT][/PREFIX], e.g. registry.example.com/team/dev."),
 					"insecure": boolean("Allow plain HTTP to a registry that is not on this machine (localhost and loopback addresses always may)."),

@@ -36,6 +36,7 @@ type WantedImage struct {
 // FROM (build args applied), each once, in that order. The service images
 // themselves are not listed: they are built (see BundleImages).
 func WantedImages(cfg *config.Config) ([]WantedImage, error) {
+	cfg = effective(cfg)
 	var out []WantedImage
 	if !existing(cfg) { // devenv creates no cluster on cluster.context
 		out = append(out, WantedImage{Role: RoleNode, Ref: cfg.Cluster.Image})

@@ -21,11 +21,12 @@ func TestWantedImages(t *testing.T) {
 		files map[string]string
 		want  []WantedImage
 	}{{
-		name:  "one service, no Kafka",
+		name:  "one service, no Kafka (and the default local registry)",
 		yaml:  "name: p\nservices:\n  a: {port: 8080}\n",
 		files: map[string]string{"a/Dockerfile": "FROM alpine:3.20\nCOPY x /x\n"},
 		want: []WantedImage{
 			{Role: RoleNode, Ref: node},
+			{Role: RoleRegistry, Ref: LocalRegistryImage},
 			{Role: RoleBase, Ref: "alpine:3.20", Service: "a"},
 		},
 	}, {
@@ -36,6 +37,7 @@ func TestWantedImages(t *testing.T) {
 		want: []WantedImage{
 			{Role: RoleNode, Ref: "kindest/node:v1.37.0"},
 			{Role: RoleKafka, Ref: "apache/kafka:4.1.0"},
+			{Role: RoleRegistry, Ref: LocalRegistryImage},
 			{Role: RoleH2, Ref: config.DefaultH2Image},
 		},
 	}, {
@@ -45,6 +47,7 @@ func TestWantedImages(t *testing.T) {
 		want: []WantedImage{
 			{Role: RoleNode, Ref: node},
 			{Role: RoleKafka, Ref: config.DefaultKafkaImage},
+			{Role: RoleRegistry, Ref: LocalRegistryImage},
 			{Role: RoleBase, Ref: "eclipse-temurin:17-jre", Service: "a"},
 		},
 	}, {
@@ -56,8 +59,17 @@ func TestWantedImages(t *testing.T) {
 		},
 		want: []WantedImage{
 			{Role: RoleNode, Ref: node},
+			{Role: RoleRegistry, Ref: LocalRegistryImage},
 			{Role: RoleBase, Ref: "golang:1.26", Service: "a"},
 			{Role: RoleBase, Ref: "debian:bookworm-slim", Service: "a"},
+		},
+	}, {
+		name:  "registry: none loads into the node: no registry image",
+		yaml:  "name: p\nregistry: none\nservices:\n  a: {port: 8080}\n",
+		files: map[string]string{"a/Dockerfile": "FROM alpine:3.20\nCOPY x /x\n"},
+		want: []WantedImage{
+			{Role: RoleNode, Ref: node},
+			{Role: RoleBase, Ref: "alpine:3.20", Service: "a"},
 		},
 	}, {
 		name: "a disabled service's base is not needed",
@@ -68,6 +80,7 @@ func TestWantedImages(t *testing.T) {
 		},
 		want: []WantedImage{
 			{Role: RoleNode, Ref: node},
+			{Role: RoleRegistry, Ref: LocalRegistryImage},
 			{Role: RoleBase, Ref: "alpine:3.20", Service: "a"},
 		},
 	}}

@@ -103,3 +103,22 @@ func CheckCluster(ctx context.Context, cfg *config.Config, opts Options) (reache
 	}
 	return true, existingFits(cfg, c)
 }
+
+// effective is cfg with its registry as devenv uses it: on the kind cluster
+// devenv creates, no registry: means registry: local (measured faster than
+// loading into the node: README "How fast"); registry: none means none.
+// cfg itself is not changed.
+func effective(cfg *config.Config) *config.Config {
+	r := cfg.Registry
+	switch {
+	case r == nil && !existing(cfg):
+		cp := *cfg
+		cp.Registry = &config.Registry{Local: true, Default: true}
+		return &cp
+	case r != nil && r.None:
+		cp := *cfg
+		cp.Registry = nil
+		return &cp
+	}
+	return cfg
+}

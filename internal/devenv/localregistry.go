@@ -2,6 +2,7 @@ package devenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -23,6 +24,10 @@ import (
 // LocalRegistryImage is the image of registry: local's container (offline:
 // the stand-in devenv.local/registry:3).
 const LocalRegistryImage = "registry:3"
+
+// errNoHostFiles means the cluster's containerd reads no registry host
+// files: it cannot pull from the local registry.
+var errNoHostFiles = errors.New("the nodes cannot pull from a local registry")
 
 // componentRegistry is the LabelComponent of registry: local's container.
 const componentRegistry = "registry"
@@ -136,7 +141,7 @@ func (e *Env) wireLocalRegistry(ctx context.Context, c *cluster.Cluster) error {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("cluster %s was created before devenv set its nodes up for a registry (containerd reads no %s): run devenv down, then devenv up, to create it again", cfg.Cluster.Name, registry.CertsDir)
+			return fmt.Errorf("%w: cluster %s was created before devenv set its nodes up for a registry (containerd reads no %s): run devenv down, then devenv up, to create it again", errNoHostFiles, cfg.Cluster.Name, registry.CertsDir)
 		}
 		kc, err := registry.KindContainerd(cfg.Registry.Host, name+":5000")
 		if err != nil {

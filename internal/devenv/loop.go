@@ -345,6 +345,10 @@ func (l *loop) handle(ctx context.Context, b watch.Batch, configFiles []string) 
 			lg.Infof("✗ %s: %v (keeping the running configuration)", filepath.Base(configFiles[0]), err)
 		} else {
 			restart = !sameServices(l.cfg, cfg)
+			// Where images go is settled for this run (the registry's
+			// port is in their names): a changed registry: takes effect
+			// at the next up.
+			cfg.Registry = l.cfg.Registry
 			l.cfg = cfg
 			// Build what is new, then re-apply everything: ConfigMaps,
 			// Secrets and resources; the config hash restarts the pods.

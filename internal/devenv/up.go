@@ -2,6 +2,7 @@ package devenv
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"strconv"
@@ -147,6 +148,7 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	obs.SaveStarted(ui.HowUp, serviceNames(cfg))
 	defer obs.SaveEnded()
 	t0 := time.Now()
+	cfg = effective(cfg)
 	env := &Env{Config: cfg, Images: map[string]string{}, opts: opts, prog: &progress{log: lg, obs: opts.Observer}, lock: lk}
 	ok := false
 	defer func() {
@@ -221,7 +223,16 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	}
 	env.attachCluster(c)
 	if cfg.Registry != nil && cfg.Registry.Local {
-		if err := env.wireLocalRegistry(ctx, c); err != nil {
+		err := env.wireLocalRegistry(ctx, c)
+		if errors.Is(err, errNoHostFiles) && cfg.Registry.Default {
+			// A cluster from before devenv set nodes up for a registry:
+			// load into it as then (the names under localhost:PORT load
+			// as well as any).
+			lg.Infof("cluster %s cannot pull from the local registry (%v): loading images into its node instead; devenv down and up make a cluster that can", cfg.Cluster.Name, err)
+			env.loop.loader, env.loop.pushParts = clusterOps{c: c, docker: env.docker}, false
+			err = nil
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
