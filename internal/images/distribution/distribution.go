@@ -16,17 +16,12 @@ package distribution
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	_ "embed"
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
-	"github.com/moby/moby/client"
-
-	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/execx"
 	"github.com/devenv-tool/devenv/internal/images/standin"
 )
@@ -122,55 +117,20 @@ func build(ctx context.Context, env *standin.Env, labels map[string]string) erro
 	if err != nil {
 		return err
 	}
-	res, err := env.Docker.ImageBuild(ctx, bytes.NewReader(tarball), client.ImageBuildOptions{
-		Tags:        []string{Ref},
-		Dockerfile:  "Dockerfile",
-		Labels:      labels,
-		Remove:      true,
-		ForceRemove: true,
-	})
-	if err != nil {
-		return fmt.Errorf("building %s: %w", Ref, err)
-	}
-	defer res.Body.Close()
-	if err := dockerx.ReadStream(res.Body, dockerx.StreamOptions{Out: env.Output}); err != nil {
-		return fmt.Errorf("building %s: %w", Ref, err)
-	}
-	return nil
+	return standin.BuildDockerfile(ctx, env, standin.DockerBuild{Ref: Ref, Context: tarball, Labels: labels})
 }
 
 // buildContext is the tar the engine builds from: the Dockerfile, the
 // executable registry, its configuration, the (empty) data folder and a
 // /tmp (scratch has no mkdir).
 func buildContext(binary []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	epoch := time.Unix(0, 0)
-	entries := []struct {
-		hdr  tar.Header
-		body []byte
-	}{
-		{tar.Header{Name: "Dockerfile", Mode: 0o644, Typeflag: tar.TypeReg}, dockerfile},
-		{tar.Header{Name: "registry", Mode: 0o755, Typeflag: tar.TypeReg}, binary},
-		{tar.Header{Name: "config.yml", Mode: 0o644, Typeflag: tar.TypeReg}, config},
-		{tar.Header{Name: "var/", Mode: 0o755, Typeflag: tar.TypeDir}, nil},
-		{tar.Header{Name: "var/lib/", Mode: 0o755, Typeflag: tar.TypeDir}, nil},
-		{tar.Header{Name: "var/lib/registry/", Mode: 0o755, Typeflag: tar.TypeDir}, nil},
-		{tar.Header{Name: "tmp/", Mode: 0o1777, Typeflag: tar.TypeDir}, nil},
-	}
-	for _, e := range entries {
-		hdr := e.hdr
-		hdr.Size = int64(len(e.body))
-		hdr.ModTime = epoch
-		if err := tw.WriteHeader(&hdr); err != nil {
-			return nil, fmt.Errorf("packing %s: %w", hdr.Name, err)
-		}
-		if _, err := tw.Write(e.body); err != nil {
-			return nil, fmt.Errorf("packing %s: %w", hdr.Name, err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, fmt.Errorf("packing the build context: %w", err)
-	}
-	return buf.Bytes(), nil
+	return standin.TarEntries([]standin.TarEntry{
+		{Header: tar.Header{Name: "Dockerfile", Mode: 0o644, Typeflag: tar.TypeReg}, Body: dockerfile},
+		{Header: tar.Header{Name: "registry", Mode: 0o755, Typeflag: tar.TypeReg}, Body: binary},
+		{Header: tar.Header{Name: "config.yml", Mode: 0o644, Typeflag: tar.TypeReg}, Body: config},
+		{Header: tar.Header{Name: "var/", Mode: 0o755, Typeflag: tar.TypeDir}},
+		{Header: tar.Header{Name: "var/lib/", Mode: 0o755, Typeflag: tar.TypeDir}},
+		{Header: tar.Header{Name: "var/lib/registry/", Mode: 0o755, Typeflag: tar.TypeDir}},
+		{Header: tar.Header{Name: "tmp/", Mode: 0o1777, Typeflag: tar.TypeDir}},
+	})
 }

@@ -23,6 +23,38 @@ type DockerBuild struct {
 	Files     map[string][]byte // the build context; must contain "Dockerfile"
 	BuildArgs map[string]string
 	Labels    map[string]string
+	// Context is a ready build context (a tar holding the Dockerfile, see
+	// TarEntries) used instead of Files, for one that needs modes or
+	// folders.
+	Context []byte
+}
+
+// TarEntry is one entry of a build context made by TarEntries.
+type TarEntry struct {
+	Header tar.Header // Name, Mode and Typeflag; Size and ModTime are set
+	Body   []byte
+}
+
+// TarEntries returns an uncompressed tar of entries, in their order, with
+// fixed timestamps.
+func TarEntries(entries []TarEntry) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		hdr := e.Header
+		hdr.Size = int64(len(e.Body))
+		hdr.ModTime = time.Unix(0, 0)
+		if err := tw.WriteHeader(&hdr); err != nil {
+			return nil, fmt.Errorf("packing %s: %w", hdr.Name, err)
+		}
+		if _, err := tw.Write(e.Body); err != nil {
+			return nil, fmt.Errorf("packing %s: %w", hdr.Name, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("packing the build context: %w", err)
+	}
+	return buf.Bytes(), nil
 }
 
 var (
@@ -34,12 +66,15 @@ var (
 // env.Output when set, and returns an error carrying the output's tail when
 // the build fails.
 func BuildDockerfile(ctx context.Context, env *Env, b DockerBuild) error {
-	if _, ok := b.Files["Dockerfile"]; !ok {
-		return fmt.Errorf("building %s: the build context has no Dockerfile", b.Ref)
-	}
-	tarball, err := TarFiles(b.Files)
-	if err != nil {
-		return fmt.Errorf("building %s: %w", b.Ref, err)
+	tarball := b.Context
+	if tarball == nil {
+		if _, ok := b.Files["Dockerfile"]; !ok {
+			return fmt.Errorf("building %s: the build context has no Dockerfile", b.Ref)
+		}
+		var err error
+		if tarball, err = TarFiles(b.Files); err != nil {
+			return fmt.Errorf("building %s: %w", b.Ref, err)
+		}
 	}
 	args := make(map[string]*string, len(b.BuildArgs))
 	for k, v := range b.BuildArgs {
