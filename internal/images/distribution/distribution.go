@@ -18,11 +18,7 @@ import (
 	"archive/tar"
 	"context"
 	_ "embed"
-	"fmt"
-	"os"
-	"path/filepath"
 
-	"github.com/devenv-tool/devenv/internal/execx"
 	"github.com/devenv-tool/devenv/internal/images/standin"
 )
 
@@ -84,32 +80,12 @@ func build(ctx context.Context, env *standin.Env, labels map[string]string) erro
 			env.Step(s)
 		}
 	}
-	dir, err := os.MkdirTemp(env.CacheDir, "registry-build-")
+	binary, err := standin.BuildGo(ctx, env, standin.GoProgram{
+		Name: "registry", What: "the registry", Mods: "distribution " + Version,
+		Files: map[string][]byte{"go.mod": goMod(), "main.go": mainGo},
+	}, step)
 	if err != nil {
-		return fmt.Errorf("creating the build folder: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	for name, b := range map[string][]byte{"go.mod": goMod(), "main.go": mainGo} {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			return fmt.Errorf("writing %s: %w", name, err)
-		}
-	}
-	goEnv := []string{"CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-mod=mod", "GOWORK=off"}
-	step("go mod tidy (distribution " + Version + ")")
-	if err := execx.Run(ctx, execx.Cmd{Args: []string{"go", "mod", "tidy"}, Dir: dir, Env: goEnv, Stream: env.Output}); err != nil {
-		return fmt.Errorf("resolving the registry's modules: %w", err)
-	}
-	step("go build registry")
-	bin := filepath.Join(dir, "registry")
-	if err := execx.Run(ctx, execx.Cmd{
-		Args: []string{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "."},
-		Dir:  dir, Env: goEnv, Stream: env.Output,
-	}); err != nil {
-		return fmt.Errorf("compiling the registry: %w", err)
-	}
-	binary, err := os.ReadFile(bin)
-	if err != nil {
-		return fmt.Errorf("reading the registry binary: %w", err)
+		return err
 	}
 
 	step("docker build " + Ref)

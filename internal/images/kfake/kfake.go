@@ -18,11 +18,9 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/devenv-tool/devenv/internal/execx"
 	"github.com/devenv-tool/devenv/internal/fakebroker"
 	"github.com/devenv-tool/devenv/internal/images/standin"
 )
@@ -118,12 +116,6 @@ func build(ctx context.Context, env *standin.Env, labels map[string]string) erro
 			env.Step(s)
 		}
 	}
-	dir, err := os.MkdirTemp(env.CacheDir, "kfake-build-")
-	if err != nil {
-		return fmt.Errorf("creating the build folder: %w", err)
-	}
-	defer os.RemoveAll(dir)
-
 	src, err := brokerSources()
 	if err != nil {
 		return err
@@ -132,32 +124,11 @@ func build(ctx context.Context, env *standin.Env, labels map[string]string) erro
 	for name, b := range src {
 		files[filepath.Join("fakebroker", name)] = b
 	}
-	for name, b := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return fmt.Errorf("writing %s: %w", p, err)
-		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			return fmt.Errorf("writing %s: %w", p, err)
-		}
-	}
-
-	goEnv := []string{"CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-mod=mod", "GOWORK=off"}
-	step("go mod tidy (franz-go " + FranzGoVersion + ")")
-	if err := execx.Run(ctx, execx.Cmd{Args: []string{"go", "mod", "tidy"}, Dir: dir, Env: goEnv, Stream: env.Output}); err != nil {
-		return fmt.Errorf("resolving the broker's modules: %w", err)
-	}
-	step("go build devenv-kafka")
-	bin := filepath.Join(dir, "devenv-kafka")
-	if err := execx.Run(ctx, execx.Cmd{
-		Args: []string{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "."},
-		Dir:  dir, Env: goEnv, Stream: env.Output,
-	}); err != nil {
-		return fmt.Errorf("compiling the broker: %w", err)
-	}
-	binary, err := os.ReadFile(bin)
+	binary, err := standin.BuildGo(ctx, env, standin.GoProgram{
+		Name: "devenv-kafka", What: "the broker", Mods: "franz-go " + FranzGoVersion, Files: files,
+	}, step)
 	if err != nil {
-		return fmt.Errorf("reading the broker binary: %w", err)
+		return err
 	}
 
 	step("docker build " + Ref)

@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/devenv-tool/devenv/internal/dockerx"
+	"github.com/devenv-tool/devenv/internal/execx"
 )
 
 // DockerBuild describes an image built through the Docker API from files held
@@ -139,4 +142,52 @@ func TarFiles(files map[string][]byte) ([]byte, error) {
 		return nil, fmt.Errorf("packing build context: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// GoProgram is a Go main package written to a temporary folder (Files:
+// go.mod, main.go and whatever else, by relative path) and compiled as a
+// static linux binary named Name, for a stand-in that runs it FROM scratch.
+type GoProgram struct {
+	Name  string            // the binary's name
+	What  string            // for messages: "the broker", "the registry"
+	Mods  string            // for the progress line: "franz-go v1.20.0"
+	Files map[string][]byte // relative path -> content
+}
+
+// BuildGo writes p's files to a temporary folder under env.CacheDir,
+// resolves its modules (go mod tidy, through the module proxy), compiles it
+// and returns the binary. step reports each part.
+func BuildGo(ctx context.Context, env *Env, p GoProgram, step func(string)) ([]byte, error) {
+	dir, err := os.MkdirTemp(env.CacheDir, p.Name+"-build-")
+	if err != nil {
+		return nil, fmt.Errorf("creating the build folder: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	for name, b := range p.Files {
+		f := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			return nil, fmt.Errorf("writing %s: %w", f, err)
+		}
+		if err := os.WriteFile(f, b, 0o644); err != nil {
+			return nil, fmt.Errorf("writing %s: %w", f, err)
+		}
+	}
+	goEnv := []string{"CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-mod=mod", "GOWORK=off"}
+	step("go mod tidy (" + p.Mods + ")")
+	if err := execx.Run(ctx, execx.Cmd{Args: []string{"go", "mod", "tidy"}, Dir: dir, Env: goEnv, Stream: env.Output}); err != nil {
+		return nil, fmt.Errorf("resolving the modules of %s: %w", p.What, err)
+	}
+	step("go build " + p.Name)
+	bin := filepath.Join(dir, p.Name)
+	if err := execx.Run(ctx, execx.Cmd{
+		Args: []string{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "."},
+		Dir:  dir, Env: goEnv, Stream: env.Output,
+	}); err != nil {
+		return nil, fmt.Errorf("compiling %s: %w", p.What, err)
+	}
+	binary, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, fmt.Errorf("reading the binary of %s: %w", p.What, err)
+	}
+	return binary, nil
 }
