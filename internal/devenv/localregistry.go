@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path"
 	"net/netip"
 	"strconv"
 
@@ -17,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/devenv-tool/devenv/cluster"
+	"github.com/devenv-tool/devenv/internal/build"
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/registry"
 )
@@ -147,6 +149,9 @@ func (e *Env) wireLocalRegistry(ctx context.Context, c *cluster.Cluster) error {
 		if err != nil {
 			return err
 		}
+		// The images keep their devenv.local names: the nodes pull those
+		// from the registry container too.
+		kc.Files[path.Join(registry.CertsDir, build.Registry, "hosts.toml")] = kc.Files[path.Join(registry.CertsDir, cfg.Registry.Host, "hosts.toml")]
 		if err := c.WriteNodeFiles(ctx, kc.Files); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/devenv-tool/devenv/internal/build"
@@ -21,6 +22,21 @@ type registryOps struct {
 	src  *registryx.Source
 	push registry.PushOptions
 	log  *log.Logger
+	// local is registry: local's host (localhost:PORT): images keep their
+	// devenv.local names, which the nodes pull from the registry
+	// container, and go to host under the same path. "" otherwise: images
+	// are named in the registry already.
+	local string
+}
+
+// target is where ref is pushed.
+func (o registryOps) target(ref string) string {
+	if o.local != "" {
+		if rest, ok := strings.CutPrefix(ref, build.Registry+"/"); ok {
+			return o.local + "/" + rest
+		}
+	}
+	return ref
 }
 
 func newRegistryOps(ops clusterOps, cfg *config.Config, state *build.State, lg *log.Logger) registryOps {
@@ -28,18 +44,24 @@ func newRegistryOps(ops clusterOps, cfg *config.Config, state *build.State, lg *
 	if state != nil && state.LayerDir() != "" {
 		dir = filepath.Join(filepath.Dir(state.LayerDir()), "registry")
 	}
-	return registryOps{
+	o := registryOps{
 		clusterOps: ops,
 		src:        &registryx.Source{Docker: ops.docker, Dir: dir},
 		push:       registry.PushOptions{Log: lg.Slog(), Insecure: cfg.Registry.PlainHTTP()},
 		log:        lg,
 	}
+	if cfg.Registry.Local {
+		o.local = cfg.Registry.Host
+	}
+	return o
 }
 
 // registryPrefix is what images are named under in cfg's registry:
-// HOST[:PORT][/PREFIX]; "" without one.
+// HOST[:PORT][/PREFIX]; "" without one, and for registry: local, whose
+// images keep their devenv.local names (the port of the local registry is
+// this machine's: a bundle or another laptop gets another one).
 func registryPrefix(cfg *config.Config) string {
-	if cfg.Registry == nil {
+	if cfg.Registry == nil || cfg.Registry.Local {
 		return ""
 	}
 	if cfg.Registry.Prefix != "" {
@@ -53,7 +75,7 @@ func registryPrefix(cfg *config.Config) string {
 func (o registryOps) MissingImages(ctx context.Context, refs []string) ([]string, error) {
 	var missing []string
 	for _, ref := range refs {
-		d, err := registry.ConfigDigest(ctx, ref, o.push)
+		d, err := registry.ConfigDigest(ctx, o.target(ref), o.push)
 		if err != nil {
 			return nil, err
 		}
@@ -67,7 +89,7 @@ func (o registryOps) MissingImages(ctx context.Context, refs []string) ([]string
 // LoadImage pushes the engine's image ref.
 func (o registryOps) LoadImage(ctx context.Context, ref string) (bool, error) {
 	t0 := time.Now()
-	res, err := o.src.PushEngine(ctx, ref, ref, o.push)
+	res, err := o.src.PushEngine(ctx, ref, o.target(ref), o.push)
 	if err != nil {
 		return false, err
 	}
@@ -84,7 +106,7 @@ func (o registryOps) LoadParts(ctx context.Context, ref string, a *build.Assembl
 		return err
 	}
 	defer done()
-	res, err := registry.Push(ctx, img, ref, o.push)
+	res, err := registry.Push(ctx, img, o.target(ref), o.push)
 	if err != nil {
 		return err
 	}
