@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"path"
 	"net/netip"
+	"path"
 	"strconv"
 
 	cerrdefs "github.com/containerd/errdefs"
