@@ -2,11 +2,14 @@ package devenv
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
 	"path"
+	"slices"
 	"strconv"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -130,14 +133,23 @@ func (e *Env) startedRegistry(ctx context.Context, name string) (port int, ok bo
 func (e *Env) wireLocalRegistry(ctx context.Context, c *cluster.Cluster) error {
 	cfg := e.Config
 	name := ProjectID(cfg).ContainerName(componentRegistry)
+	kc, err := registry.KindContainerd(cfg.Registry.Host, name+":5000")
+	if err != nil {
+		return err
+	}
+	// The images keep their devenv.local names: the nodes pull those from
+	// the registry container too.
+	kc.Files[path.Join(registry.CertsDir, build.Registry, "hosts.toml")] = kc.Files[path.Join(registry.CertsDir, cfg.Registry.Host, "hosts.toml")]
 	cm := registry.HostingConfigMap(cfg.Registry.Host, name+":5000")
+	// The ConfigMap is written last and names the node files it follows:
+	// when both are as they would be written now, the cluster is wired.
+	cm.Annotations = map[string]string{annotationNodeFiles: filesDigest(kc.Files)}
 	cms := c.Client.CoreV1().ConfigMaps(cm.Namespace)
-	if cur, err := cms.Get(ctx, cm.Name, metav1.GetOptions{}); err == nil && maps.Equal(cur.Data, cm.Data) {
-		// Written last, after the nodes' files: the cluster is wired.
+	if cur, err := cms.Get(ctx, cm.Name, metav1.GetOptions{}); err == nil && maps.Equal(cur.Data, cm.Data) && cur.Annotations[annotationNodeFiles] == cm.Annotations[annotationNodeFiles] {
 		return nil
 	}
 	done := e.prog.start("wiring the local registry into cluster %s", cfg.Cluster.Name)
-	err := func() error {
+	err = func() error {
 		ok, err := c.ReadsHostFiles(ctx, registry.CertsDir)
 		if err != nil {
 			return err
@@ -145,13 +157,6 @@ func (e *Env) wireLocalRegistry(ctx context.Context, c *cluster.Cluster) error {
 		if !ok {
 			return fmt.Errorf("%w: cluster %s was created before devenv set its nodes up for a registry (containerd reads no %s): run devenv down, then devenv up, to create it again", errNoHostFiles, cfg.Cluster.Name, registry.CertsDir)
 		}
-		kc, err := registry.KindContainerd(cfg.Registry.Host, name+":5000")
-		if err != nil {
-			return err
-		}
-		// The images keep their devenv.local names: the nodes pull those
-		// from the registry container too.
-		kc.Files[path.Join(registry.CertsDir, build.Registry, "hosts.toml")] = kc.Files[path.Join(registry.CertsDir, cfg.Registry.Host, "hosts.toml")]
 		if err := c.WriteNodeFiles(ctx, kc.Files); err != nil {
 			return err
 		}
@@ -165,4 +170,18 @@ func (e *Env) wireLocalRegistry(ctx context.Context, c *cluster.Cluster) error {
 	}()
 	done(err, "")
 	return err
+}
+
+// annotationNodeFiles, on the KEP-1755 ConfigMap, is the digest of the
+// registry host files devenv wrote on the nodes before it.
+const annotationNodeFiles = "devenv.dev/node-files"
+
+// filesDigest is a digest of files (path and content), in path order.
+func filesDigest(files map[string][]byte) string {
+	h := sha256.New()
+	for _, p := range slices.Sorted(maps.Keys(files)) {
+		fmt.Fprintf(h, "%s\x00%d\x00", p, len(files[p]))
+		h.Write(files[p])
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }
