@@ -247,10 +247,6 @@ func (e *Env) ensureNetwork(ctx context.Context) (err error) {
 
 func (e *Env) ensureCluster(ctx context.Context) (*cluster.Cluster, error) {
 	cfg := e.Config
-	if existing(cfg) {
-		c, _, err := e.useExisting(ctx)
-		return c, err
-	}
 	img, err := e.resolver.Resolve(ctx, cfg.Cluster.Image)
 	if err != nil {
 		return nil, fmt.Errorf("cluster.image: %w", err)
@@ -288,14 +284,8 @@ func (e *Env) useExisting(ctx context.Context) (*cluster.Cluster, *config.Config
 		done(err, "")
 		return nil, nil, err
 	}
-	if err = c.CheckAccess(ctx, cfg.Namespace, cluster.ProjectAccess); err == nil && !c.Kind && cfg.Registry == nil {
-		if r := hostedRegistry(ctx, c, e.opts.logger()); r != nil {
-			cp := *cfg
-			cp.Registry = r
-			cfg = &cp
-		}
-	}
-	if err == nil {
+	if err = c.CheckAccess(ctx, cfg.Namespace, cluster.ProjectAccess); err == nil {
+		cfg = withHostedRegistry(ctx, cfg, c, e.opts.logger())
 		err = existingFits(cfg, c)
 	}
 	how := "not a kind cluster on this Docker engine"
@@ -310,6 +300,22 @@ func (e *Env) useExisting(ctx context.Context) (*cluster.Cluster, *config.Config
 		return nil, nil, err
 	}
 	return c, cfg, nil
+}
+
+// withHostedRegistry is cfg, or, when c is not kind on this engine and
+// devenv.yaml names no registry, a copy of cfg that uses the registry c
+// names in its KEP-1755 ConfigMap (when it names one).
+func withHostedRegistry(ctx context.Context, cfg *config.Config, c *cluster.Cluster, lg *log.Logger) *config.Config {
+	if c.Kind || cfg.Registry != nil {
+		return cfg
+	}
+	r := hostedRegistry(ctx, c, lg)
+	if r == nil {
+		return cfg
+	}
+	cp := *cfg
+	cp.Registry = r
+	return &cp
 }
 
 // hostedRegistry reads the registry a cluster names in its KEP-1755
@@ -338,7 +344,7 @@ func existingFits(cfg *config.Config, c *cluster.Cluster) error {
 		return nil
 	}
 	var errs []error
-	if !hasRegistry(cfg) {
+	if cfg.Registry == nil {
 		errs = append(errs, fmt.Errorf("context %s is not a kind cluster on this Docker engine, so devenv cannot load images into its nodes: add registry: HOST[:PORT][/PREFIX] to %s (a registry its nodes pull from)", cfg.Cluster.Context, cfg.Files[0]))
 	}
 	if cfg.Kafka != nil && !externalKafka(cfg) {
@@ -457,11 +463,7 @@ func (e *Env) startExternal(ctx context.Context) error {
 // tests get a bootstrap address; otherwise that is said once, and up goes
 // on without both.
 func (e *Env) externalKafka(ctx context.Context, k *config.Kafka) *kafka.Endpoint {
-	host, port := k.ExternalHostPort()
-	ep := &kafka.Endpoint{Port: port, InternalAddress: k.External}
-	if a, ok := k.ExternalIP(); ok {
-		ep.IP = a.String()
-	}
+	ep := externalKafkaEndpoint(k)
 	done := e.prog.start("Kafka broker at %s (kafka.external)", k.External)
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -469,8 +471,19 @@ func (e *Env) externalKafka(ctx context.Context, k *config.Kafka) *kafka.Endpoin
 		done(nil, "Kafka broker at %s, run by someone else (kafka.external): this machine cannot reach it (%v), so devenv creates no topics and checks nothing there; pods reach it as %s", k.External, err, k.Address())
 		return ep
 	}
-	ep.HostAddress = net.JoinHostPort(host, strconv.Itoa(port))
+	ep.HostAddress = k.External
 	done(nil, "Kafka broker at %s, run by someone else (kafka.external; pods: %s)", k.External, k.Address())
+	return ep
+}
+
+// externalKafkaEndpoint is the endpoint of kafka.external as the config
+// gives it, without a host address (set once the host reaches it).
+func externalKafkaEndpoint(k *config.Kafka) *kafka.Endpoint {
+	_, port := k.ExternalHostPort()
+	ep := &kafka.Endpoint{Port: port, InternalAddress: k.External}
+	if a, ok := k.ExternalIP(); ok {
+		ep.IP = a.String()
+	}
 	return ep
 }
 

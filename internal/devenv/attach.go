@@ -165,7 +165,9 @@ func Attach(ctx context.Context, cfg *config.Config, opts Options) (*Env, error)
 	}
 	ext := map[string]string{}
 	if externalKafka(cfg) {
-		env.Kafka = attachedExternalKafka(cfg.Kafka)
+		// Not probed here: the host address is the external one.
+		env.Kafka = externalKafkaEndpoint(cfg.Kafka)
+		env.Kafka.HostAddress = cfg.Kafka.External
 		ext[render.ComponentKafka] = env.Kafka.IP
 	} else if cfg.Kafka != nil {
 		ep, found, err := kafka.Find(ctx, env.docker, projectKey(cfg))
@@ -231,15 +233,4 @@ func Attach(ctx context.Context, cfg *config.Config, opts Options) (*Env, error)
 	}
 	ok = true
 	return env, nil
-}
-
-// attachedExternalKafka is kafka.external's endpoint for Attach, which
-// does not probe it: its host address is the external one.
-func attachedExternalKafka(k *config.Kafka) *kafka.Endpoint {
-	_, port := k.ExternalHostPort()
-	ep := &kafka.Endpoint{Port: port, InternalAddress: k.External, HostAddress: k.External}
-	if a, ok := k.ExternalIP(); ok {
-		ep.IP = a.String()
-	}
-	return ep
 }

@@ -64,9 +64,6 @@ func connectCluster(ctx context.Context, cfg *config.Config, opts Options) (*clu
 	return cluster.Connect(ctx, cfg.Cluster.Name, opts.Kubeconfig)
 }
 
-// hasRegistry says whether images go to a registry (devenv.yaml's registry:).
-func hasRegistry(cfg *config.Config) bool { return cfg.Registry != nil }
-
 // externalKafka says whether the broker is one devenv does not run.
 func externalKafka(cfg *config.Config) bool { return cfg.Kafka != nil && cfg.Kafka.External != "" }
 
@@ -90,18 +87,12 @@ func CheckCluster(ctx context.Context, cfg *config.Config, opts Options) (reache
 	if !existing(cfg) {
 		return false, nil
 	}
+	// Not connectCluster: validate names the field itself.
 	c, err := cluster.ConnectExisting(ctx, cfg.Cluster.Context, kubeconfigOf(cfg, opts), cluster.Options{Log: opts.logger().Slog()})
 	if err != nil {
 		return false, err
 	}
-	if !c.Kind && cfg.Registry == nil {
-		if r := hostedRegistry(ctx, c, opts.logger()); r != nil {
-			cp := *cfg
-			cp.Registry = r
-			cfg = &cp
-		}
-	}
-	return true, existingFits(cfg, c)
+	return true, existingFits(withHostedRegistry(ctx, cfg, c, opts.logger()), c)
 }
 
 // effective is cfg with its registry as devenv uses it: on the kind cluster

@@ -43,3 +43,16 @@ func TestExistingFits(t *testing.T) {
 		t.Errorf("someone else's kind cluster on this engine: %v", err)
 	}
 }
+
+// TestExternalStatusKeepsWhatTheProbeLearns: the probe of kafka.external
+// lists the topics; the status returned must carry them.
+func TestExternalStatusKeepsWhatTheProbeLearns(t *testing.T) {
+	es := externalStatus(context.Background(), nil, "ns", "kafka", "kafka.example.com:9094", ExternalStatus{Component: "kafka"},
+		func(_ context.Context, es *ExternalStatus) error {
+			es.Topics = []string{"transfers"}
+			return nil
+		})
+	if len(es.Topics) != 1 || es.Topics[0] != "transfers" || !es.Running || es.Port != 9094 || es.HostAddress != "kafka.example.com:9094" {
+		t.Errorf("status = %+v", es)
+	}
+}

@@ -119,7 +119,7 @@ func kafkaStatus(ctx context.Context, docker *client.Client, c *cluster.Cluster,
 	k := cfg.Kafka
 	es := ExternalStatus{Component: "kafka", Service: k.Address(), Port: k.Port}
 	if k.External != "" {
-		return externalStatus(ctx, c, cfg.Namespace, k.Service, k.External, es, func(ctx context.Context) error {
+		return externalStatus(ctx, c, cfg.Namespace, k.Service, k.External, es, func(ctx context.Context, es *ExternalStatus) error {
 			var err error
 			es.Topics, err = kafka.Topics(ctx, k.External)
 			return err
@@ -160,7 +160,7 @@ func h2Status(ctx context.Context, docker *client.Client, c *cluster.Cluster, cf
 	h := cfg.H2
 	es := ExternalStatus{Component: "h2", Service: net.JoinHostPort(h.Service, strconv.Itoa(h.Port)), Port: h.Port}
 	if h.External != "" {
-		return externalStatus(ctx, c, cfg.Namespace, h.Service, h.External, es, func(ctx context.Context) error {
+		return externalStatus(ctx, c, cfg.Namespace, h.Service, h.External, es, func(ctx context.Context, _ *ExternalStatus) error {
 			conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", h.External)
 			if err == nil {
 				conn.Close()
@@ -219,9 +219,9 @@ func serviceStatus(ctx context.Context, c *cluster.Cluster, ns, name string) Ser
 
 // externalStatus reports on a broker or server devenv does not run
 // (kafka.external, h2.external) at addr: whether this machine reaches it
-// (probe) and, for an IP, whether the Service's endpoints point at it (a
+// (probe, which may fill in what it learns) and, for an IP, whether the Service's endpoints point at it (a
 // DNS name gets an ExternalName Service, with no endpoints).
-func externalStatus(ctx context.Context, c *cluster.Cluster, ns, svc, addr string, es ExternalStatus, probe func(context.Context) error) ExternalStatus {
+func externalStatus(ctx context.Context, c *cluster.Cluster, ns, svc, addr string, es ExternalStatus, probe func(context.Context, *ExternalStatus) error) ExternalStatus {
 	host, port, _ := net.SplitHostPort(addr)
 	es.HostAddress = addr
 	if p, err := strconv.Atoi(port); err == nil {
@@ -229,7 +229,7 @@ func externalStatus(ctx context.Context, c *cluster.Cluster, ns, svc, addr strin
 	}
 	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	if err := probe(pctx); err != nil {
+	if err := probe(pctx, &es); err != nil {
 		es.Message = fmt.Sprintf("%s (run by someone else) does not answer from this machine: %v", addr, err)
 	} else {
 		es.Running = true

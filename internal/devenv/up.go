@@ -170,7 +170,7 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	// first, so that what it says (where images go) shapes the builds.
 	var existingCluster *cluster.Cluster
 	if cfg.Registry != nil && cfg.Registry.Local {
-		// The registry's port is part of the image names: it runs first.
+		// Its address (localhost:PORT) goes into the config the pushes use.
 		if err := env.ensureNetwork(ctx); err != nil {
 			return nil, err
 		}
@@ -226,8 +226,8 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 		err := env.wireLocalRegistry(ctx, c)
 		if errors.Is(err, errNoHostFiles) && cfg.Registry.Default {
 			// A cluster from before devenv set nodes up for a registry:
-			// load into it as then (the names under localhost:PORT load
-			// as well as any).
+			// load into it as then (the images keep their devenv.local
+			// names either way).
 			lg.Infof("cluster %s cannot pull from the local registry (%v): loading images into its node instead; devenv down and up make a cluster that can", cfg.Cluster.Name, err)
 			env.loop.loader, env.loop.pushParts = clusterOps{c: c, docker: env.docker}, false
 			err = nil
