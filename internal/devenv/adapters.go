@@ -226,6 +226,17 @@ func (e *Env) attachCluster(c *cluster.Cluster) {
 		ops.namespace, ops.owner, ops.via = e.Config.Namespace, projectKey(e.Config), cluster.LiveExec
 	}
 	e.loop.live, e.loop.swapper, e.loop.loader, e.loop.deployer = ops, ops, ops, ops
+	e.loop.pingCluster = c.Ping
+	if runsContainers(e.Config) || !existing(e.Config) {
+		// The environment runs on this Docker engine: while watching, say
+		// when it stops answering and when it is back.
+		e.loop.pingDocker = func(ctx context.Context) error {
+			_, err := e.docker.Ping(ctx, client.PingOptions{})
+			return err
+		}
+	} else {
+		e.loop.pingDocker = func(context.Context) error { return nil }
+	}
 	if e.Config.Registry != nil {
 		// The nodes pull from the registry: images are pushed there, an
 		// assembled one from its own layers.
