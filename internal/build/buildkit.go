@@ -96,7 +96,7 @@ func builderFor(ctx context.Context, docker *client.Client) builderChoice {
 	return chooseBuilder(p)
 }
 
-// noted is the builder last named in the debug output.
+// noted holds the builder choices already named in the debug output.
 var noted sync.Map // builder description -> true
 
 // refusedBuildKit reports whether err, the engine's answer to a BuildKit
