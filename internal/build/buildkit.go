@@ -124,6 +124,13 @@ type engineBuild struct {
 // run builds with BuildKit when the engine offers it, else (or when the
 // engine refuses it) with the legacy builder, and returns the image ID.
 func (e engineBuild) run(ctx context.Context, docker *client.Client, choice builderChoice) (string, error) {
+	if choice.version == build.BuilderBuildKit && e.ignoresItsOwnFiles() {
+		// The context goes as a tar, which must hold the Dockerfile and the
+		// .dockerignore; BuildKit would then copy them with `COPY .` where
+		// the .dockerignore excludes them (the docker CLI sends them
+		// apart). The legacy builder drops them as the file asks.
+		choice = builderChoice{build.BuilderV1, "the legacy builder (the .dockerignore excludes the Dockerfile or itself, which BuildKit cannot honour for a context sent as a tar)", true}
+	}
 	if choice.version == build.BuilderBuildKit {
 		id, err := e.send(ctx, docker, choice)
 		if err == nil || !refusedBuildKit(err) || ctx.Err() != nil {
@@ -134,6 +141,21 @@ func (e engineBuild) run(ctx context.Context, docker *client.Client, choice buil
 		choice = builderChoice{build.BuilderV1, "the legacy builder (the engine refused BuildKit)", true}
 	}
 	return e.send(ctx, docker, choice)
+}
+
+// ignoresItsOwnFiles reports whether the context's .dockerignore excludes
+// the Dockerfile or the .dockerignore itself.
+func (e engineBuild) ignoresItsOwnFiles() bool {
+	pm, err := dockerignore(e.spec.Context)
+	if err != nil || pm == nil {
+		return false
+	}
+	for _, f := range []string{e.dfName, ".dockerignore"} {
+		if excluded, err := pm.MatchesOrParentMatches(f); err == nil && excluded {
+			return true
+		}
+	}
+	return false
 }
 
 // send sends the build to one builder.
