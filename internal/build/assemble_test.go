@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -233,6 +234,151 @@ func TestReadBaseFolders(t *testing.T) {
 		if _, err := readBaseFolders(bytes.NewReader(tc.archive)); err == nil {
 			t.Errorf("%s: no error", tc.name)
 		}
+	}
+}
+
+// layerHeaders lists a layer's entries by name.
+func layerHeaders(t *testing.T, layer []byte) map[string]*tar.Header {
+	t.Helper()
+	out := map[string]*tar.Header{}
+	tr := tar.NewReader(bytes.NewReader(layer))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[h.Name] = h
+	}
+}
+
+// syntheticFolders is the folders of the synthetic base (read from its
+// archive, as assemble reads Docker's) with nothing made yet.
+func syntheticFolders(t *testing.T) *folders {
+	t.Helper()
+	base, err := readBaseFolders(bytes.NewReader(legacyArchive(t, syntheticLayers(t))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &folders{made: map[string]fsMeta{}, base: func(context.Context) (map[string]fsMeta, error) { return base, nil }}
+}
+
+// TestCopyLayerKeepsBaseFolders: every folder a COPY's layer writes above
+// its files restates the base image's folder (mode, owner, time), so that
+// unpacking the layer changes none (/tmp stays 1777, /srv/data 1000:0750);
+// a folder the base lacks is new: 0755, root.
+func TestCopyLayerKeepsBaseFolders(t *testing.T) {
+	files := map[string]ctxEntry{
+		"app":      {hdr: &tar.Header{Name: "app", Typeflag: tar.TypeReg, Mode: 0o755, Size: 2}, data: []byte("hi")},
+		"more.txt": {hdr: &tar.Header{Name: "more.txt", Typeflag: tar.TypeReg, Mode: 0o644, Size: 4}, data: []byte("more")},
+	}
+	noDirs := func(string) (bool, error) { return false, nil }
+	type want struct {
+		mode     int64
+		uid, gid int
+		mtime    time.Time
+	}
+	base := want{0o755, 0, 0, baseTime}
+	fresh := want{0o755, 0, 0, epoch}
+	for _, tc := range []struct {
+		args []string
+		want map[string]want // folder entries of the layer
+		file string          // the copied file's entry
+	}{
+		{[]string{"app", "/tmp/app"}, map[string]want{"tmp/": {0o1777, 0, 0, baseTime}}, "tmp/app"},
+		{[]string{"more.txt", "/srv/data/sub/"}, map[string]want{"srv/": base, "srv/data/": {0o750, 1000, 1000, baseTime}, "srv/data/sub/": fresh}, "srv/data/sub/more.txt"},
+		{[]string{"app", "/new/deep/app"}, map[string]want{"new/": fresh, "new/deep/": fresh}, "new/deep/app"},
+		{[]string{"app", "/var/cache/y/app"}, map[string]want{"var/": base, "var/cache/": base, "var/cache/y/": {0o711, 0, 0, baseTime}}, "var/cache/y/app"},
+		// Removed from the base by a whiteout: new again.
+		{[]string{"app", "/opt/old/app"}, map[string]want{"opt/": base, "opt/old/": fresh}, "opt/old/app"},
+		// A file in the base where a folder was: new.
+		{[]string{"app", "/home/u/app"}, map[string]want{"home/": fresh, "home/u/": fresh}, "home/u/app"},
+	} {
+		t.Run(tc.args[1], func(t *testing.T) {
+			f := syntheticFolders(t)
+			parent := func(p string) (*tar.Header, error) { return f.header(context.Background(), p) }
+			layer, err := copyLayer(files, step{line: 2, op: "copy", args: tc.args}, "/", "Dockerfile:2", "ctx", noDirs, parent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := layerHeaders(t, layer)
+			if len(got) != len(tc.want)+1 {
+				t.Errorf("entries %v, want %v and %s", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(tc.want)), tc.file)
+			}
+			if h := got[tc.file]; h == nil || h.Typeflag != tar.TypeReg || h.Uid != 0 {
+				t.Errorf("%s: %+v, want the copied file owned by root", tc.file, h)
+			}
+			for name, w := range tc.want {
+				h := got[name]
+				if h == nil {
+					t.Errorf("%s: missing", name)
+					continue
+				}
+				g := want{h.Mode, h.Uid, h.Gid, h.ModTime}
+				if h.Typeflag != tar.TypeDir || g.mode != w.mode || g.uid != w.uid || g.gid != w.gid || !g.mtime.Equal(w.mtime) {
+					t.Errorf("%s: type %c %+v, want a folder %+v", name, h.Typeflag, g, w)
+				}
+			}
+		})
+	}
+
+	// A COPY through a symbolic link of the base (/bin -> usr/bin) goes to
+	// the engine's builder, which follows it; the layer must not put a
+	// folder where the link is.
+	f := syntheticFolders(t)
+	parent := func(p string) (*tar.Header, error) { return f.header(context.Background(), p) }
+	_, err := copyLayer(files, step{line: 3, op: "copy", args: []string{"app", "/bin/app"}}, "/", "Dockerfile:3", "ctx", noDirs, parent)
+	if !errors.Is(err, errNotSimple) {
+		t.Errorf("COPY app /bin/app over a link: err = %v, want errNotSimple", err)
+	}
+}
+
+// TestLaterLayersKeepMadeFolders: a folder an earlier layer of devenv's
+// made keeps its mode and owner in the later layers (made wins over the
+// base), and WORKDIR restates the folders that exist.
+func TestLaterLayersKeepMadeFolders(t *testing.T) {
+	f := syntheticFolders(t)
+	ctx := context.Background()
+	parent := func(p string) (*tar.Header, error) { return f.header(ctx, p) }
+	if err := record(f.made, tarOf(t, dirHdr("srv/", 0o755, 0), dirHdr("srv/data/", 0o700, 7), fileHdr("srv/data/x"))); err != nil {
+		t.Fatal(err)
+	}
+	wd, err := dirLayer("/srv/data/w", parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := layerHeaders(t, wd)
+	if h := got["srv/data/"]; h == nil || h.Mode != 0o700 || h.Uid != 7 {
+		t.Errorf("srv/data/: %+v, want 0700 owned by 7 (made by an earlier layer)", h)
+	}
+	if h := got["srv/data/w/"]; h == nil || h.Mode != 0o755 || h.Uid != 0 || !h.ModTime.Equal(epoch) {
+		t.Errorf("srv/data/w/: %+v, want a new folder", h)
+	}
+	if len(got) != 3 {
+		t.Errorf("WORKDIR layer entries %v, want srv/, srv/data/, srv/data/w/", slices.Sorted(maps.Keys(got)))
+	}
+
+	wd, err = dirLayer("/tmp", parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := layerHeaders(t, wd)["tmp/"]; h == nil || h.Mode != 0o1777 {
+		t.Errorf("WORKDIR /tmp: %+v, want /tmp restated at 1777", h)
+	}
+	if _, err := dirLayer("/bin/x", parent); !errors.Is(err, errNotSimple) {
+		t.Errorf("WORKDIR /bin/x over a link: err = %v, want errNotSimple", err)
+	}
+
+	// FROM scratch: every folder is new, and nothing asks for a base.
+	scratch := &folders{made: map[string]fsMeta{}}
+	wd, err = dirLayer("/tmp", func(p string) (*tar.Header, error) { return scratch.header(ctx, p) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := layerHeaders(t, wd)["tmp/"]; h == nil || h.Mode != 0o755 {
+		t.Errorf("WORKDIR /tmp on scratch: %+v, want 0755", h)
 	}
 }
 
