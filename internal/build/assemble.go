@@ -79,8 +79,9 @@ type ctxEntry struct {
 
 // assemble makes the image of recipe r from the build context tar. It
 // returns an error wrapping errNotSimple when the engine's builder must
-// decide (a base image Docker does not have, an ambiguous COPY).
-func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, contextTar []byte, dfName string, labels map[string]string, live bool) (*Assembled, error) {
+// decide (a base image Docker does not have, an ambiguous COPY). state,
+// when not nil, keeps what it learns of the base image's folders.
+func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, contextTar []byte, dfName string, labels map[string]string, live bool, state *State) (*Assembled, error) {
 	cfg := imageConfig{OS: "linux"}
 	cfg.RootFS.Type = "layers"
 	var layers []Layer
@@ -134,15 +135,32 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 	where := func(s step) string { return fmt.Sprintf("%s:%d", spec.dockerfile(), s.line) }
 	// What is a folder where a COPY writes: the engine copies a file into
 	// a folder that exists (made by an earlier step, or in the base).
-	made := map[string]byte{}
+	made := map[string]fsMeta{}
 	base := &baseFS{docker: docker, image: r.base}
 	defer base.close()
 	dirAt := func(p string) (bool, error) {
-		if t, ok := made[strings.TrimPrefix(p, "/")]; ok {
-			return t == tar.TypeDir, nil
+		if m, ok := made[strings.TrimPrefix(p, "/")]; ok {
+			return m.Type == tar.TypeDir, nil
 		}
 		return base.isDir(ctx, p)
 	}
+	// The folders a layer writes above its files keep the mode and owner
+	// they have below (the base's read once, on the first question).
+	dirs := &folders{made: made}
+	if baseID != "" {
+		var baseDirs map[string]fsMeta
+		dirs.base = func(ctx context.Context) (map[string]fsMeta, error) {
+			if baseDirs == nil {
+				m, err := state.baseFolders(ctx, docker, baseID)
+				if err != nil {
+					return nil, err
+				}
+				baseDirs = m
+			}
+			return baseDirs, nil
+		}
+	}
+	parent := func(p string) (*tar.Header, error) { return dirs.header(ctx, p) }
 	// add appends a layer of the image's own and notes what it holds.
 	add := func(tarb []byte, err error) error {
 		if err != nil {
@@ -157,7 +175,7 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 	for _, s := range r.steps {
 		switch s.op {
 		case "copy":
-			if err := add(copyLayer(files, s, workdir, where(s), spec.Context, dirAt)); err != nil {
+			if err := add(copyLayer(files, s, workdir, where(s), spec.Context, dirAt, parent)); err != nil {
 				return nil, err
 			}
 		case "env":
@@ -177,8 +195,13 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 				workdir = path.Clean(s.args[0])
 			}
 			c.WorkingDir = workdir
-			// The engine creates the folder (and those above it).
-			if err := add(dirLayer(workdir)); err != nil {
+			// The engine creates the folder (and those above it) where
+			// missing; one that exists keeps its mode and owner.
+			l, err := dirLayer(workdir, parent)
+			if err != nil {
+				return nil, fmt.Errorf("%s: WORKDIR %s: %w", where(s), workdir, err)
+			}
+			if err := add(l, nil); err != nil {
 				return nil, err
 			}
 		case "user":
@@ -337,8 +360,10 @@ func contextFiles(contextTar []byte, spec Spec, dfName string) (map[string]ctxEn
 }
 
 // copyLayer makes the layer of one COPY: the sources' files at their
-// destinations, with their modes, owned by root, and the folders above them.
-func copyLayer(files map[string]ctxEntry, s step, workdir, where, contextDir string, dirAt func(string) (bool, error)) ([]byte, error) {
+// destinations, with their modes, owned by root, and the folders above
+// them as parent gives them (path without leading or trailing slash:
+// as the image has the folder so far, or a new one).
+func copyLayer(files map[string]ctxEntry, s step, workdir, where, contextDir string, dirAt func(string) (bool, error), parent func(string) (*tar.Header, error)) ([]byte, error) {
 	srcs, dest := s.args[:len(s.args)-1], s.args[len(s.args)-1]
 	destDir := strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.")
 	if !path.IsAbs(dest) {
@@ -416,11 +441,17 @@ func copyLayer(files map[string]ctxEntry, s step, workdir, where, contextDir str
 			put(dest, ctxEntry{hdr: &tar.Header{Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}})
 		}
 	}
-	// The folders above every target, unless given.
+	// The folders above every target, unless given: an entry for each
+	// (overlay2 would make a missing one 0755 root over the one below),
+	// restating the folder as the image has it.
 	for _, t := range slices.Collect(maps.Keys(out)) {
 		for d := path.Dir(t); d != "." && d != "/" && d != ""; d = path.Dir(d) {
 			if _, ok := out[d]; !ok {
-				out[d] = ctxEntry{hdr: &tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}}
+				h, err := parent(d)
+				if err != nil {
+					return nil, fmt.Errorf("%s: COPY into /%s: %w", where, d, err)
+				}
+				out[d] = ctxEntry{hdr: h}
 			}
 		}
 	}
@@ -447,9 +478,9 @@ func dataLayer(tarb []byte) Layer {
 	return Layer{DiffID: "sha256:" + hex.EncodeToString(sum[:]), Size: int64(len(tarb)), Data: tarb}
 }
 
-// record notes the type of every entry of a layer by path (no leading or
-// trailing slash).
-func record(made map[string]byte, layer []byte) error {
+// record notes every entry of a layer (type, mode, owner) by path (no
+// leading or trailing slash).
+func record(made map[string]fsMeta, layer []byte) error {
 	tr := tar.NewReader(bytes.NewReader(layer))
 	for {
 		h, err := tr.Next()
@@ -459,7 +490,7 @@ func record(made map[string]byte, layer []byte) error {
 		if err != nil {
 			return err
 		}
-		made[strings.Trim(h.Name, "/")] = h.Typeflag
+		made[strings.Trim(h.Name, "/")] = metaOf(h)
 	}
 }
 
@@ -508,8 +539,9 @@ func (b *baseFS) close() {
 	}
 }
 
-// dirLayer is a layer holding folder dir and the folders above it.
-func dirLayer(dir string) ([]byte, error) {
+// dirLayer is a layer holding folder dir and the folders above it, each as
+// parent gives it (see copyLayer).
+func dirLayer(dir string, parent func(string) (*tar.Header, error)) ([]byte, error) {
 	var names []string
 	for d := strings.TrimPrefix(path.Clean(dir), "/"); d != "." && d != ""; d = path.Dir(d) {
 		names = append(names, d)
@@ -518,7 +550,11 @@ func dirLayer(dir string) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, n := range names {
-		if err := tw.WriteHeader(&tar.Header{Name: n + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
+		h, err := parent(n)
+		if err != nil {
+			return nil, err
+		}
+		if err := tw.WriteHeader(h); err != nil {
 			return nil, err
 		}
 	}

@@ -144,10 +144,10 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 		if err == nil {
 			var a *Assembled
 			noLive := ""
-			a, err = assemble(ctx, docker, spec, r, data, dfName, labels, opts.Live)
+			a, err = assemble(ctx, docker, spec, r, data, dfName, labels, opts.Live, opts.State)
 			if errors.Is(err, errNoLive) {
 				noLive = err.Error()
-				a, err = assemble(ctx, docker, spec, r, data, dfName, labels, false)
+				a, err = assemble(ctx, docker, spec, r, data, dfName, labels, false, opts.State)
 			}
 			if err == nil {
 				if dir := opts.State.LayerDir(); dir != "" {

@@ -32,7 +32,7 @@ func assembleDir(t *testing.T, dir string, live bool) *Assembled {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := assemble(ctx, nil, spec, r, data, dfName, nil, live)
+	a, err := assemble(ctx, nil, spec, r, data, dfName, nil, live, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,8 @@ type State struct {
 	// Images maps a service to its last assembled image and the
 	// fingerprint of that image's inputs (see ImageOptions.State).
 	Images map[string]ImageMemo `json:"images,omitempty"`
+
+	folders folderCache // base images' folders (see State.baseFolders)
 }
 
 // stateFile is the file name inside the state folder.
