@@ -24,11 +24,13 @@ import (
 	"github.com/devenv-tool/devenv/h2"
 	"github.com/devenv-tool/devenv/internal/build"
 	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/images"
 	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/internal/render"
 	"github.com/devenv-tool/devenv/internal/ui"
 	"github.com/devenv-tool/devenv/kafka"
+	"github.com/devenv-tool/devenv/project"
 	"github.com/devenv-tool/devenv/registry"
 )
 
@@ -233,6 +235,9 @@ func (e *Env) attachCluster(c *cluster.Cluster) {
 		e.loop.pingDocker = func(ctx context.Context) error {
 			_, err := e.docker.Ping(ctx, client.PingOptions{})
 			return err
+		}
+		e.loop.startStopped = func(ctx context.Context) ([]string, error) {
+			return dockerx.StartStopped(ctx, e.docker, project.LabelProject+"="+projectKey(e.Config))
 		}
 	} else {
 		e.loop.pingDocker = func(context.Context) error { return nil }

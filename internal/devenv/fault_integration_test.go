@@ -327,11 +327,17 @@ func (b usage) within(a usage) error {
 	return nil
 }
 
-// settle waits a few seconds for the process to go quiet.
+// settle waits for the process to go quiet: until three samples a second
+// apart count the same goroutines and open files (at most 20 s).
 func settle(ctx context.Context) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(3 * time.Second):
+	var last []usage
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(time.Second) {
+		u := sample()
+		last = append(last, u)
+		if n := len(last); n >= 3 && last[n-3].goroutines == u.goroutines && last[n-2].goroutines == u.goroutines &&
+			last[n-3].fds == u.fds && last[n-2].fds == u.fds {
+			return
+		}
 	}
 }
 

@@ -125,6 +125,9 @@ func (e *Env) Watch(ctx context.Context, configFiles []string) error {
 			if !l.health(ctx) {
 				continue
 			}
+			if !l.resyncUntil.IsZero() && len(l.down) == 0 {
+				l.startStoppedContainers(ctx)
+			}
 			if l.repoint(ctx) {
 				e.writeRecord()
 			}
@@ -319,6 +322,10 @@ type loop struct {
 	// resyncUntil is set when Docker or the cluster answers again: until
 	// then (or until resync is done) each check calls resync.
 	resyncUntil time.Time
+	// startStopped, when set, starts the project's containers that a
+	// Docker restart left stopped (Kafka, H2, the local registry) and
+	// returns their names.
+	startStopped func(ctx context.Context) ([]string, error)
 }
 
 // newLoop returns a loop for cfg that records the services' images in
@@ -422,6 +429,21 @@ func (l *loop) update(ctx context.Context, changed []string, config bool) {
 	}
 	if len(changed) > 0 || config {
 		l.redeploy(ctx, changed, "")
+	}
+}
+
+// startStoppedContainers starts the project's containers that should run
+// but do not, after Docker answered again.
+func (l *loop) startStoppedContainers(ctx context.Context) {
+	if l.startStopped == nil {
+		return
+	}
+	started, err := l.startStopped(ctx)
+	if len(started) > 0 {
+		l.log.Infof("✓ started again what Docker's restart left stopped: %s", strings.Join(started, ", "))
+	}
+	if err != nil && ctx.Err() == nil {
+		l.log.Infof("✗ starting the containers Docker's restart left stopped: %v", err)
 	}
 }
 
