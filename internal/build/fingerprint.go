@@ -61,7 +61,10 @@ func fingerprint(spec Spec, opts ContextOptions, baseID string, live bool, scann
 	if scanned != nil {
 		for _, rel := range scanned.order {
 			f := scanned.files[rel]
-			fmt.Fprintf(h, "%q %d %o %d %q\n", rel, f.size, f.mode, f.mtime.UnixNano(), f.link)
+			if f.fp == nil {
+				f.fp = fmt.Appendf(nil, "%q %d %o %d %q\n", rel, f.size, f.mode, f.mtime.UnixNano(), f.link)
+			}
+			h.Write(f.fp)
 		}
 		return hex.EncodeToString(h.Sum(nil)), nil
 	}

@@ -2,6 +2,7 @@ package build
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"cmp"
 	"crypto/sha256"
@@ -64,6 +65,8 @@ type ctxFile struct {
 	link   string
 	sum    [sha256.Size]byte // content of a regular file, when hashed
 	hashed bool
+	// fp is the file's line in the fingerprint, once made.
+	fp []byte
 }
 
 // sameStat reports whether f and o look alike without reading content.
@@ -209,13 +212,24 @@ func (c *contextCache) partialScan(spec Spec, dfName string, changed []string) e
 	slices.Sort(changed)
 	changed = slices.Compact(changed)
 	old := map[string]*ctxFile{}
-	// Forget what lay at and below each changed path.
+	// Forget what lay at and below each changed path; the order stays
+	// when the same paths come back.
 	below := map[string]bool{}
+	added := false
+	defer func() {
+		for rel := range old {
+			if _, ok := c.files[rel]; !ok {
+				added = true // removed
+			}
+		}
+		if added {
+			c.order = nil
+		}
+	}()
 	for _, rel := range changed {
 		if f, ok := c.files[rel]; ok {
 			old[rel] = f
 			delete(c.files, rel)
-			c.order = nil
 			if !f.mode.IsDir() {
 				continue
 			}
@@ -228,7 +242,6 @@ func (c *contextCache) partialScan(spec Spec, dfName string, changed []string) e
 				if below[d] {
 					old[rel] = f
 					delete(c.files, rel)
-					c.order = nil
 					break
 				}
 			}
@@ -239,8 +252,8 @@ func (c *contextCache) partialScan(spec Spec, dfName string, changed []string) e
 		if err != nil {
 			return err
 		}
-		if _, ok := c.files[rel]; !ok {
-			c.order = nil
+		if _, ok := c.files[rel]; !ok && old[rel] == nil {
+			added = true
 		}
 		c.files[rel] = f
 		return nil
@@ -461,14 +474,15 @@ func (c *contextCache) copyLayers(out map[string]ctxEntry, dir string, next map[
 			part = append(part, out[n])
 		}
 		start = end
-		ch, err := c.chunkOf(part, dir, next)
+		key, known := chunkKey(part)
+		ch, err := c.chunkOf(part, key, known, dir, next)
 		if err != nil {
 			return nil, err
 		}
-		key, ok := chunkKey(part)
-		if ok {
-			next[key] = ch
+		if !known {
+			key, _ = chunkKey(part) // every content is hashed now
 		}
+		next[key] = ch
 		layers = append(layers, ch.layer)
 	}
 	return layers, nil
@@ -513,10 +527,11 @@ func chunkKey(part []ctxEntry) (key [sha256.Size]byte, ok bool) {
 	return key, true
 }
 
-// chunkOf returns the layer of part: the last image's when it had the
-// same one (and its file is still there), else one written now.
-func (c *contextCache) chunkOf(part []ctxEntry, dir string, next map[[sha256.Size]byte]*chunk) (*chunk, error) {
-	if key, ok := chunkKey(part); ok {
+// chunkOf returns the layer of part (key, when known, is its chunkKey):
+// the last image's when it had the same one (and its file is still
+// there), else one written now.
+func (c *contextCache) chunkOf(part []ctxEntry, key [sha256.Size]byte, known bool, dir string, next map[[sha256.Size]byte]*chunk) (*chunk, error) {
+	if known {
 		ch, ok := c.chunks[key]
 		if !ok {
 			ch, ok = next[key] // an earlier attempt at the same image
@@ -553,6 +568,7 @@ func (c *contextCache) writeChunk(part []ctxEntry, dir string) (ch *chunk, err e
 	var dst io.Writer
 	var buf *bytesBuffer
 	var tmp *os.File
+	var bw *bufio.Writer
 	if dir == "" {
 		buf = &bytesBuffer{}
 		dst = buf
@@ -569,16 +585,19 @@ func (c *contextCache) writeChunk(part []ctxEntry, dir string) (ch *chunk, err e
 				os.Remove(tmp.Name())
 			}
 		}()
-		dst = tmp
+		bw = bufio.NewWriterSize(tmp, 1<<20)
+		dst = bw
 	}
 	digest := sha256.New()
 	cw := &countWriter{w: io.MultiWriter(dst, digest)}
 	tw := tar.NewWriter(cw)
 	ch = &chunk{at: map[[sha256.Size]byte]int64{}}
-	sources := map[string]*os.File{}
+	sources := map[string]io.ReaderAt{}
 	defer func() {
 		for _, f := range sources {
-			f.Close()
+			if c, ok := f.(io.Closer); ok {
+				c.Close()
+			}
 		}
 	}()
 	var files []FileSum
@@ -607,6 +626,9 @@ func (c *contextCache) writeChunk(part []ctxEntry, dir string) (ch *chunk, err e
 		return ch, nil
 	}
 	p := filepath.Join(dir, strings.TrimPrefix(ch.layer.DiffID, "sha256:")+layerExt)
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("storing layer %s: %w", shortDigest(ch.layer.DiffID), err)
+	}
 	if err := tmp.Close(); err != nil {
 		return nil, fmt.Errorf("storing layer %s: %w", shortDigest(ch.layer.DiffID), err)
 	}
@@ -621,7 +643,7 @@ func (c *contextCache) writeChunk(part []ctxEntry, dir string) (ch *chunk, err e
 // writeContent writes entry e's content to tw: from memory, from a layer
 // of the last image that holds it, or from the context (hashed on the
 // way, which is then the file's content hash). It returns the hash.
-func (c *contextCache) writeContent(tw *tar.Writer, e ctxEntry, sources map[string]*os.File) ([sha256.Size]byte, error) {
+func (c *contextCache) writeContent(tw *tar.Writer, e ctxEntry, sources map[string]io.ReaderAt) ([sha256.Size]byte, error) {
 	if e.data != nil {
 		_, err := tw.Write(e.data)
 		return sha256.Sum256(e.data), err
@@ -641,9 +663,19 @@ func (c *contextCache) writeContent(tw *tar.Writer, e ctxEntry, sources map[stri
 			}
 			src := sources[ch.layer.Path]
 			if src == nil {
-				var err error
-				if src, err = os.Open(ch.layer.Path); err != nil {
-					continue // pruned: read the context's file
+				// A small layer is read whole: many small files.
+				if ch.layer.Size <= 64<<20 {
+					b, err := os.ReadFile(ch.layer.Path)
+					if err != nil || int64(len(b)) != ch.layer.Size {
+						continue // pruned: read the context's file
+					}
+					src = bytes.NewReader(b)
+				} else {
+					f, err := os.Open(ch.layer.Path)
+					if err != nil {
+						continue
+					}
+					src = f
 				}
 				sources[ch.layer.Path] = src
 			}
