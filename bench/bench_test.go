@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/devenv-tool/devenv/internal/config"
 	"github.com/devenv-tool/devenv/internal/devenv"
 	"github.com/devenv-tool/devenv/internal/dockerx"
+	"github.com/devenv-tool/devenv/internal/images"
 	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/internal/testenv"
 	"github.com/devenv-tool/devenv/kafka"
@@ -112,8 +114,18 @@ func run(ctx context.Context, dir string, env []string, args ...string) error {
 	return nil
 }
 
+// saveCase is one service BenchmarkSaveToServing saves and waits for.
+type saveCase struct {
+	lang       string             // metric prefix ("" for Go, the first case)
+	svc        string             // the service; its manual copy is svc+"-manual"
+	dir        string             // the benchmark's copy of its sources
+	setVersion func(v string)     // saves the version the service answers on /version
+	buildArgs  []string           // the manual docker build's --build-arg flags
+	times      [3][]time.Duration // devenv, manual, devenv's own
+}
+
 func BenchmarkSaveToServing(b *testing.B) {
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
 	docker, err := dockerx.Connect(ctx)
 	if err != nil {
@@ -123,7 +135,15 @@ func BenchmarkSaveToServing(b *testing.B) {
 	testenv.RequireImages(b, docker)
 	kind := kindCLI(b)
 	name := testenv.Name("bench-")
-	files, tm, cfg := project(b, name)
+	// The Java service (account) gets a copy of its own too, so that the
+	// rounds edit its Version.java there.
+	root, err := filepath.Abs("..")
+	if err != nil {
+		b.Fatal(err)
+	}
+	acct := filepath.Join(b.TempDir(), "account")
+	testenv.CopyDir(b, filepath.Join(root, "examples/cosmos/account"), acct)
+	files, tm, cfg := projectWith(b, name, "  account:\n    context: "+acct+"\n")
 	kubeconfig := filepath.Join(b.TempDir(), "kubeconfig")
 	// Live update is what `devenv up` does while watching;
 	// DEVENV_BENCH_LIVE=0 measures the image swap instead.
@@ -152,10 +172,51 @@ func BenchmarkSaveToServing(b *testing.B) {
 	// on engines that refuse --privileged: Up installed it in PATH.
 	c := env.Cluster
 	ns := cfg.Namespace
-	// The manual loop gets its own copy of the Deployment and Service, as
+	// The manual loop's Java base: the Dockerfile's JRE_IMAGE when this
+	// machine has it or can pull it, else the stand-in devenv used, as a
+	// user without a registry would pass it.
+	jreImage := ""
+	for _, svc := range cfg.Services {
+		if svc.Name == "account" {
+			jreImage = svc.Args["JRE_IMAGE"]
+		}
+	}
+	jre, err := images.Resolve(ctx, docker, jreImage, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	versionJava := filepath.Join(acct, "src/main/java/cosmos/account/Version.java")
+	javaSrc, err := os.ReadFile(versionJava)
+	if err != nil {
+		b.Fatal(err)
+	}
+	versionConst := regexp.MustCompile(`VERSION = "[^"]*"`)
+	if !versionConst.Match(javaSrc) {
+		b.Fatalf("%s has no VERSION = \"...\"", versionJava)
+	}
+	cases := []*saveCase{{
+		svc: "transfermoney", dir: tm,
+		setVersion: func(v string) {
+			if err := os.WriteFile(filepath.Join(tm, "version.go"), []byte("package main\n\nconst version = \""+v+"\"\n"), 0o644); err != nil {
+				b.Fatal(err)
+			}
+		},
+	}, {
+		lang: "java-", svc: "account", dir: acct,
+		setVersion: func(v string) {
+			// One line changes, as a developer's edit of Version.java.
+			if err := os.WriteFile(versionJava, versionConst.ReplaceAll(javaSrc, []byte(`VERSION = "`+v+`"`)), 0o644); err != nil {
+				b.Fatal(err)
+			}
+		},
+		buildArgs: []string{"--build-arg", "JRE_IMAGE=" + jre.Ref},
+	}}
+	// The manual loop gets its own copy of each Deployment and Service, as
 	// a user without devenv would have: the two loops alternate on the same
 	// cluster without undoing each other's work.
-	manualCopy(ctx, b, c, ns, "transfermoney", "transfermoney-manual")
+	for _, sc := range cases {
+		manualCopy(ctx, b, c, ns, sc.svc, sc.svc+"-manual")
+	}
 	answers := func(svc, want string) func() error {
 		return func() error {
 			body, err := testenv.Proxy(ctx, c, ns, "GET", svc+":8080", "/version", nil)
@@ -168,75 +229,75 @@ func BenchmarkSaveToServing(b *testing.B) {
 			return nil
 		}
 	}
-	setVersion := func(v string) {
-		if err := os.WriteFile(filepath.Join(tm, "version.go"), []byte("package main\n\nconst version = \""+v+"\"\n"), 0o644); err != nil {
-			b.Fatal(err)
-		}
-	}
 	manualEnv := []string{"KUBECONFIG=" + kubeconfig, "DOCKER_BUILDKIT=0"}
-	var devenvTimes, manualTimes, ownTimes []time.Duration
 	b.ResetTimer()
 	for i := range rounds() {
-		// devenv: save, and wait until the new version answers.
-		wctx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- env.Watch(wctx, files) }()
-		time.Sleep(time.Second) // let the watcher register its folders
-		for len(saved) > 0 {
-			<-saved // not this round's
-		}
-		v := fmt.Sprintf("d%d", i)
-		t0 := time.Now()
-		setVersion(v)
-		if err := testenv.Eventually(ctx, 5*time.Minute, 100*time.Millisecond, answers("transfermoney", v)); err != nil {
-			b.Fatalf("devenv round %d: %v", i, err)
-		}
-		devenvTimes = append(devenvTimes, time.Since(t0))
-		// The batch may end just after the new version answers.
-		select {
-		case s := <-saved:
-			ownTimes = append(ownTimes, s.Own())
-			b.Logf("round %d: %s", i, s)
-		case <-time.After(time.Minute):
-			b.Fatalf("devenv round %d: no save summary within a minute of the new version answering", i)
-		}
-		stop()
-		<-done
-
-		// manual: what a user types, timed until the new version answers.
-		v = fmt.Sprintf("m%d", i)
-		ref := fmt.Sprintf("devenv.local/%s-transfermoney:manual-%d", name, i)
-		b.Cleanup(func() {
-			_, _ = docker.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
-		})
-		t0 = time.Now()
-		setVersion(v)
-		steps := [][]string{
-			{"./build.sh"},
-			{"docker", "build", "-q", "-t", ref, "."},
-			{kind, "load", "docker-image", ref, "--name", cfg.Cluster.Name},
-			{"kubectl", "-n", ns, "set", "image", "deployment/transfermoney-manual", "transfermoney=" + ref},
-			{"kubectl", "-n", ns, "rollout", "status", "deployment/transfermoney-manual", "--timeout=5m"},
-		}
-		for _, s := range steps {
-			if err := run(ctx, tm, manualEnv, s...); err != nil {
-				b.Fatalf("manual round %d: %v", i, err)
+		for _, sc := range cases {
+			// devenv: save, and wait until the new version answers.
+			wctx, stop := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- env.Watch(wctx, files) }()
+			time.Sleep(time.Second) // let the watcher register its folders
+			for len(saved) > 0 {
+				<-saved // not this round's
 			}
+			v := fmt.Sprintf("d%d", i)
+			t0 := time.Now()
+			sc.setVersion(v)
+			if err := testenv.Eventually(ctx, 5*time.Minute, 100*time.Millisecond, answers(sc.svc, v)); err != nil {
+				b.Fatalf("%s: devenv round %d: %v", sc.svc, i, err)
+			}
+			d := time.Since(t0)
+			// The batch may end just after the new version answers.
+			select {
+			case s := <-saved:
+				sc.times[2] = append(sc.times[2], s.Own())
+				b.Logf("%s: round %d: %s", sc.svc, i, s)
+			case <-time.After(time.Minute):
+				b.Fatalf("%s: devenv round %d: no save summary within a minute of the new version answering", sc.svc, i)
+			}
+			stop()
+			<-done
+
+			// manual: what a user types, timed until the new version answers.
+			v = fmt.Sprintf("m%d", i)
+			ref := fmt.Sprintf("devenv.local/%s-%s:manual-%d", name, sc.svc, i)
+			b.Cleanup(func() {
+				_, _ = docker.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+			})
+			t0 = time.Now()
+			sc.setVersion(v)
+			steps := [][]string{
+				{"./build.sh"},
+				append(append([]string{"docker", "build", "-q"}, sc.buildArgs...), "-t", ref, "."),
+				{kind, "load", "docker-image", ref, "--name", cfg.Cluster.Name},
+				{"kubectl", "-n", ns, "set", "image", "deployment/" + sc.svc + "-manual", sc.svc + "=" + ref},
+				{"kubectl", "-n", ns, "rollout", "status", "deployment/" + sc.svc + "-manual", "--timeout=5m"},
+			}
+			for _, s := range steps {
+				if err := run(ctx, sc.dir, manualEnv, s...); err != nil {
+					b.Fatalf("%s: manual round %d: %v", sc.svc, i, err)
+				}
+			}
+			if err := testenv.Eventually(ctx, 5*time.Minute, 100*time.Millisecond, answers(sc.svc+"-manual", v)); err != nil {
+				b.Fatalf("%s: manual round %d: %v", sc.svc, i, err)
+			}
+			m := time.Since(t0)
+			sc.times[0] = append(sc.times[0], d)
+			sc.times[1] = append(sc.times[1], m)
+			b.Logf("%s: round %d: devenv %s, manual %s", sc.svc, i, d.Round(10*time.Millisecond), m.Round(10*time.Millisecond))
 		}
-		if err := testenv.Eventually(ctx, 5*time.Minute, 100*time.Millisecond, answers("transfermoney-manual", v)); err != nil {
-			b.Fatalf("manual round %d: %v", i, err)
-		}
-		manualTimes = append(manualTimes, time.Since(t0))
-		b.Logf("round %d: devenv %s, manual %s", i, devenvTimes[i].Round(10*time.Millisecond), manualTimes[i].Round(10*time.Millisecond))
 	}
 	b.StopTimer()
-	d, m := median(devenvTimes), median(manualTimes)
-	b.ReportMetric(d.Seconds(), "devenv-s")
-	b.ReportMetric(m.Seconds(), "manual-s")
-	b.ReportMetric(d.Seconds()/m.Seconds(), "devenv/manual")
-	b.ReportMetric(median(ownTimes).Seconds(), "devenv-own-s")
-	b.Logf("save to serving, %d rounds: devenv median %s (%v), manual median %s (%v), ratio %.2f; devenv's own overhead per save median %s (%v)",
-		len(devenvTimes), d, devenvTimes, m, manualTimes, d.Seconds()/m.Seconds(), median(ownTimes), ownTimes)
+	for _, sc := range cases {
+		d, m, own := median(sc.times[0]), median(sc.times[1]), median(sc.times[2])
+		b.ReportMetric(d.Seconds(), sc.lang+"devenv-s")
+		b.ReportMetric(m.Seconds(), sc.lang+"manual-s")
+		b.ReportMetric(d.Seconds()/m.Seconds(), sc.lang+"devenv/manual")
+		b.ReportMetric(own.Seconds(), sc.lang+"devenv-own-s")
+		b.Logf("%s: save to serving, %d rounds: devenv median %s (%v), manual median %s (%v), ratio %.2f; devenv's own overhead per save median %s (%v)",
+			sc.svc, len(sc.times[0]), d, sc.times[0], m, sc.times[1], d.Seconds()/m.Seconds(), own, sc.times[2])
+	}
 }
 
 // manualCopy copies Deployment and Service name to a new name selecting

@@ -7,7 +7,10 @@
 //     docker build, kind load docker-image, kubectl set image, kubectl
 //     rollout status, then wait until the new version answers), and
 //     devenv's own overhead per save (devenv-own-s: the save's summary line
-//     without the user's prebuild);
+//     without the user's prebuild); the same for the Java service (account:
+//     Version.java edited, build.sh's incremental javac and jar) in the same
+//     rounds, reported as java-devenv-s, java-manual-s, java-devenv/manual
+//     and java-devenv-own-s;
 //   - BenchmarkUp: a cold devenv up against a bare kind create cluster, and a
 //     warm devenv up with nothing changed, measured as a CLI process
 //     (`devenv up --no-watch`, from exec to exit: warm-up-s) and in process

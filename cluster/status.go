@@ -18,6 +18,10 @@ func (c *Cluster) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if rc := c.Client.Discovery().RESTClient(); rc != nil {
+		// Bounded by ctx (ServerVersion is not).
+		return rc.Get().AbsPath("/version").Do(ctx).Error()
+	}
 	_, err := c.Client.Discovery().ServerVersion()
 	return err
 }

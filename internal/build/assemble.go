@@ -95,8 +95,9 @@ type assembleInput struct {
 
 // assemble makes the image of recipe r from the build context in. It
 // returns an error wrapping errNotSimple when the engine's builder must
-// decide (a base image Docker does not have, an ambiguous COPY).
-func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, in assembleInput, labels map[string]string, live bool) (*Assembled, error) {
+// decide (a base image Docker does not have, an ambiguous COPY). state,
+// when not nil, keeps what it learns of the base image's folders.
+func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, in assembleInput, labels map[string]string, live bool, state *State) (*Assembled, error) {
 	cfg := imageConfig{OS: "linux"}
 	cfg.RootFS.Type = "layers"
 	var layers []Layer
@@ -150,15 +151,32 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 	where := func(s step) string { return fmt.Sprintf("%s:%d", spec.dockerfile(), s.line) }
 	// What is a folder where a COPY writes: the engine copies a file into
 	// a folder that exists (made by an earlier step, or in the base).
-	made := map[string]byte{}
+	made := map[string]fsMeta{}
 	base := &baseFS{docker: docker, image: r.base}
 	defer base.close()
 	dirAt := func(p string) (bool, error) {
-		if t, ok := made[strings.TrimPrefix(p, "/")]; ok {
-			return t == tar.TypeDir, nil
+		if m, ok := made[strings.TrimPrefix(p, "/")]; ok {
+			return m.Type == tar.TypeDir, nil
 		}
 		return base.isDir(ctx, p)
 	}
+	// The folders a layer writes above its files keep the mode and owner
+	// they have below (the base's read once, on the first question).
+	dirs := &folders{made: made}
+	if baseID != "" {
+		var baseDirs map[string]fsMeta
+		dirs.base = func(ctx context.Context) (map[string]fsMeta, error) {
+			if baseDirs == nil {
+				m, err := state.baseFolders(ctx, docker, baseID)
+				if err != nil {
+					return nil, err
+				}
+				baseDirs = m
+			}
+			return baseDirs, nil
+		}
+	}
+	parent := func(p string) (*tar.Header, error) { return dirs.header(ctx, p) }
 	// add appends a layer of the image's own and notes what it holds.
 	add := func(tarb []byte, err error) error {
 		if err != nil {
@@ -173,7 +191,7 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 	for _, s := range r.steps {
 		switch s.op {
 		case "copy":
-			out, err := copyLayer(files, s, workdir, where(s), spec.Context, dirAt)
+			out, err := copyLayer(files, s, workdir, where(s), spec.Context, dirAt, parent)
 			if err != nil {
 				return nil, err
 			}
@@ -182,7 +200,7 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 				return nil, err
 			}
 			for name, e := range out {
-				made[name] = e.hdr.Typeflag
+				made[name] = metaOf(e.hdr)
 			}
 			layers = append(layers, ls...)
 		case "env":
@@ -202,8 +220,13 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 				workdir = path.Clean(s.args[0])
 			}
 			c.WorkingDir = workdir
-			// The engine creates the folder (and those above it).
-			if err := add(dirLayer(workdir)); err != nil {
+			// The engine creates the folder (and those above it) where
+			// missing; one that exists keeps its mode and owner.
+			l, err := dirLayer(workdir, parent)
+			if err != nil {
+				return nil, fmt.Errorf("%s: WORKDIR %s: %w", where(s), workdir, err)
+			}
+			if err := add(l, nil); err != nil {
 				return nil, err
 			}
 		case "user":
@@ -330,8 +353,9 @@ func setEnv(env []string, k, v string) []string {
 // copyLayer makes the entries of one COPY's layer (see
 // contextCache.copyLayers), by target path without leading slash: the
 // sources' files at their destinations, with their modes, owned by root,
-// and the folders above them.
-func copyLayer(files map[string]ctxEntry, s step, workdir, where, contextDir string, dirAt func(string) (bool, error)) (map[string]ctxEntry, error) {
+// and the folders above them as parent gives them (path without leading
+// or trailing slash: as the image has the folder so far, or a new one).
+func copyLayer(files map[string]ctxEntry, s step, workdir, where, contextDir string, dirAt func(string) (bool, error), parent func(string) (*tar.Header, error)) (map[string]ctxEntry, error) {
 	srcs, dest := s.args[:len(s.args)-1], s.args[len(s.args)-1]
 	destDir := strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.")
 	if !path.IsAbs(dest) {
@@ -410,11 +434,17 @@ func copyLayer(files map[string]ctxEntry, s step, workdir, where, contextDir str
 			put(dest, ctxEntry{hdr: &tar.Header{Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}})
 		}
 	}
-	// The folders above every target, unless given.
+	// The folders above every target, unless given: an entry for each
+	// (overlay2 would make a missing one 0755 root over the one below),
+	// restating the folder as the image has it.
 	for _, t := range slices.Collect(maps.Keys(out)) {
 		for d := path.Dir(t); d != "." && d != "/" && d != ""; d = path.Dir(d) {
 			if _, ok := out[d]; !ok {
-				out[d] = ctxEntry{hdr: &tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}}
+				h, err := parent(d)
+				if err != nil {
+					return nil, fmt.Errorf("%s: COPY into /%s: %w", where, d, err)
+				}
+				out[d] = ctxEntry{hdr: h}
 			}
 		}
 	}
@@ -427,9 +457,9 @@ func dataLayer(tarb []byte) Layer {
 	return Layer{DiffID: "sha256:" + hex.EncodeToString(sum[:]), Size: int64(len(tarb)), Data: tarb}
 }
 
-// record notes the type of every entry of a layer by path (no leading or
-// trailing slash).
-func record(made map[string]byte, layer []byte) error {
+// record notes every entry of a layer (type, mode, owner) by path (no
+// leading or trailing slash).
+func record(made map[string]fsMeta, layer []byte) error {
 	tr := tar.NewReader(bytes.NewReader(layer))
 	for {
 		h, err := tr.Next()
@@ -439,7 +469,7 @@ func record(made map[string]byte, layer []byte) error {
 		if err != nil {
 			return err
 		}
-		made[strings.Trim(h.Name, "/")] = h.Typeflag
+		made[strings.Trim(h.Name, "/")] = metaOf(h)
 	}
 }
 
@@ -488,8 +518,9 @@ func (b *baseFS) close() {
 	}
 }
 
-// dirLayer is a layer holding folder dir and the folders above it.
-func dirLayer(dir string) ([]byte, error) {
+// dirLayer is a layer holding folder dir and the folders above it, each as
+// parent gives it (see copyLayer).
+func dirLayer(dir string, parent func(string) (*tar.Header, error)) ([]byte, error) {
 	var names []string
 	for d := strings.TrimPrefix(path.Clean(dir), "/"); d != "." && d != ""; d = path.Dir(d) {
 		names = append(names, d)
@@ -498,7 +529,11 @@ func dirLayer(dir string) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, n := range names {
-		if err := tw.WriteHeader(&tar.Header{Name: n + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
+		h, err := parent(n)
+		if err != nil {
+			return nil, err
+		}
+		if err := tw.WriteHeader(h); err != nil {
 			return nil, err
 		}
 	}

@@ -2,6 +2,7 @@ package build
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -81,10 +82,13 @@ func TestIntegrationAssembleMatchesEngine(t *testing.T) {
 	project := fmt.Sprintf("itest%d", time.Now().UnixNano()%1_000_000)
 	t.Cleanup(func() { testenv.RemoveImages(t, docker, LabelProject+"="+project) })
 
+	// A root file system with folders whose mode and owner a layer must
+	// not reset: /tmp (1777) and /srv/data (0750, owned by 1000).
+	root := importRoot(t, docker, project)
 	// A base image built by the engine, with configuration to inherit.
 	baseDir := t.TempDir()
 	goApp(t, baseDir)
-	writeFile(t, filepath.Join(baseDir, "Dockerfile"), "FROM scratch\nCOPY app /bin/app\nENV A=1 PATH=/bin\nWORKDIR /srv\nEXPOSE 7000\nLABEL base=yes\nCMD [\"base-cmd\"]\n")
+	writeFile(t, filepath.Join(baseDir, "Dockerfile"), "FROM "+root+"\nCOPY app /bin/app\nENV A=1 PATH=/bin\nWORKDIR /srv\nEXPOSE 7000\nLABEL base=yes\nCMD [\"base-cmd\"]\n")
 	base, err := Image(ctx, docker, Spec{Service: "base", Project: project, Context: baseDir}, ImageOptions{Engine: true})
 	if err != nil {
 		t.Fatal(err)
@@ -121,6 +125,10 @@ func TestIntegrationAssembleMatchesEngine(t *testing.T) {
 		"COPY more.txt /bin",               // a folder of the base: into it
 		"COPY conf/app.conf /opt/texts",    // a folder an earlier COPY made
 		"COPY data.txt /opt/texts/renamed", // a new name
+		"COPY app /tmp/app",                // under a folder of the base: /tmp stays 1777
+		"COPY more.txt /srv/data/sub/",     // /srv/data keeps its owner and mode
+		"WORKDIR /tmp",                     // exists: unchanged
+		"WORKDIR /srv/data/w",              // made inside a folder of the base
 		"WORKDIR /var/empty/x",
 		"USER 1000:1000",
 		"EXPOSE 8080 9090/udp",
@@ -133,7 +141,7 @@ func TestIntegrationAssembleMatchesEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	asm, err := Image(ctx, docker, Spec{Service: "engine", Project: project, Context: dir, Args: args}, ImageOptions{})
+	asm, err := Image(ctx, docker, Spec{Service: "engine", Project: project, Context: dir, Args: args}, ImageOptions{Output: t.Output()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,6 +163,12 @@ func TestIntegrationAssembleMatchesEngine(t *testing.T) {
 		if _, ok := wantFS[name]; !ok {
 			t.Errorf("%s: only in the assembled image (%+v)", name, got)
 		}
+	}
+	if e := gotFS["tmp"]; e.Mode != 0o1777 || e.UID != 0 {
+		t.Errorf("tmp: assembled %+v, want 1777 owned by root", e)
+	}
+	if e := gotFS["srv/data"]; e.Mode != 0o750 || e.UID != 1000 || e.GID != 1000 {
+		t.Errorf("srv/data: assembled %+v, want 0750 owned by 1000:1000", e)
 	}
 	if _, ok := gotFS["all/secret.md"]; ok {
 		t.Error(".dockerignore'd secret.md was copied")
@@ -212,4 +226,34 @@ func TestIntegrationAssembleMatchesEngine(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "Dockerfile")+":2: COPY nothing/*.jar") {
 		t.Errorf("missing COPY source: err = %v, want the Dockerfile's line named", err)
 	}
+}
+
+// importRoot imports a root file system holding /tmp (mode 1777) and
+// /srv/data (mode 0750, owned by 1000:1000) as an image labelled for
+// project, and returns its reference.
+func importRoot(t *testing.T, docker *client.Client, project string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range []*tar.Header{
+		{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777},
+		{Name: "srv/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "srv/data/", Typeflag: tar.TypeDir, Mode: 0o750, Uid: 1000, Gid: 1000},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ref := "devenv.local/it-root:" + project
+	res, err := docker.ImageImport(context.Background(), client.ImageImportSource{Source: &buf, SourceName: "-"}, ref,
+		client.ImageImportOptions{Changes: []string{"LABEL " + LabelProject + "=" + project}})
+	if err != nil {
+		t.Fatalf("importing a root file system: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, res)
+	_ = res.Close()
+	return ref
 }

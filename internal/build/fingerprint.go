@@ -17,7 +17,7 @@ import (
 
 // fingerprintVersion changes when what an assembled image holds for the
 // same inputs changes, so that an old fingerprint never stands for it.
-const fingerprintVersion = "1"
+const fingerprintVersion = "2"
 
 // ImageMemo is what State remembers of a service's last assembled image:
 // a fingerprint of its inputs (see fingerprint) and the image they gave.

@@ -1,10 +1,8 @@
 package build
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,10 +13,8 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/client"
 
-	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/log"
 )
 
@@ -115,7 +111,8 @@ const tailLines = 20
 // layer per COPY on top of the base image's layers, loaded into Docker with
 // only the new layers. That takes a fraction of the engine's build, and the
 // same inputs give the same image ID. Any other Dockerfile goes to the
-// engine's builder through the Docker API (legacy builder).
+// engine's builder through the Docker API: BuildKit when the engine offers
+// it, else the legacy builder (see chooseBuilder).
 //
 // With a nil docker, a FROM-scratch simple Dockerfile is assembled and
 // returned without going anywhere (tests measure the assembly this way);
@@ -170,10 +167,10 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 			var a *Assembled
 			noLive := ""
 			in := assembleInput{cache: scanned, dfBytes: dfBytes, layerDir: opts.State.LayerDir(), chunks: map[[sha256.Size]byte]*chunk{}}
-			a, err = assemble(ctx, docker, spec, r, in, labels, opts.Live)
+			a, err = assemble(ctx, docker, spec, r, in, labels, opts.Live, opts.State)
 			if errors.Is(err, errNoLive) {
 				noLive = err.Error()
-				a, err = assemble(ctx, docker, spec, r, in, labels, false)
+				a, err = assemble(ctx, docker, spec, r, in, labels, false, opts.State)
 			}
 			digest := ""
 			if err == nil {
@@ -227,26 +224,18 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 	for k, v := range spec.Args {
 		args[k] = &v
 	}
-	resp, err := docker.ImageBuild(ctx, bytes.NewReader(data), client.ImageBuildOptions{
-		Dockerfile:  dfName,
-		BuildArgs:   args,
-		Labels:      labels,
-		Remove:      true,
-		ForceRemove: true,
-		NoCache:     opts.NoCache,
-		Version:     build.BuilderV1,
-	})
-	if err != nil {
-		return Result{}, fmt.Errorf("service %q: the engine refused the build of %s: %w", spec.Service, spec.dockerfile(), err)
-	}
-	defer resp.Body.Close()
 	var out io.Writer = io.Discard
 	if opts.Output != nil {
 		pw := log.NewPrefixWriter(opts.Output, "["+spec.Service+"] ")
 		defer pw.Flush()
 		out = pw
 	}
-	id, err := readBuildStream(resp.Body, out)
+	df, _, err := dockerfileOf(spec, opts.ContextOptions)
+	if err != nil {
+		return Result{}, err
+	}
+	eb := engineBuild{spec: spec, data: data, dfName: dfName, df: df, args: args, labels: labels, noCache: opts.NoCache, out: out}
+	id, err := eb.run(ctx, docker, builderFor(ctx, docker))
 	if err != nil {
 		return Result{}, fmt.Errorf("service %q: image build failed: %w", spec.Service, err)
 	}
@@ -341,33 +330,5 @@ func RepositoryIn(registry, project, service string) (string, error) {
 // readBuildStream copies the build output to out and returns the image ID.
 // An error message in the stream becomes an error carrying the last lines.
 func readBuildStream(r io.Reader, out io.Writer) (string, error) {
-	var id, built string
-	err := dockerx.ReadStream(r, dockerx.StreamOptions{
-		Out:  out,
-		Tail: tailLines,
-		Line: func(l string) {
-			// Very old engines only print the ID.
-			if after, ok := strings.CutPrefix(l, "Successfully built "); ok {
-				built = "sha256:" + after
-			}
-		},
-		Aux: func(a json.RawMessage) {
-			var aux struct {
-				ID string `json:"ID"`
-			}
-			if json.Unmarshal(a, &aux) == nil && aux.ID != "" {
-				id = aux.ID
-			}
-		},
-	})
-	if err != nil {
-		return "", err
-	}
-	if id == "" {
-		id = built
-	}
-	if len(strings.TrimPrefix(id, "sha256:")) < 12 {
-		return "", fmt.Errorf("the engine did not report an image ID")
-	}
-	return id, nil
+	return readBuild(r, out, stepLines{})
 }

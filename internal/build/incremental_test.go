@@ -3,6 +3,7 @@ package build
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"io/fs"
@@ -296,5 +297,88 @@ func TestIncrementalRereadsReported(t *testing.T) {
 	}
 	if v3 := build(nil); v3 == v2 {
 		t.Errorf("a cold build missed a file rewritten with its size and time kept")
+	}
+}
+
+// TestChunkedCopyKeepsBaseFolders: a COPY cut into several layers restates
+// the folders above each layer's first entry as the base image has them
+// (/srv/data 1000:1000 0750 in the synthetic base), and a rebuild after
+// one change, reusing the last layers, gives the cold build's layers.
+// (TestIncrementalMatchesCold cannot take a base: Image without Docker
+// assembles FROM scratch only.)
+func TestChunkedCopyKeepsBaseFolders(t *testing.T) {
+	const cutAt = 16
+	files := func(changed string) map[string]ctxEntry {
+		dir := func(name string) ctxEntry {
+			return ctxEntry{hdr: &tar.Header{Name: name + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}}
+		}
+		m := map[string]ctxEntry{"many": dir("many")}
+		for i := range 10 * cutAt {
+			d := fmt.Sprintf("many/d%02d", i%8)
+			m[d] = dir(d)
+			name := fmt.Sprintf("%s/f%04d.txt", d, i)
+			data := []byte(fmt.Sprint(i))
+			if name == changed {
+				data = []byte("changed")
+			}
+			m[name] = ctxEntry{hdr: &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data)), ModTime: epoch, Format: tar.FormatPAX}, data: data}
+		}
+		return m
+	}
+	noDirs := func(string) (bool, error) { return false, nil }
+	build := func(c *contextCache, changed string) []Layer {
+		t.Helper()
+		f := syntheticFolders(t)
+		parent := func(p string) (*tar.Header, error) { return f.header(context.Background(), p) }
+		out, err := copyLayer(files(changed), step{line: 2, op: "copy", args: []string{"many", "/srv/data/many/"}}, "/", "Dockerfile:2", "ctx", noDirs, parent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := map[[sha256.Size]byte]*chunk{}
+		ls, err := c.copyLayers(out, "", next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.chunks = next
+		return ls
+	}
+	ids := func(ls []Layer) []string {
+		var s []string
+		for _, l := range ls {
+			s = append(s, l.DiffID)
+		}
+		return s
+	}
+	warm := &contextCache{chunkMin: cutAt}
+	first := build(warm, "")
+	if len(first) < 3 {
+		t.Fatalf("%d layers, want the COPY cut into several", len(first))
+	}
+	for i, l := range first {
+		got := layerHeaders(t, l.Data)
+		for name, w := range map[string]struct {
+			mode     int64
+			uid, gid int
+		}{"srv/": {0o755, 0, 0}, "srv/data/": {0o750, 1000, 1000}} {
+			h := got[name]
+			if h == nil || h.Typeflag != tar.TypeDir || h.Mode != w.mode || h.Uid != w.uid || h.Gid != w.gid || !h.ModTime.Equal(baseTime) {
+				t.Errorf("layer %d: %s is %+v, want the base's folder %+v", i, name, h, w)
+			}
+		}
+	}
+	const changed = "many/d03/f0083.txt"
+	inc := build(warm, changed)
+	cold := build(&contextCache{chunkMin: cutAt}, changed)
+	if !slices.Equal(ids(inc), ids(cold)) {
+		t.Errorf("layers differ:\nincremental %v\ncold        %v", ids(inc), ids(cold))
+	}
+	rewritten := 0
+	for i := range min(len(inc), len(first)) {
+		if inc[i].DiffID != first[i].DiffID {
+			rewritten++
+		}
+	}
+	if len(inc) != len(first) || rewritten != 1 {
+		t.Errorf("%d of %d layers rewritten (was %d layers), want 1", rewritten, len(inc), len(first))
 	}
 }

@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -35,6 +38,8 @@ type State struct {
 	// Images maps a service to its last assembled image and the
 	// fingerprint of that image's inputs (see ImageOptions.State).
 	Images map[string]ImageMemo `json:"images,omitempty"`
+
+	folders folderCache // base images' folders (see State.baseFolders)
 }
 
 // stateFile is the file name inside the state folder.
@@ -244,4 +249,136 @@ func walkInputs(spec Spec, fn func(rel string, fi fs.FileInfo) error) error {
 		}
 		return fn(rel, fi)
 	})
+}
+
+// PrebuildCurrent reports whether Prebuild would skip the command: the
+// command and its inputs are unchanged since the last success recorded in
+// state (compared as Prebuild compares them). A nil state, or a service
+// without a prebuild, gives false and true.
+func PrebuildCurrent(spec Spec, state *State) (bool, error) {
+	if len(spec.Prebuild) == 0 {
+		return true, nil
+	}
+	if state == nil {
+		return false, nil
+	}
+	h, err := inputsHash(spec)
+	if err != nil {
+		return false, err
+	}
+	return state.get(spec.Service) == h, nil
+}
+
+// SourcesHash hashes what a service's image is made from on the host, by
+// content: the prebuild command, the Dockerfile, the build args as
+// devenv.yaml gives them, and the path and bytes of every prebuild input
+// file (Watch minus Ignore; a symbolic link by its target). Modification
+// times and modes are left out, so a clone or a copy of the same sources
+// gives the same hash. It reads every input file (about 20 times slower
+// than the metadata Prebuild compares): bundle records it, and up computes
+// it only where the prebuild's toolchain is missing.
+func SourcesHash(spec Spec) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "cmd %q\n", spec.Prebuild)
+	df, err := os.ReadFile(spec.dockerfile())
+	if err != nil {
+		return "", fmt.Errorf("service %q: hashing the sources: %w", spec.Service, err)
+	}
+	fmt.Fprintf(h, "dockerfile %d\n", len(df))
+	h.Write(df)
+	for _, k := range slices.Sorted(maps.Keys(spec.Args)) {
+		fmt.Fprintf(h, "arg %q=%q\n", k, spec.Args[k])
+	}
+	err = walkInputs(spec, func(rel string, fi fs.FileInfo) error {
+		p := filepath.Join(spec.Context, filepath.FromSlash(rel))
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "link %q %q\n", rel, target)
+		case fi.Mode().IsRegular():
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			fmt.Fprintf(h, "file %q %d\n", rel, fi.Size())
+			if _, err := io.CopyN(h, f, fi.Size()); err != nil {
+				return fmt.Errorf("reading %s: %w", rel, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("service %q: hashing the sources: %w", spec.Service, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// shells run what their arguments name: a prebuild started with one is a
+// script, whose toolchain Toolchain looks for in the script.
+var shells = map[string]bool{"sh": true, "bash": true, "dash": true, "zsh": true, "env": true}
+
+// scriptLimit is the largest prebuild script Toolchain reads.
+const scriptLimit = 256 << 10
+
+// Toolchain returns the program a service's prebuild cannot run without,
+// so that a machine without it can be told so: the command's program when
+// it is named bare (["go", "build", "."] needs go); for a script
+// (["./build.sh"], ["sh", "-c", "./build.sh"]) the toolchain the command
+// line or the script names: go when the context holds a go.mod, else javac.
+// "" when none is known (the prebuild then runs as always).
+func Toolchain(spec Spec) string {
+	if len(spec.Prebuild) == 0 {
+		return ""
+	}
+	prog := spec.Prebuild[0]
+	if !strings.Contains(prog, "/") && !shells[prog] {
+		return prog
+	}
+	text := strings.Join(spec.Prebuild, " ")
+	for _, a := range spec.Prebuild {
+		for _, f := range strings.Fields(a) { // sh -c "./build.sh --fast"
+			p := f
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(spec.Context, p)
+			}
+			fi, err := os.Stat(p)
+			if err != nil || !fi.Mode().IsRegular() || fi.Size() > scriptLimit {
+				continue
+			}
+			if b, err := os.ReadFile(p); err == nil {
+				text += "\n" + string(b)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(spec.Context, "go.mod")); err == nil && namesWord(text, "go") {
+		return "go"
+	}
+	if namesWord(text, "javac") {
+		return "javac"
+	}
+	return ""
+}
+
+// namesWord reports whether text holds word as a command would: not as
+// part of a longer name, a path or a file name (go.mod, ./go, go-x).
+func namesWord(text, word string) bool {
+	inName := func(r byte) bool {
+		return r == '_' || r == '.' || r == '/' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+	}
+	for i := 0; ; {
+		j := strings.Index(text[i:], word)
+		if j < 0 {
+			return false
+		}
+		j += i
+		end := j + len(word)
+		if (j == 0 || !inName(text[j-1])) && (end == len(text) || !inName(text[end])) {
+			return true
+		}
+		i = j + 1
+	}
 }

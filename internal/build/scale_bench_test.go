@@ -121,7 +121,7 @@ func BenchmarkImage50kSplit(b *testing.B) {
 		}
 		t2 := time.Now()
 		in := assembleInput{cache: c, dfBytes: dfBytes, layerDir: st.LayerDir(), chunks: map[[sha256.Size]byte]*chunk{}}
-		a, err := assemble(ctx, nil, spec, r, in, labels, true)
+		a, err := assemble(ctx, nil, spec, r, in, labels, true, st)
 		if err != nil {
 			b.Fatal(err)
 		}

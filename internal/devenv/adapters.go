@@ -12,8 +12,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -24,11 +26,13 @@ import (
 	"github.com/devenv-tool/devenv/h2"
 	"github.com/devenv-tool/devenv/internal/build"
 	"github.com/devenv-tool/devenv/internal/config"
+	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/images"
 	"github.com/devenv-tool/devenv/internal/log"
 	"github.com/devenv-tool/devenv/internal/render"
 	"github.com/devenv-tool/devenv/internal/ui"
 	"github.com/devenv-tool/devenv/kafka"
+	"github.com/devenv-tool/devenv/project"
 	"github.com/devenv-tool/devenv/registry"
 )
 
@@ -144,6 +148,9 @@ type imageBuilder struct {
 	state    *build.State
 	opts     Options
 	prog     *progress
+	// bundledSaid holds the services whose use of a bundled image was
+	// said (fromBundle says it once); nil: say it each time.
+	bundledSaid *sync.Map
 }
 
 func (b imageBuilder) Build(ctx context.Context, s *config.Service, o buildOptions) (built, error) {
@@ -154,12 +161,11 @@ func (b imageBuilder) Build(ctx context.Context, s *config.Service, o buildOptio
 		}
 		b.prog = &progress{log: lg}
 	}
-	spec := build.Spec{
-		Service: s.Name, Project: b.project, Context: s.Context, Dockerfile: s.Dockerfile,
-		Args: s.Args, Prebuild: s.Prebuild, Watch: watchPatterns(s), Ignore: s.Ignore,
-		Registry: b.registry,
-	}
+	spec := b.spec(s)
 	if len(s.Prebuild) > 0 {
+		if res, ok, err := b.fromBundle(ctx, s, spec, lg); ok || err != nil {
+			return res, err
+		}
 		st := b.prog.begin(stepPrebuild, "%s: prebuild", s.Name)
 		ran, err := build.Prebuild(ctx, spec, lg, b.state)
 		if err == nil && !ran {
@@ -211,6 +217,66 @@ func (b imageBuilder) Build(ctx context.Context, s *config.Service, o buildOptio
 	return built{Ref: res.Ref, Assembled: res.Assembled, NoLive: res.NoLive, DockerLoaded: res.DockerLoaded, Cached: res.Cached}, nil
 }
 
+// spec is the build spec of service s (its build args as devenv.yaml gives
+// them, before the stand-in rule).
+func (b imageBuilder) spec(s *config.Service) build.Spec {
+	return build.Spec{
+		Service: s.Name, Project: b.project, Context: s.Context, Dockerfile: s.Dockerfile,
+		Args: s.Args, Prebuild: s.Prebuild, Watch: watchPatterns(s), Ignore: s.Ignore,
+		Registry: b.registry,
+	}
+}
+
+// fromBundle is Build on a machine without the prebuild's toolchain
+// (build.Toolchain, not on PATH) when the prebuild would run: the image a
+// loaded bundle holds of these very sources (build.SourcesHash) is used
+// instead, without a prebuild or a context build (their outputs are not
+// there). ok is false, with no error, where Build goes on as always: the
+// toolchain is there, none is known, or the prebuild is current.
+func (b imageBuilder) fromBundle(ctx context.Context, s *config.Service, spec build.Spec, lg *log.Logger) (res built, ok bool, err error) {
+	f := bundleFacts{Service: s.Name, Tool: build.Toolchain(spec), Command: strings.Join(s.Prebuild, " ")}
+	if f.Tool == "" {
+		return built{}, false, nil
+	}
+	if _, err := exec.LookPath(f.Tool); err == nil {
+		return built{}, false, nil
+	}
+	if current, err := build.PrebuildCurrent(spec, b.state); err != nil || current {
+		return built{}, false, err
+	}
+	sources, err := build.SourcesHash(spec)
+	if err != nil {
+		return built{}, false, err
+	}
+	records, err := build.BundleRecords(ctx, b.docker, b.project)
+	if err != nil {
+		return built{}, false, err
+	}
+	f.Matching, f.Recorded = build.Matching(records, s.Name, sources)
+	for _, ref := range f.Matching {
+		use, present, err := build.UseBundled(ctx, b.docker, spec, ref)
+		if err != nil {
+			return built{}, false, err
+		}
+		if present {
+			f.Present = use
+			break
+		}
+	}
+	lg.Debugf("%s: %s is not on PATH; sources %s; bundled images of them: %v (in Docker: %q)", s.Name, f.Tool, sources[:12], f.Matching, f.Present)
+	ref, err := decideBundled(f)
+	if err != nil {
+		return built{}, false, s.Pos.Errorf("services."+s.Name+".prebuild", "%v", err)
+	}
+	if b.bundledSaid == nil {
+		lg.Infof("%s", bundledNote(f))
+	} else if _, said := b.bundledSaid.LoadOrStore(s.Name, true); !said {
+		lg.Infof("%s", bundledNote(f))
+	}
+	b.prog.begin(stepImage, "%s: image", s.Name).end(nil, "%s: image %s from the bundle", s.Name, ref)
+	return built{Ref: ref, Cached: true}, true, nil
+}
+
 func loadState(cfg *config.Config) (*build.State, error) {
 	dir, err := build.StateDir(cfg.Dir)
 	if err != nil {
@@ -227,6 +293,20 @@ func (e *Env) attachCluster(c *cluster.Cluster) {
 		ops.namespace, ops.owner, ops.via = e.Config.Namespace, projectKey(e.Config), cluster.LiveExec
 	}
 	e.loop.live, e.loop.swapper, e.loop.loader, e.loop.deployer = ops, ops, ops, ops
+	e.loop.pingCluster = c.Ping
+	if runsContainers(e.Config) || !existing(e.Config) {
+		// The environment runs on this Docker engine: while watching, say
+		// when it stops answering and when it is back.
+		e.loop.pingDocker = func(ctx context.Context) error {
+			_, err := e.docker.Ping(ctx, client.PingOptions{})
+			return err
+		}
+		e.loop.startStopped = func(ctx context.Context) ([]string, error) {
+			return dockerx.StartStopped(ctx, e.docker, project.LabelProject+"="+projectKey(e.Config))
+		}
+	} else {
+		e.loop.pingDocker = func(context.Context) error { return nil }
+	}
 	if e.Config.Registry != nil {
 		// The nodes pull from the registry: images are pushed there, an
 		// assembled one from its own layers.

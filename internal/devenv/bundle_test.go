@@ -1,6 +1,7 @@
 package devenv
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -136,5 +137,83 @@ func writeBundleFile(t *testing.T, path, body string) {
 	}
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDecideBundled: whether up uses a bundled image instead of running a
+// service's prebuild, for the toolchain present or not, a loaded bundle's
+// record that matches the sources, differs or is absent, and its image
+// present in Docker or not.
+func TestDecideBundled(t *testing.T) {
+	const image = "devenv.local/shop-publisher:0123456789ab"
+	type record int
+	const (
+		matches record = iota
+		differs
+		absent
+	)
+	for _, toolFound := range []bool{true, false} {
+		for _, rec := range []record{matches, differs, absent} {
+			for _, inDocker := range []bool{true, false} {
+				f := bundleFacts{Service: "publisher", Command: "./build.sh", Tool: "go", ToolFound: toolFound}
+				switch rec {
+				case matches:
+					f.Recorded, f.Matching = true, []string{image}
+					if inDocker {
+						f.Present = image
+					}
+				case differs:
+					f.Recorded = true
+				}
+				name := fmt.Sprintf("tool=%v/record=%v/image=%v", toolFound, []string{"matches", "differs", "absent"}[rec], inDocker)
+				t.Run(name, func(t *testing.T) {
+					ref, err := decideBundled(f)
+					var want []string // in the error; nil: no error
+					switch {
+					case toolFound:
+						// Up as always: the prebuild runs.
+					case rec == absent:
+						want = []string{"`./build.sh` needs go, which is not installed", "no bundle loaded", "install Go, or load a bundle made from these sources", "devenv images load FILE"}
+					case rec == differs:
+						want = []string{"`./build.sh` needs go, which is not installed", "sources of publisher are not those", "install Go, or load a bundle made from these sources", "devenv images load FILE"}
+					case !inDocker:
+						want = []string{"`./build.sh` needs go", image + " is not in Docker", "devenv images load FILE", "install Go"}
+					}
+					if want == nil {
+						wantRef := ""
+						if !toolFound {
+							wantRef = image
+						}
+						if err != nil || ref != wantRef {
+							t.Fatalf("decideBundled = %q, %v; want %q, nil", ref, err, wantRef)
+						}
+						return
+					}
+					if err == nil {
+						t.Fatalf("decideBundled = %q, nil; want an error", ref)
+					}
+					for _, w := range want {
+						if !strings.Contains(err.Error(), w) {
+							t.Errorf("error %q does not say %q", err, w)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestDecideBundledUnknownToolchain(t *testing.T) {
+	// A prebuild whose toolchain devenv cannot name runs as always.
+	if ref, err := decideBundled(bundleFacts{Service: "a", Command: "./build.sh"}); ref != "" || err != nil {
+		t.Fatalf("decideBundled = %q, %v; want the prebuild to run", ref, err)
+	}
+}
+
+func TestBundledNote(t *testing.T) {
+	got := bundledNote(bundleFacts{Service: "publisher", Tool: "go"})
+	want := "publisher: `go` is not installed: using the image from the bundle (its sources are unchanged); a saved change needs go"
+	if got != want {
+		t.Fatalf("note = %q, want %q", got, want)
 	}
 }

@@ -122,8 +122,19 @@ func (e *Env) Watch(ctx context.Context, configFiles []string) error {
 				}
 			}
 		case <-tick.C:
+			if !l.health(ctx) {
+				continue
+			}
+			if !l.resyncUntil.IsZero() && len(l.down) == 0 {
+				l.startStoppedContainers(ctx)
+			}
 			if l.repoint(ctx) {
 				e.writeRecord()
+			}
+			if !l.resyncUntil.IsZero() && len(l.down) == 0 {
+				if l.resync(ctx) || time.Now().After(l.resyncUntil) {
+					l.resyncUntil = time.Time{}
+				}
 			}
 			e.LastApply = l.lastApply
 		}
@@ -305,6 +316,19 @@ type loop struct {
 	// service was updated; saveStart is when the running batch started.
 	obs       Observer
 	saveStart time.Time
+
+	// pingDocker and pingCluster, when set, check that the Docker engine
+	// and the cluster's API server answer (health); down holds when each
+	// stopped answering (zero while it answers).
+	pingDocker, pingCluster func(ctx context.Context) error
+	down                    map[string]time.Time
+	// resyncUntil is set when Docker or the cluster answers again: until
+	// then (or until resync is done) each check calls resync.
+	resyncUntil time.Time
+	// startStopped, when set, starts the project's containers that a
+	// Docker restart left stopped (Kafka, H2, the local registry) and
+	// returns their names.
+	startStopped func(ctx context.Context) ([]string, error)
 }
 
 // newLoop returns a loop for cfg that records the services' images in
@@ -388,21 +412,82 @@ func (l *loop) handle(ctx context.Context, b watch.Batch, configFiles []string) 
 		}
 		changed = append(changed, n)
 	}
-	if len(changed) > 0 && !b.Config {
+	l.update(ctx, changed, b.Config)
+	return restart
+}
+
+// update brings the changed services' running pods to their newest images
+// (and, with config, re-applies everything).
+func (l *loop) update(ctx context.Context, changed []string, config bool) {
+	if len(changed) > 0 && !config {
 		// Only images changed: write their new files into the running
 		// containers where they can take them, else swap the images into
 		// the running pods.
 		if changed = l.liveUpdate(ctx, changed); len(changed) == 0 {
-			return restart
+			return
 		}
 		if changed = l.swapImages(ctx, changed); len(changed) == 0 {
-			return restart
+			return
 		}
 	}
-	if len(changed) > 0 || b.Config {
+	if len(changed) > 0 || config {
 		l.redeploy(ctx, changed, "")
 	}
-	return restart
+}
+
+// startStoppedContainers starts the project's containers that should run
+// but do not, after Docker answered again.
+func (l *loop) startStoppedContainers(ctx context.Context) {
+	if l.startStopped == nil {
+		return
+	}
+	started, err := l.startStopped(ctx)
+	if len(started) > 0 {
+		l.log.Infof("✓ started again what Docker's restart left stopped: %s", strings.Join(started, ", "))
+	}
+	if err != nil && ctx.Err() == nil {
+		l.log.Infof("✗ starting the containers Docker's restart left stopped: %v", err)
+	}
+}
+
+// resyncFor bounds how long the loop tries to bring services back to their
+// newest version after the cluster came back (their pods must be ready
+// first).
+const resyncFor = 5 * time.Minute
+
+// resync brings back to their newest version the services whose running
+// containers do not hold it: after a node restarted (Docker's daemon
+// restarted, the node container was killed), the kubelet starts the
+// containers again from their pod spec's image, without the files live
+// updates wrote into them. It reports whether it is done: false while some
+// service's pods are not ready yet (it is called again).
+func (l *loop) resync(ctx context.Context) (done bool) {
+	done = true
+	var lost []string
+	for _, s := range l.cfg.Services {
+		targets, err := l.live.LiveTargets(ctx, l.cfg.Namespace, s.Name)
+		if err != nil {
+			l.log.Debugf("%s: checking its running containers: %v", s.Name, err)
+			done = false
+			continue
+		}
+		for _, t := range targets {
+			holds, ok := l.content[t.ContainerID]
+			if !ok {
+				holds = t.Image
+			}
+			if holds != l.images[s.Name] {
+				lost = append(lost, s.Name)
+				break
+			}
+		}
+	}
+	if len(lost) > 0 {
+		l.log.Infof("%s: the running containers were started again from their image and lost the saved changes: updating them", strings.Join(lost, ", "))
+		l.served = l.served[:0]
+		l.update(ctx, lost, false)
+	}
+	return done
 }
 
 // buildAll builds every service's image, one after another (builds are CPU
@@ -994,6 +1079,63 @@ func sameServices(a, b *config.Config) bool {
 var externals = []struct{ component, name string }{
 	{render.ComponentKafka, "Kafka"},
 	{render.ComponentH2, "H2"},
+}
+
+// The parts health watches, with the names its lines give them.
+const (
+	partDocker  = "Docker"
+	partCluster = "the cluster's API server"
+)
+
+// health checks that Docker and then the cluster answer, and says so when
+// one stops answering (once) and when it answers again (with how long it
+// was away), so that a restarted Docker daemon or a restarting node is not
+// met with silence. It reports whether Docker answers: the endpoint check
+// needs it.
+func (l *loop) health(ctx context.Context) (dockerUp bool) {
+	if l.pingDocker == nil {
+		return true
+	}
+	if !l.check(ctx, partDocker, l.pingDocker,
+		"the containers and the cluster are out of reach; saves fail until it answers again") {
+		return false
+	}
+	if l.pingCluster != nil {
+		l.check(ctx, partCluster, l.pingCluster, "the node may be restarting; saves fail until it answers again")
+	}
+	return true
+}
+
+// check runs ping for part and says what changed since the last check.
+func (l *loop) check(ctx context.Context, part string, ping func(context.Context) error, meaning string) bool {
+	pctx, cancel := context.WithTimeout(ctx, endpointCheckEvery)
+	err := ping(pctx)
+	cancel()
+	if ctx.Err() != nil {
+		return false
+	}
+	since, wasDown := l.down[part]
+	switch {
+	case err != nil && !wasDown:
+		if l.down == nil {
+			l.down = map[string]time.Time{}
+		}
+		l.down[part] = time.Now()
+		l.log.Infof("✗ %s does not answer (%v): %s; devenv checks again every %s", part, firstLine(err), meaning, endpointCheckEvery)
+	case err == nil && wasDown:
+		delete(l.down, part)
+		l.log.Infof("✓ %s answers again after %s", part, time.Since(since).Round(100*time.Millisecond))
+		// The node may have restarted, and its containers without the
+		// files live updates wrote: resync checks once the pods are ready.
+		l.resyncUntil = time.Now().Add(resyncFor)
+	}
+	return err == nil
+}
+
+// firstLine is the first line of err's text.
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
 }
 
 // repoint re-applies the endpoints when an external container's (Kafka's,

@@ -782,3 +782,86 @@ func TestLoopSkipsApplyOnlyWhenTheClusterHoldsWhatItLastApplied(t *testing.T) {
 	}
 	h.wantCalls(t, "Apply")
 }
+
+func TestLoopSaysWhenDockerOrTheClusterStopsAnswering(t *testing.T) {
+	h := newHarness(t)
+	var dockerErr, clusterErr error
+	h.l.pingDocker = func(context.Context) error { return dockerErr }
+	h.l.pingCluster = func(context.Context) error { return clusterErr }
+	ctx := context.Background()
+	steps := []struct {
+		name            string
+		docker, cluster error
+		up              bool
+		lines           []string // new lines in the output
+	}{
+		{"all answer", nil, nil, true, nil},
+		{"Docker stops", errors.New("Cannot connect to the Docker daemon\nmore"), nil, false,
+			[]string{"✗ Docker does not answer (Cannot connect to the Docker daemon): the containers and the cluster are out of reach"}},
+		{"still down: said once", errors.New("Cannot connect to the Docker daemon"), nil, false, nil},
+		{"Docker back, the node not yet", nil, errors.New("connection refused"), true,
+			[]string{"✓ Docker answers again after ", "✗ the cluster's API server does not answer (connection refused)"}},
+		{"the cluster back", nil, nil, true, []string{"✓ the cluster's API server answers again after "}},
+		{"quiet again", nil, nil, true, nil},
+	}
+	seen := 0
+	for _, st := range steps {
+		dockerErr, clusterErr = st.docker, st.cluster
+		if got := h.l.health(ctx); got != st.up {
+			t.Errorf("%s: health = %v, want %v", st.name, got, st.up)
+		}
+		out := h.out.String()
+		var lines []string
+		for _, ln := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+			if strings.Contains(ln, "answer") {
+				lines = append(lines, ln)
+			}
+		}
+		added := lines[seen:]
+		seen = len(lines)
+		if len(added) != len(st.lines) {
+			t.Errorf("%s: new lines %q, want %d like %q", st.name, added, len(st.lines), st.lines)
+			continue
+		}
+		for i, want := range st.lines {
+			if !strings.Contains(added[i], want) {
+				t.Errorf("%s: line %q, want it to contain %q", st.name, added[i], want)
+			}
+		}
+	}
+}
+
+func TestLoopResyncsContainersStartedAgainFromTheirImage(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.save(ctx, "account", refV2, image(t, "sha256:base", "A=1", map[string]string{"app": "v2"}))
+	h.c.calls = nil
+
+	// Nothing restarted: the containers hold the newest files.
+	if !h.l.resync(ctx) {
+		t.Error("resync not done with every pod ready")
+	}
+	h.wantCalls(t, "LiveTargets t/account", "LiveTargets t/transfermoney")
+
+	// The node restarted: account's container is new, from the pod
+	// spec's image (v1), without the files written into the old one.
+	h.c.targets["account"] = []cluster.LiveTarget{{Namespace: "t", Pod: "account-1", Container: "account", ContainerID: "c-account-2", Image: refV1}}
+	h.c.calls = nil
+	if !h.l.resync(ctx) {
+		t.Error("resync not done with every pod ready")
+	}
+	h.wantCalls(t, "LiveTargets t/account", "LiveTargets t/transfermoney",
+		"LiveTargets t/account", `LiveUpdate account-1 port 8080 write [/app=v2] remove []`)
+	h.wantLines(t, []string{"account: the running containers were started again from their image and lost the saved changes: updating them", "(updated in place)"})
+	if got := h.l.content["c-account-2"]; got != refV2 {
+		t.Errorf("the new container is recorded as holding %q, want %q", got, refV2)
+	}
+
+	// Pods not ready yet: not done, nothing written.
+	h.c.targetsErr = fmt.Errorf("%w: pod account-1 is not ready", cluster.ErrNoLive)
+	h.c.calls = nil
+	if h.l.resync(ctx) {
+		t.Error("resync done while the pods are not ready")
+	}
+	h.wantCalls(t, "LiveTargets t/account", "LiveTargets t/transfermoney")
+}

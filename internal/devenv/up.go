@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -186,7 +187,7 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 		env.Config = cfg
 	}
 	env.loop = newLoop(cfg, env.Images, opts, env.prog,
-		imageBuilder{project: cfg.Name, registry: registryPrefix(cfg), docker: env.docker, resolver: env.resolver, state: env.state, opts: opts, prog: env.prog},
+		imageBuilder{project: cfg.Name, registry: registryPrefix(cfg), docker: env.docker, resolver: env.resolver, state: env.state, opts: opts, prog: env.prog, bundledSaid: &sync.Map{}},
 		dockerFinder{docker: env.docker, project: projectKey(cfg)})
 	env.loop.layerDir = env.state.LayerDir()
 	if env.loop.hashKey, err = dirs.Key(render.ConfigHashKeyName); err != nil {

@@ -3,7 +3,8 @@
 // succeeds within a second, and 503 with the error otherwise.
 // TestIntegrationArtifacts has it restart once: GET /exit answers, logs
 // that it exits and exits with code 3, so that the kubelet restarts the
-// container in its pod.
+// container in its pod. The fault tests read GET /version: the contents of
+// /version.txt, a file their saves change.
 package main
 
 import (
@@ -25,6 +26,14 @@ func main() {
 		}
 		_ = c.Close()
 		fmt.Fprintln(w, "ok")
+	})
+	http.HandleFunc("/version", func(w http.ResponseWriter, _ *http.Request) {
+		b, err := os.ReadFile("/version.txt")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		_, _ = w.Write(b)
 	})
 	http.HandleFunc("/exit", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "exiting")
