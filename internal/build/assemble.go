@@ -75,13 +75,29 @@ type imageConfig struct {
 type ctxEntry struct {
 	hdr  *tar.Header
 	data []byte
+	// src and file are where a regular file's content is read from and
+	// what the last scan saw of it, when data is nil.
+	src  string
+	file *ctxFile
 }
 
-// assemble makes the image of recipe r from the build context tar. It
+// assembleInput is what assemble makes the COPY layers from.
+type assembleInput struct {
+	// cache holds the scanned context (contextCache.update) and the last
+	// image's layers.
+	cache   *contextCache
+	dfBytes []byte
+	// layerDir is where layers are written ("" keeps them in memory).
+	layerDir string
+	// chunks collects the COPY layers of the image (the cache's next).
+	chunks map[[sha256.Size]byte]*chunk
+}
+
+// assemble makes the image of recipe r from the build context in. It
 // returns an error wrapping errNotSimple when the engine's builder must
 // decide (a base image Docker does not have, an ambiguous COPY). state,
 // when not nil, keeps what it learns of the base image's folders.
-func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, contextTar []byte, dfName string, labels map[string]string, live bool, state *State) (*Assembled, error) {
+func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, in assembleInput, labels map[string]string, live bool, state *State) (*Assembled, error) {
 	cfg := imageConfig{OS: "linux"}
 	cfg.RootFS.Type = "layers"
 	var layers []Layer
@@ -122,7 +138,7 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 		}
 		layers = append(layers, l)
 	}
-	files, err := contextFiles(contextTar, spec, dfName)
+	files, err := in.cache.ctxFiles(spec, in.dfBytes)
 	if err != nil {
 		return nil, fmt.Errorf("service %q: reading the build context: %w", spec.Service, err)
 	}
@@ -175,9 +191,18 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 	for _, s := range r.steps {
 		switch s.op {
 		case "copy":
-			if err := add(copyLayer(files, s, workdir, where(s), spec.Context, dirAt, parent)); err != nil {
+			out, err := copyLayer(files, s, workdir, where(s), spec.Context, dirAt, parent)
+			if err != nil {
 				return nil, err
 			}
+			ls, err := in.cache.copyLayers(out, in.layerDir, in.chunks)
+			if err != nil {
+				return nil, err
+			}
+			for name, e := range out {
+				made[name] = metaOf(e.hdr)
+			}
+			layers = append(layers, ls...)
 		case "env":
 			for i := 0; i+1 < len(s.args); i += 2 {
 				c.Env = setEnv(c.Env, s.args[i], s.args[i+1])
@@ -325,45 +350,12 @@ func setEnv(env []string, k, v string) []string {
 	return append(env, k+"="+v)
 }
 
-// contextFiles reads the build context tar into entries by path (no
-// trailing slash). Like the engine, it hides the Dockerfile and the
-// .dockerignore from COPY when the .dockerignore excludes them.
-func contextFiles(contextTar []byte, spec Spec, dfName string) (map[string]ctxEntry, error) {
-	pm, err := dockerignore(spec.Context)
-	if err != nil {
-		return nil, err
-	}
-	files := map[string]ctxEntry{}
-	tr := tar.NewReader(bytes.NewReader(contextTar))
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return files, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		name := strings.TrimSuffix(h.Name, "/")
-		if (name == dfName || name == ".dockerignore") && pm != nil {
-			if ex, _ := pm.MatchesOrParentMatches(name); ex {
-				continue
-			}
-		}
-		var data []byte
-		if h.Typeflag == tar.TypeReg {
-			if data, err = io.ReadAll(tr); err != nil {
-				return nil, err
-			}
-		}
-		files[name] = ctxEntry{hdr: h, data: data}
-	}
-}
-
-// copyLayer makes the layer of one COPY: the sources' files at their
-// destinations, with their modes, owned by root, and the folders above
-// them as parent gives them (path without leading or trailing slash:
-// as the image has the folder so far, or a new one).
-func copyLayer(files map[string]ctxEntry, s step, workdir, where, contextDir string, dirAt func(string) (bool, error), parent func(string) (*tar.Header, error)) ([]byte, error) {
+// copyLayer makes the entries of one COPY's layer (see
+// contextCache.copyLayers), by target path without leading slash: the
+// sources' files at their destinations, with their modes, owned by root,
+// and the folders above them as parent gives them (path without leading
+// or trailing slash: as the image has the folder so far, or a new one).
+func copyLayer(files map[string]ctxEntry, s step, workdir, where, contextDir string, dirAt func(string) (bool, error), parent func(string) (*tar.Header, error)) (map[string]ctxEntry, error) {
 	srcs, dest := s.args[:len(s.args)-1], s.args[len(s.args)-1]
 	destDir := strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.")
 	if !path.IsAbs(dest) {
@@ -415,7 +407,8 @@ func copyLayer(files map[string]ctxEntry, s step, workdir, where, contextDir str
 		if h.Typeflag == tar.TypeDir {
 			h.Name += "/"
 		}
-		out[strings.TrimPrefix(target, "/")] = ctxEntry{hdr: &h, data: e.data}
+		e.hdr = &h
+		out[strings.TrimPrefix(target, "/")] = e
 	}
 	for _, m := range matches {
 		if !isDir(m) {
@@ -455,21 +448,7 @@ func copyLayer(files map[string]ctxEntry, s step, workdir, where, contextDir str
 			}
 		}
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, name := range slices.Sorted(maps.Keys(out)) {
-		e := out[name]
-		if err := tw.WriteHeader(e.hdr); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(e.data); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return out, nil
 }
 
 // dataLayer is a layer with its tar.

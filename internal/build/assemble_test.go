@@ -254,6 +254,21 @@ func layerHeaders(t *testing.T, layer []byte) map[string]*tar.Header {
 	}
 }
 
+// copyLayerTar writes the entries of a COPY (see copyLayer) as its one
+// layer, in memory.
+func copyLayerTar(t *testing.T, out map[string]ctxEntry) []byte {
+	t.Helper()
+	c := &contextCache{chunkMin: chunkMin}
+	ls, err := c.copyLayers(out, "", map[[sha256.Size]byte]*chunk{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != 1 {
+		t.Fatalf("%d layers, want 1", len(ls))
+	}
+	return ls[0].Data
+}
+
 // syntheticFolders is the folders of the synthetic base (read from its
 // archive, as assemble reads Docker's) with nothing made yet.
 func syntheticFolders(t *testing.T) *folders {
@@ -299,11 +314,11 @@ func TestCopyLayerKeepsBaseFolders(t *testing.T) {
 		t.Run(tc.args[1], func(t *testing.T) {
 			f := syntheticFolders(t)
 			parent := func(p string) (*tar.Header, error) { return f.header(context.Background(), p) }
-			layer, err := copyLayer(files, step{line: 2, op: "copy", args: tc.args}, "/", "Dockerfile:2", "ctx", noDirs, parent)
+			out, err := copyLayer(files, step{line: 2, op: "copy", args: tc.args}, "/", "Dockerfile:2", "ctx", noDirs, parent)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := layerHeaders(t, layer)
+			got := layerHeaders(t, copyLayerTar(t, out))
 			if len(got) != len(tc.want)+1 {
 				t.Errorf("entries %v, want %v and %s", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(tc.want)), tc.file)
 			}

@@ -123,21 +123,15 @@ func walkContext(spec Spec, dfName string, fn func(p, rel string, d fs.DirEntry)
 			return nil
 		}
 		rel = filepath.ToSlash(rel)
-		switch {
-		case rel == dfName:
-		case rel == ".dockerignore":
-			// always sent, like docker build does
-		case pm != nil:
-			excluded, err := pm.MatchesOrParentMatches(rel)
-			if err != nil {
-				return fmt.Errorf(".dockerignore: %w", err)
+		send, descend, err := sendable(pm, dfName, rel)
+		if err != nil {
+			return fmt.Errorf(".dockerignore: %w", err)
+		}
+		if !send {
+			if d.IsDir() && !descend {
+				return filepath.SkipDir
 			}
-			if excluded {
-				if d.IsDir() && !pm.Exclusions() {
-					return filepath.SkipDir
-				}
-				return nil
-			}
+			return nil
 		}
 		return fn(p, rel, d)
 	})
@@ -145,6 +139,23 @@ func walkContext(spec Spec, dfName string, fn func(p, rel string, d fs.DirEntry)
 		return fmt.Errorf("service %q: packing build context %s: %w", spec.Service, spec.Context, err)
 	}
 	return nil
+}
+
+// sendable reports whether a build sends path rel of the context (pm is
+// its .dockerignore, dfName the Dockerfile's name in it) and, for a folder
+// it does not send, whether what the folder holds may still be sent (a
+// .dockerignore with exclusions, "!pattern").
+func sendable(pm *patternmatcher.PatternMatcher, dfName, rel string) (send, descend bool, err error) {
+	if rel == dfName || rel == ".dockerignore" || pm == nil {
+		// The Dockerfile and the .dockerignore are always sent, like
+		// docker build does.
+		return true, true, nil
+	}
+	excluded, err := pm.MatchesOrParentMatches(rel)
+	if err != nil || !excluded {
+		return !excluded, true, err
+	}
+	return false, pm.Exclusions(), nil
 }
 
 func dockerignore(dir string) (*patternmatcher.PatternMatcher, error) {

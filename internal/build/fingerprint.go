@@ -33,8 +33,9 @@ type ImageMemo struct {
 // path, size, mode and modification time (and link target) of every path
 // the build context sends. The same fingerprint means the same image, as
 // long as no file changed its content but kept its size and modification
-// time to the nanosecond.
-func fingerprint(spec Spec, opts ContextOptions, baseID string, live bool) (string, error) {
+// time to the nanosecond. With a scanned cache (contextCache.update) the
+// paths come from it instead of a walk, with the same result.
+func fingerprint(spec Spec, opts ContextOptions, baseID string, live bool, scanned *contextCache) (string, error) {
 	dfBytes, dfName, err := dockerfileOf(spec, opts)
 	if err != nil {
 		return "", err
@@ -57,6 +58,16 @@ func fingerprint(spec Spec, opts ContextOptions, baseID string, live bool) (stri
 	}
 	slices.Sort(labels)
 	fmt.Fprintf(h, "\nlabels %v\n", labels)
+	if scanned != nil {
+		for _, rel := range scanned.order {
+			f := scanned.files[rel]
+			if f.fp == nil {
+				f.fp = fmt.Appendf(nil, "%q %d %o %d %q\n", rel, f.size, f.mode, f.mtime.UnixNano(), f.link)
+			}
+			h.Write(f.fp)
+		}
+		return hex.EncodeToString(h.Sum(nil)), nil
+	}
 	err = walkContext(spec, dfName, func(p, rel string, d fs.DirEntry) error {
 		if rel == dfName {
 			return nil // its bytes are hashed above
@@ -101,7 +112,7 @@ var devenvBuild = func() string {
 // fingerprint is unchanged and Docker still has that image; ok is false
 // otherwise (then key, when not empty, is the fingerprint to remember
 // after the build).
-func quickImage(ctx context.Context, docker *client.Client, spec Spec, opts ImageOptions, r *recipe) (res Result, key string, ok bool) {
+func quickImage(ctx context.Context, docker *client.Client, spec Spec, opts ImageOptions, r *recipe, scanned *contextCache) (res Result, key string, ok bool) {
 	baseID := ""
 	if r.base != "" {
 		if docker == nil {
@@ -113,7 +124,7 @@ func quickImage(ctx context.Context, docker *client.Client, spec Spec, opts Imag
 		}
 		baseID = img.ID
 	}
-	key, err := fingerprint(spec, opts.ContextOptions, baseID, opts.Live)
+	key, err := fingerprint(spec, opts.ContextOptions, baseID, opts.Live, scanned)
 	if err != nil {
 		return Result{}, "", false
 	}

@@ -26,7 +26,7 @@ func TestFingerprint(t *testing.T) {
 	spec := Spec{Service: "s", Project: "p", Context: dir}
 	key := func(spec Spec, base string, live bool) string {
 		t.Helper()
-		k, err := fingerprint(spec, ContextOptions{}, base, live)
+		k, err := fingerprint(spec, ContextOptions{}, base, live, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +65,7 @@ func TestFingerprint(t *testing.T) {
 		t.Error("a new file kept the fingerprint")
 	}
 	// A replaced Dockerfile (the stand-in rewrite) is part of it.
-	k2, err := fingerprint(spec, ContextOptions{Dockerfile: []byte("FROM scratch\nCOPY app /app2\n")}, "", false)
+	k2, err := fingerprint(spec, ContextOptions{Dockerfile: []byte("FROM scratch\nCOPY app /app2\n")}, "", false, nil)
 	if err != nil || k2 == key(spec, "", false) {
 		t.Errorf("a rewritten Dockerfile kept the fingerprint (%v)", err)
 	}

@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +51,14 @@ type ImageOptions struct {
 	// Assembled): no context is read or packed. Callers that need the
 	// assembled parts (live updates) leave it off.
 	Quick bool
+	// Changed, when not nil, names the context paths (relative to the
+	// context, slash-separated) that changed since the previous build of
+	// the service with the same State, as a file watcher reported them:
+	// an assembled image is then built from those paths only, the rest
+	// taken from that build (see contextCache for what is guaranteed).
+	// nil (or no State) looks at every path, reading the files whose
+	// size, mode or modification time changed.
+	Changed []string
 }
 
 // Result is a built image.
@@ -61,7 +70,10 @@ type Result struct {
 	// Cached is set when Ref already named this image before the build:
 	// nothing changed, nothing to deploy.
 	Cached bool
-	// ContextDigest is the digest of the build context that was sent.
+	// ContextDigest is the digest of the build context: of its paths, their
+	// types, permissions and contents, and of the Dockerfile (the same
+	// files give the same digest, however the build read them); empty
+	// when nothing was built (Quick).
 	ContextDigest string
 	Duration      time.Duration
 	// Assembled is the image's parts when devenv assembled it itself (nil
@@ -117,23 +129,33 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 	var r *recipe
 	var rerr error
 	key := ""
+	var scanned *contextCache
+	var dfBytes []byte
 	if simple {
 		r, rerr = recipeOf(spec, opts.ContextOptions)
-		if rerr == nil && opts.State != nil {
+		if rerr == nil {
 			if err := spec.checkContext(); err != nil {
 				return Result{}, err
 			}
+			var dfName string
+			if dfBytes, dfName, err = dockerfileOf(spec, opts.ContextOptions); err != nil {
+				return Result{}, err
+			}
+			scanned = opts.State.contextCache(spec.Service)
+			scanned.mu.Lock()
+			defer scanned.mu.Unlock()
+			if err := scanned.update(spec, dfName, opts.Changed); err != nil {
+				return Result{}, err
+			}
+		}
+		if rerr == nil && opts.State != nil {
 			var quick Result
 			var ok bool
-			if quick, key, ok = quickImage(ctx, docker, spec, opts, r); ok {
+			if quick, key, ok = quickImage(ctx, docker, spec, opts, r, scanned); ok {
 				quick.Duration = time.Since(start)
 				return quick, nil
 			}
 		}
-	}
-	data, dfName, digest, err := buildContext(spec, opts.ContextOptions)
-	if err != nil {
-		return Result{}, err
 	}
 	labels := map[string]string{LabelProject: spec.Project, LabelService: spec.Service}
 	for k, v := range spec.Labels {
@@ -144,12 +166,19 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 		if err == nil {
 			var a *Assembled
 			noLive := ""
-			a, err = assemble(ctx, docker, spec, r, data, dfName, labels, opts.Live, opts.State)
+			in := assembleInput{cache: scanned, dfBytes: dfBytes, layerDir: opts.State.LayerDir(), chunks: map[[sha256.Size]byte]*chunk{}}
+			a, err = assemble(ctx, docker, spec, r, in, labels, opts.Live, opts.State)
 			if errors.Is(err, errNoLive) {
 				noLive = err.Error()
-				a, err = assemble(ctx, docker, spec, r, data, dfName, labels, false, opts.State)
+				a, err = assemble(ctx, docker, spec, r, in, labels, false, opts.State)
+			}
+			digest := ""
+			if err == nil {
+				digest, err = scanned.digest(spec, dfBytes)
 			}
 			if err == nil {
+				// The next build takes what it can from this image's layers.
+				scanned.chunks = in.chunks
 				if dir := opts.State.LayerDir(); dir != "" {
 					// The layers go to files: a watch loop that keeps a few
 					// images per service holds their indexes, not their bytes.
@@ -182,6 +211,14 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 	}
 	if docker == nil {
 		return Result{}, fmt.Errorf("service %q: building %s needs a Docker engine", spec.Service, spec.dockerfile())
+	}
+	data, dfName, _, err := buildContext(spec, opts.ContextOptions)
+	if err != nil {
+		return Result{}, err
+	}
+	digest, err := contextDigestOfTar(data, dfName)
+	if err != nil {
+		return Result{}, fmt.Errorf("service %q: %w", spec.Service, err)
 	}
 	args := make(map[string]*string, len(spec.Args))
 	for k, v := range spec.Args {

@@ -24,19 +24,11 @@ func assembleDir(t *testing.T, dir string, live bool) *Assembled {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	spec := Spec{Service: "svc", Project: "p", Context: dir}
-	data, dfName, _, err := buildContext(spec, ContextOptions{})
+	res, err := Image(ctx, nil, spec, ImageOptions{Live: live})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := recipeOf(spec, ContextOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := assemble(ctx, nil, spec, r, data, dfName, nil, live, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
+	return res.Assembled
 }
 
 func TestLiveDiff(t *testing.T) {

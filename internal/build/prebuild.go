@@ -28,6 +28,10 @@ import (
 type State struct {
 	mu   sync.Mutex
 	path string
+	// contexts are the services' build contexts as their last builds saw
+	// them (see ImageOptions.Changed), in memory only.
+	contexts map[string]*contextCache
+	chunkMin int // 0: chunkMin (see contextCache)
 	// Prebuild maps a service to the hash of its prebuild command and input
 	// files after the last successful run.
 	Prebuild map[string]string `json:"prebuild"`

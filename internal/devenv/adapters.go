@@ -203,6 +203,7 @@ func (b imageBuilder) Build(ctx context.Context, s *config.Service, o buildOptio
 		Live:           b.opts.Live,
 		State:          b.state,
 		Quick:          o.Quick,
+		Changed:        o.Changed,
 	})
 	if err != nil {
 		done(err, "")

@@ -176,6 +176,9 @@ type buildOptions struct {
 	Quick bool
 	// Quiet keeps the build's progress lines to -v.
 	Quiet bool
+	// Changed, when not nil, are the context paths the watcher reported
+	// since the service's last build (build.ImageOptions.Changed).
+	Changed []string
 }
 
 // built is a builder's result.
@@ -394,7 +397,7 @@ func (l *loop) handle(ctx context.Context, b watch.Batch, configFiles []string) 
 			continue
 		}
 		t0 := time.Now()
-		_, newImage, err := l.build(ctx, s, false)
+		_, newImage, err := l.build(ctx, s, false, changedPaths(b, s))
 		if ctx.Err() != nil {
 			return restart
 		}
@@ -492,7 +495,7 @@ func (l *loop) resync(ctx context.Context) (done bool) {
 // assembleKnown).
 func (l *loop) buildAll(ctx context.Context) error {
 	for _, s := range l.cfg.Services {
-		if _, _, err := l.build(ctx, s, true); err != nil {
+		if _, _, err := l.build(ctx, s, true, nil); err != nil {
 			return err
 		}
 	}
@@ -501,9 +504,10 @@ func (l *loop) buildAll(ctx context.Context) error {
 
 // build runs the service's prebuild and image build and records the
 // resulting image. changed reports a new image (something to deploy).
-func (l *loop) build(ctx context.Context, s *config.Service, quick bool) (ref string, changed bool, err error) {
+func (l *loop) build(ctx context.Context, s *config.Service, quick bool, paths []string) (ref string, changed bool, err error) {
 	res, err := l.builder.Build(ctx, s, buildOptions{
 		Quick:       quick,
+		Changed:     paths,
 		Background:  l.watching,
 		BeforeImage: func() { l.waitDocker([]string{s.Name}) },
 	})
@@ -533,6 +537,19 @@ func (l *loop) build(ctx context.Context, s *config.Service, quick bool) (ref st
 		l.inDocker[s.Name] = res.DockerLoaded
 	}
 	return res.Ref, prev != res.Ref, nil
+}
+
+// changedPaths returns the paths of batch b the service's build can rely
+// on as all that changed in its context, or nil (every path looked at):
+// not after an overflow or a configuration change, and not for a service
+// whose watcher does not see its whole context (a prebuild writes files,
+// watch: patterns select some).
+func changedPaths(b watch.Batch, s *config.Service) []string {
+	paths := b.Services[s.Name]
+	if b.Overflow || b.Config || len(paths) == 0 || len(s.Prebuild) > 0 || len(watchPatterns(s)) > 0 {
+		return nil
+	}
+	return paths
 }
 
 // assembleKnown assembles, once watching starts, the running images that
