@@ -133,6 +133,16 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 	var dfBytes []byte
 	if simple {
 		r, rerr = recipeOf(spec, opts.ContextOptions)
+		if rerr != nil && !errors.Is(rerr, errNotSimple) {
+			// A missing context or Dockerfile: say which and what to do,
+			// as the engine's path does.
+			if err := spec.checkContext(); err != nil {
+				return Result{}, err
+			}
+			if _, _, err := dockerfileOf(spec, opts.ContextOptions); err != nil {
+				return Result{}, err
+			}
+		}
 		if rerr == nil {
 			if err := spec.checkContext(); err != nil {
 				return Result{}, err
