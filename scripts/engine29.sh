@@ -89,8 +89,8 @@ build() {
   # go.mod, so `go install pkg@version` works; tags as moby's hack/make.sh
   # (static, no btrfs headers, no wasm NRI plugins).
   if [[ " ${missing[*]} " == *" dockerd "* || " ${missing[*]} " == *" docker-proxy "* ]]; then
-    "${gobuild[@]}" install -trimpath \
-      -tags 'netgo osusergo static_build exclude_graphdriver_btrfs no_btrfs nri_no_wasm' \
+    "${gobuild[@]}" install \
+      -tags 'netgo osusergo static_build exclude_graphdriver_btrfs nri_no_wasm' \
       -ldflags "-w -X github.com/moby/moby/v2/dockerversion.Version=$ENGINE_VERSION -X github.com/moby/moby/v2/dockerversion.GitCommit=moby-$MOBY" \
       "github.com/moby/moby/v2/cmd/dockerd@$MOBY" "github.com/moby/moby/v2/cmd/docker-proxy@$MOBY"
   fi
@@ -120,6 +120,12 @@ build() {
     rm -rf "$tmp/cli/vendor"
     cp "$tmp/cli/vendor.mod" "$tmp/cli/go.mod"
     cp "$tmp/cli/vendor.sum" "$tmp/cli/go.sum"
+    # The proxy serves swarmkit v2.1.3's go.mod but refuses its zip ("403
+    # Forbidden: This module version is not available"); the CLI gets the
+    # commit before that tag, the one moby's go.mod pins (the CLI uses only
+    # swarmkit's API types).
+    (cd "$tmp/cli" && go mod edit -replace \
+      github.com/moby/swarmkit/v2@v2.1.3=github.com/moby/swarmkit/v2@v2.1.3-0.20260828175525-ad0357aedfca)
     (cd "$tmp/cli" && "${gobuild[@]}" build -trimpath -tags 'osusergo netgo grpcnotrace' \
       -ldflags "-w -X github.com/docker/cli/cli/version.Version=${CLI#v} -X github.com/docker/cli/cli/version.GitCommit=cli-$CLI" \
       -o "$tmp/bin/docker" ./cmd/docker)
