@@ -32,6 +32,11 @@
 # - cgroup v1 (this kernel mounts v1 controllers, v2 only in "unified"):
 #   Engine 29 and containerd 2 still run on it (deprecated); dockerd gets
 #   --exec-opt native.cgroupdriver=cgroupfs, as there is no systemd.
+# - runc: Debian's 1.1.5 does not know the time namespace, which Engine 29
+#   gives every container when the kernel has it ("runc create failed:
+#   namespace {"time" ""} does not exist"); --feature time-namespaces=false
+#   is the engine's own switch back to the host's time namespace (the
+#   behaviour before Engine 29). Docker's packages ship a newer runc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
@@ -71,6 +76,17 @@ engine_env() {
 # host's mount namespace (see above).
 in_netns() { nsenter --net="/run/netns/$NETNS" -- "$@"; }
 
+# daemon PIDFILE LOG CMD... starts CMD in the namespace, in a session of its
+# own (a Ctrl-C of make does not reach it), in the background; PIDFILE gets
+# the daemon's own pid (the shell writes its pid, then execs into it).
+daemon() {
+  local pidfile=$1 log=$2; shift 2
+  local -a envs; mapfile -t envs < <(engine_env)
+  setsid -f bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$pidfile" \
+    nsenter --net="/run/netns/$NETNS" -- env "${envs[@]}" "$@" >>"$log" 2>&1 </dev/null
+  for _ in $(seq 1 20); do [ -s "$pidfile" ] && return; sleep 0.1; done
+}
+
 build() {
   local want=(dockerd docker-proxy containerd containerd-shim-runc-v2 docker) missing=()
   for b in "${want[@]}"; do [ -x "$BIN/$b" ] || missing+=("$b"); done
@@ -79,8 +95,8 @@ build() {
     return
   fi
   say "building ${missing[*]} into $BIN (from Go module sources; the first time takes a while on 2 cores)"
-  local tmp; tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' RETURN
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
   mkdir -p "$tmp/bin" "$BIN"
   local gobuild=(nice -n 10 env CGO_ENABLED=0 GOBIN="$tmp/bin" GOFLAGS=-mod=mod go)
 
@@ -150,7 +166,6 @@ start() {
   fi
   ip -n "$NETNS" link set lo up
 
-  local -a envs; mapfile -t envs < <(engine_env)
   if ! running containerd; then
     # Its own root and state, no CRI (dockerd needs none), its gRPC and
     # ttrpc sockets under $RUN.
@@ -169,9 +184,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", 
   address = ""
 EOF
     say "starting containerd $CONTAINERD (log: $LOGS/containerd.log)"
-    in_netns env "${envs[@]}" setsid "$BIN/containerd" --config "$RUN/containerd.toml" \
-      >>"$LOGS/containerd.log" 2>&1 </dev/null &
-    echo $! >"$RUN/containerd.pid"
+    rm -f "$RUN/containerd.pid"
+    daemon "$RUN/containerd.pid" "$LOGS/containerd.log" "$BIN/containerd" --config "$RUN/containerd.toml"
     for _ in $(seq 1 60); do [ -S "$RUN/containerd/containerd.sock" ] && break; sleep 0.5; done
     [ -S "$RUN/containerd/containerd.sock" ] || { say "containerd did not start:"; tail -20 "$LOGS/containerd.log" >&2; exit 1; }
   fi
@@ -180,7 +194,8 @@ EOF
     # Default image store (containerd snapshotters, as Engine 29 users get);
     # --iptables stays on inside the namespace.
     say "starting dockerd $ENGINE_VERSION (log: $LOGS/dockerd.log)"
-    in_netns env "${envs[@]}" setsid "$BIN/dockerd" \
+    rm -f "$RUN/dockerd.pid"
+    daemon "$RUN/dockerd.pid" "$LOGS/dockerd.log" "$BIN/dockerd" \
       --host "unix://$SOCK" \
       --data-root "$STATE/docker" \
       --exec-root "$RUN/exec" \
@@ -188,8 +203,7 @@ EOF
       --containerd "$RUN/containerd/containerd.sock" \
       --default-address-pool "$POOL" \
       --exec-opt native.cgroupdriver=cgroupfs \
-      >>"$LOGS/dockerd.log" 2>&1 </dev/null &
-    echo $! >"$RUN/dockerd.pid"
+      --feature time-namespaces=false
   fi
   say "waiting up to 60s for dockerd on $SOCK"
   local ok=
@@ -206,7 +220,7 @@ EOF
   DOCKER_HOST="unix://$SOCK" "$BIN/docker" version --format \
     'engine29: client {{.Client.Version}} (API {{.Client.APIVersion}}), server {{.Server.Version}} (API {{.Server.APIVersion}}, minimum {{.Server.MinAPIVersion}})' >&2
   DOCKER_HOST="unix://$SOCK" "$BIN/docker" info --format \
-    'engine29: {{.Driver}} storage, cgroup v{{.CgroupVersion}} ({{.CgroupDriver}}), containerd {{.ContainerdCommit.ID}}' >&2
+    'engine29: {{.Driver}} storage, cgroup v{{.CgroupVersion}} ({{.CgroupDriver}}), containerd image store: {{.DriverStatus}}' >&2
 }
 
 # stop_one sends SIGTERM to a daemon started above and waits up to 30s.

@@ -81,7 +81,8 @@ func TestIntegrationEngine29(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if major, _, _ := strings.Cut(ver.Version, "."); atoiOr(major, 0) < 29 {
+	major, _, _ := strings.Cut(ver.Version, ".")
+	if n, err := strconv.Atoi(major); err != nil || n < 29 {
 		t.Fatalf("%s is Docker Engine %s, want 29 or newer", host, ver.Version)
 	}
 	// kind runs the docker CLI: it must be one the engine accepts.
@@ -134,7 +135,7 @@ func TestIntegrationEngine29(t *testing.T) {
 		t.Fatalf("cold up --no-watch: exit %d: %s", code, errOut)
 	}
 	t.Logf("engine29: cold up (kind cluster, Kafka, publisher) %s", time.Since(t0).Round(100*time.Millisecond))
-	requireReady(ctx, t, devenv, cfgArgs, "publisher")
+	requireStatusReady(ctx, t, devenv, cfgArgs, "publisher")
 
 	t.Run("live-update", func(t *testing.T) {
 		wctx, stop := context.WithCancel(ctx)
@@ -144,7 +145,7 @@ func TestIntegrationEngine29(t *testing.T) {
 			ended <- Run(wctx, append([]string{"up", "--ui=false"}, cfgArgs...), Streams{In: strings.NewReader(""), Out: watchOut, Err: watchOut})
 		}()
 		defer func() { stop(); <-ended }()
-		waitFor(ctx, t, watchOut, ended, "watching 1 services", 3*time.Minute)
+		waitForOutput(ctx, t, watchOut, ended, "watching 1 services", 3*time.Minute)
 		version := filepath.Join(dir, "publisher", "version.go")
 		src, err := os.ReadFile(version)
 		if err != nil {
@@ -153,7 +154,7 @@ func TestIntegrationEngine29(t *testing.T) {
 		if err := os.WriteFile(version, []byte(strings.Replace(string(src), `"v1"`, `"v2"`, 1)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(ctx, t, watchOut, ended, "publisher ✓", 3*time.Minute)
+		waitForOutput(ctx, t, watchOut, ended, "publisher ✓", 3*time.Minute)
 		if !strings.Contains(watchOut.String(), "(updated in place)") {
 			t.Errorf("the save was not updated in place:\n%s", watchOut.String())
 		}
@@ -179,7 +180,7 @@ func TestIntegrationEngine29(t *testing.T) {
 		if code, _, errOut := devenv(ctx, append([]string{"up", "--no-watch"}, cfgArgs...)...); code != ExitOK {
 			t.Fatalf("up --no-watch with the heredoc service: exit %d: %s", code, errOut)
 		}
-		requireReady(ctx, t, devenv, cfgArgs, "heredoc")
+		requireStatusReady(ctx, t, devenv, cfgArgs, "heredoc")
 	})
 
 	if code, _, errOut := devenv(ctx, append([]string{"down"}, cfgArgs...)...); code != ExitOK {
@@ -198,8 +199,8 @@ func TestIntegrationEngine29(t *testing.T) {
 	}
 }
 
-// requireReady fails t unless devenv status shows svc ready.
-func requireReady(ctx context.Context, t *testing.T, devenv func(context.Context, ...string) (int, string, string), cfgArgs []string, svc string) {
+// requireStatusReady fails t unless devenv status shows svc ready.
+func requireStatusReady(ctx context.Context, t *testing.T, devenv func(context.Context, ...string) (int, string, string), cfgArgs []string, svc string) {
 	t.Helper()
 	code, out, errOut := devenv(ctx, append([]string{"status"}, cfgArgs...)...)
 	if code != ExitOK {
@@ -210,9 +211,9 @@ func requireReady(ctx context.Context, t *testing.T, devenv func(context.Context
 	}
 }
 
-// waitFor waits until out holds what, failing t when up ended first or
+// waitForOutput waits until out holds what, failing t when up ended first or
 // timeout passed.
-func waitFor(ctx context.Context, t *testing.T, out *testenv.Log, ended chan int, what string, timeout time.Duration) {
+func waitForOutput(ctx context.Context, t *testing.T, out *testenv.Log, ended chan int, what string, timeout time.Duration) {
 	t.Helper()
 	err := testenv.Eventually(ctx, timeout, 200*time.Millisecond, func() error {
 		if strings.Contains(out.String(), what) {
@@ -229,13 +230,4 @@ func waitFor(ctx context.Context, t *testing.T, out *testenv.Log, ended chan int
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-}
-
-// atoiOr is s as a number, or def.
-func atoiOr(s string, def int) int {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return def
-	}
-	return n
 }
