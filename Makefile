@@ -6,7 +6,7 @@ PKGS      := ./...
 IT_FLAGS  ?= -p 1 -count=1 -timeout 75m
 export DEVENV_REQUIRE_IMAGES ?= 1
 
-.PHONY: all build generate setup up down status render test unit integration faults lint modules fmt bench clean
+.PHONY: all build generate setup up down status render test unit integration faults engine29 lint modules fmt bench clean
 
 all: build
 
@@ -39,10 +39,21 @@ unit: ## unit tests (no Docker needed)
 
 integration: build ## integration tests against real Docker and kind (needs `make setup`)
 	$(BIN) images build   # every stand-in the tests use; seconds when current
-	$(GO) test $(IT_FLAGS) -run 'TestIntegration' -skip 'TestIntegrationFault' $(PKGS)
+	$(GO) test $(IT_FLAGS) -run 'TestIntegration' -skip 'TestIntegrationFault|TestIntegrationEngine29' $(PKGS)
 
 faults: build ## fault tests (kill -9 of up in each phase, a killed node...): the slowest integration tests, run last
 	$(GO) test $(IT_FLAGS) -run 'TestIntegrationFault' $(PKGS)
+
+# A second engine, Docker Engine 29 on containerd 2, built from Go module sources and run beside the
+# first in its own network namespace (scripts/engine29.sh); the stand-ins reach it through a bundle.
+ENGINE29_BUNDLE ?= /var/lib/devenv-engine29/bundle.tar.gz
+
+engine29: build ## the smoke test (TestIntegrationEngine29) against Docker Engine 29, started beside the first engine
+	scripts/engine29.sh start
+	scripts/engine29.sh bundle $(ENGINE29_BUNDLE)
+	@status=0; DEVENV_ENGINE29_BUNDLE=$(ENGINE29_BUNDLE) scripts/engine29.sh exec \
+		$(GO) test -p 1 -count=1 -timeout 40m -run 'TestIntegrationEngine29' $(PKGS) || status=$$?; \
+	scripts/engine29.sh stop; exit $$status
 
 lint: modules ## go vet, gofmt, go mod tidy -diff, every nested module, and golangci-lint when installed
 	$(GO) vet $(PKGS)
