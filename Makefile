@@ -41,8 +41,15 @@ integration: build ## integration tests against real Docker and kind (needs `mak
 	$(BIN) images build   # every stand-in the tests use; seconds when current
 	$(GO) test $(IT_FLAGS) -run 'TestIntegration' -skip 'TestIntegrationFault|TestIntegrationEngine29' $(PKGS)
 
-faults: build ## fault tests (kill -9 of up in each phase, a killed node...): the slowest integration tests, run last
-	$(GO) test $(IT_FLAGS) -run 'TestIntegrationFault' $(PKGS)
+# The fault and engine29 tests' whole -v output is kept in $(LOGS); their figures (lines "fault: ...",
+# "engine29: ...") and the results are printed.
+LOGS    ?= ci-logs
+FIGURES := grep -E '(^|: )(fault|engine29): |^(--- FAIL|FAIL|ok |panic)'
+
+faults: build ## fault tests (kill -9 of up in each phase, a killed node, Docker restarted, a save burst): the slowest, run last
+	@mkdir -p $(LOGS); status=0; \
+	$(GO) test $(IT_FLAGS) -v -run 'TestIntegrationFault' $(PKGS) > $(LOGS)/faults.log 2>&1 || status=$$?; \
+	$(FIGURES) $(LOGS)/faults.log; [ $$status -eq 0 ] || tail -n 150 $(LOGS)/faults.log; echo "faults: exit $$status; whole output in $(LOGS)/faults.log"; exit $$status
 
 # A second engine, Docker Engine 29 on containerd 2, built from Go module sources and run beside the
 # first in its own network namespace (scripts/engine29.sh); the stand-ins reach it through a bundle.
@@ -51,9 +58,10 @@ ENGINE29_BUNDLE ?= /var/lib/devenv-engine29/bundle.tar.gz
 engine29: build ## the smoke test (TestIntegrationEngine29) against Docker Engine 29, started beside the first engine
 	scripts/engine29.sh start
 	scripts/engine29.sh bundle $(ENGINE29_BUNDLE)
-	@status=0; DEVENV_ENGINE29_BUNDLE=$(ENGINE29_BUNDLE) scripts/engine29.sh exec \
-		$(GO) test -p 1 -count=1 -timeout 40m -run 'TestIntegrationEngine29' $(PKGS) || status=$$?; \
-	scripts/engine29.sh stop; exit $$status
+	@mkdir -p $(LOGS); status=0; DEVENV_ENGINE29_BUNDLE=$(ENGINE29_BUNDLE) scripts/engine29.sh exec \
+		$(GO) test -p 1 -count=1 -timeout 40m -v -run 'TestIntegrationEngine29' $(PKGS) > $(LOGS)/engine29.log 2>&1 || status=$$?; \
+	scripts/engine29.sh stop; $(FIGURES) $(LOGS)/engine29.log; [ $$status -eq 0 ] || tail -n 150 $(LOGS)/engine29.log; \
+	echo "engine29: exit $$status; whole output in $(LOGS)/engine29.log"; exit $$status
 
 lint: modules ## go vet, gofmt, go mod tidy -diff, every nested module, and golangci-lint when installed
 	$(GO) vet $(PKGS)
