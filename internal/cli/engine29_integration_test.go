@@ -181,6 +181,35 @@ func TestIntegrationEngine29(t *testing.T) {
 			t.Fatalf("up --no-watch with the heredoc service: exit %d: %s", code, errOut)
 		}
 		requireStatusReady(ctx, t, devenv, cfgArgs, "heredoc")
+
+		// Layer skipping: a new probe binary (bytes appended to an ELF file
+		// do not change what it runs) rebuilds the image; the heredoc
+		// stage's layer is the same, and the push must not send it again.
+		bin := filepath.Join(svc, "probe")
+		f, err := os.OpenFile(bin, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.Write([]byte("\x00devenv engine29 test\x00"))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := devenv(ctx, append([]string{"up", "--no-watch"}, cfgArgs...)...)
+		if code != ExitOK {
+			t.Fatalf("up --no-watch after the binary changed: exit %d: %s", code, errOut)
+		}
+		pushed := regexp.MustCompile(`pushed \S*heredoc\S*: (\d+) blobs uploaded \([^)]*\), (\d+) already there`).FindStringSubmatch(out + errOut)
+		if pushed == nil {
+			t.Fatalf("no push line for the heredoc image after its binary changed:\n%s%s", out, errOut)
+		}
+		if pushed[2] == "0" {
+			t.Errorf("the push after a one-layer change skipped no blob: %s", pushed[0])
+		}
+		t.Logf("engine29: engine-built image, one layer changed: %s", pushed[0])
+		requireStatusReady(ctx, t, devenv, cfgArgs, "heredoc")
 	})
 
 	if code, _, errOut := devenv(ctx, append([]string{"down"}, cfgArgs...)...); code != ExitOK {
