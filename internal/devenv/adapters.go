@@ -304,8 +304,6 @@ func (e *Env) attachCluster(c *cluster.Cluster) {
 		e.loop.startStopped = func(ctx context.Context) ([]string, error) {
 			return dockerx.StartStopped(ctx, e.docker, project.LabelProject+"="+projectKey(e.Config))
 		}
-	} else {
-		e.loop.pingDocker = func(context.Context) error { return nil }
 	}
 	if e.Config.Registry != nil {
 		// The nodes pull from the registry: images are pushed there, an

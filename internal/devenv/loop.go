@@ -125,13 +125,17 @@ func (e *Env) Watch(ctx context.Context, configFiles []string) error {
 			if !l.health(ctx) {
 				continue
 			}
-			if !l.resyncUntil.IsZero() && len(l.down) == 0 {
+			// After Docker or the cluster came back: the containers a
+			// restart left stopped first (the endpoints may then move),
+			// the services' containers once their pods are ready.
+			recovering := !l.resyncUntil.IsZero() && len(l.down) == 0
+			if recovering {
 				l.startStoppedContainers(ctx)
 			}
 			if l.repoint(ctx) {
 				e.writeRecord()
 			}
-			if !l.resyncUntil.IsZero() && len(l.down) == 0 {
+			if recovering {
 				if l.resync(ctx) || time.Now().After(l.resyncUntil) {
 					l.resyncUntil = time.Time{}
 				}
@@ -318,8 +322,8 @@ type loop struct {
 	saveStart time.Time
 
 	// pingDocker and pingCluster, when set, check that the Docker engine
-	// and the cluster's API server answer (health); down holds when each
-	// stopped answering (zero while it answers).
+	// (nil where the environment runs no containers) and the cluster's API
+	// server answer (health); down holds when each stopped answering.
 	pingDocker, pingCluster func(ctx context.Context) error
 	down                    map[string]time.Time
 	// resyncUntil is set when Docker or the cluster answers again: until
@@ -484,7 +488,6 @@ func (l *loop) resync(ctx context.Context) (done bool) {
 	}
 	if len(lost) > 0 {
 		l.log.Infof("%s: the running containers were started again from their image and lost the saved changes: updating them", strings.Join(lost, ", "))
-		l.served = l.served[:0]
 		l.update(ctx, lost, false)
 	}
 	return done
@@ -1093,10 +1096,7 @@ const (
 // met with silence. It reports whether Docker answers: the endpoint check
 // needs it.
 func (l *loop) health(ctx context.Context) (dockerUp bool) {
-	if l.pingDocker == nil {
-		return true
-	}
-	if !l.check(ctx, partDocker, l.pingDocker,
+	if l.pingDocker != nil && !l.check(ctx, partDocker, l.pingDocker,
 		"the containers and the cluster are out of reach; saves fail until it answers again") {
 		return false
 	}

@@ -865,3 +865,14 @@ func TestLoopResyncsContainersStartedAgainFromTheirImage(t *testing.T) {
 	}
 	h.wantCalls(t, "LiveTargets t/account", "LiveTargets t/transfermoney")
 }
+
+func TestLoopChecksTheClusterWithoutDocker(t *testing.T) {
+	// An existing cluster with no containers of devenv's: no Docker check,
+	// the cluster's still.
+	h := newHarness(t)
+	h.l.pingCluster = func(context.Context) error { return errors.New("connection refused") }
+	if !h.l.health(context.Background()) {
+		t.Error("health = false without a Docker check")
+	}
+	h.wantLines(t, []string{"✗ the cluster's API server does not answer (connection refused)"}, "Docker")
+}
