@@ -13,7 +13,6 @@ import (
 
 	"github.com/devenv-tool/devenv/internal/dirs"
 	"github.com/devenv-tool/devenv/internal/dockerx"
-	"github.com/devenv-tool/devenv/internal/images"
 	"github.com/devenv-tool/devenv/internal/images/java"
 	"github.com/devenv-tool/devenv/internal/testenv"
 	"github.com/devenv-tool/devenv/project"
@@ -42,34 +41,12 @@ func TestIntegrationBundleRoundTrip(t *testing.T) {
 		testenv.RequireImage(t, docker, java.JRERef, "JRE stand-in")
 	}
 	t.Setenv(dirs.StateEnv, t.TempDir())
-	// images load notes the stand-ins it loaded in the user's cache folder;
-	// the notes this test adds are removed when it ends.
-	if remember, err := images.RememberDir(); err == nil {
-		before := map[string]bool{}
-		entries, _ := os.ReadDir(remember)
-		for _, e := range entries {
-			before[e.Name()] = true
-		}
-		t.Cleanup(func() {
-			entries, _ := os.ReadDir(remember)
-			for _, e := range entries {
-				if !before[e.Name()] && strings.HasPrefix(e.Name(), "loaded-") {
-					_ = os.Remove(filepath.Join(remember, e.Name()))
-				}
-			}
-		})
-	}
+	forgetLoadedNotes(t)
 
 	tmp := t.TempDir()
 	dir := filepath.Join(tmp, "project")
 	name := testenv.Name("bundle-")
-	devenv := func(ctx context.Context, args ...string) (int, string, string) {
-		var out strings.Builder
-		errLog := &testenv.Log{TB: t}
-		code := Run(ctx, args, Streams{In: strings.NewReader(""), Out: &out, Err: errLog})
-		t.Logf("devenv %s: stdout:\n%s", strings.Join(args, " "), out.String())
-		return code, out.String(), errLog.String()
-	}
+	devenv := func(ctx context.Context, args ...string) (int, string, string) { return runDevenv(ctx, t, args...) }
 	if code, _, errOut := devenv(ctx, "init", "--lang", "java", "--name", name, dir); code != ExitOK {
 		t.Fatalf("init: exit %d: %s", code, errOut)
 	}

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,12 +92,7 @@ func TestIntegrationEngine29(t *testing.T) {
 	t.Logf("engine29: server %s (API %s), docker CLI %s", ver.Version, ver.APIVersion, strings.TrimSpace(string(cliVer)))
 	t.Setenv(dirs.StateEnv, t.TempDir())
 
-	devenv := func(ctx context.Context, args ...string) (int, string, string) {
-		var out strings.Builder
-		errLog := &testenv.Log{TB: t}
-		code := Run(ctx, args, Streams{In: strings.NewReader(""), Out: &out, Err: errLog})
-		return code, out.String(), errLog.String()
-	}
+	devenv := func(ctx context.Context, args ...string) (int, string, string) { return runDevenv(ctx, t, args...) }
 
 	if file := os.Getenv(engine29BundleEnv); file != "" {
 		code, out, errOut := devenv(ctx, "images", "load", "-o", "json", file)
@@ -237,26 +231,5 @@ func requireStatusReady(ctx context.Context, t *testing.T, devenv func(context.C
 	}
 	if !regexp.MustCompile(`(?m)^.*\b` + svc + `\b.*1/1 ready`).MatchString(out) {
 		t.Errorf("status does not show %s ready:\n%s", svc, out)
-	}
-}
-
-// waitForOutput waits until out holds what, failing t when up ended first or
-// timeout passed.
-func waitForOutput(ctx context.Context, t *testing.T, out *testenv.Log, ended chan int, what string, timeout time.Duration) {
-	t.Helper()
-	err := testenv.Eventually(ctx, timeout, 200*time.Millisecond, func() error {
-		if strings.Contains(out.String(), what) {
-			return nil
-		}
-		select {
-		case code := <-ended:
-			ended <- code
-			return fmt.Errorf("up ended (exit %d) before %q", code, what)
-		default:
-		}
-		return fmt.Errorf("no %q yet", what)
-	})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
 	}
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,25 +92,7 @@ func TestIntegrationInit(t *testing.T) {
 				ended <- Run(wctx, append([]string{"up", "--ui=false"}, cfgArgs...), Streams{In: strings.NewReader(""), Out: watchOut, Err: watchOut})
 			}()
 			defer func() { stop(); <-ended }()
-			wait := func(what string, timeout time.Duration) {
-				t.Helper()
-				err := testenv.Eventually(ctx, timeout, 200*time.Millisecond, func() error {
-					if strings.Contains(watchOut.String(), what) {
-						return nil
-					}
-					select {
-					case code := <-ended:
-						ended <- code
-						return fmt.Errorf("up ended (exit %d) before %q", code, what)
-					default:
-					}
-					return fmt.Errorf("no %q yet", what)
-				})
-				if err != nil {
-					t.Fatalf("%v\n%s", err, watchOut.String())
-				}
-			}
-			wait("watching 1 services", 3*time.Minute)
+			waitForOutput(ctx, t, watchOut, ended, "watching 1 services", 3*time.Minute)
 			version := filepath.Join(dir, "notes", "src", "main", "java", "notes", "Version.java")
 			src, err := os.ReadFile(version)
 			if err != nil {
@@ -120,7 +101,7 @@ func TestIntegrationInit(t *testing.T) {
 			if err := os.WriteFile(version, []byte(strings.Replace(string(src), `"v1"`, `"v2"`, 1)), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			wait("notes ✓", 3*time.Minute)
+			waitForOutput(ctx, t, watchOut, ended, "notes ✓", 3*time.Minute)
 			if !strings.Contains(watchOut.String(), "(updated in place)") {
 				t.Errorf("the save was not updated in place:\n%s", watchOut.String())
 			}
