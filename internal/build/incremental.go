@@ -807,3 +807,25 @@ func contextDigestOfTar(data []byte, dfName string) (string, error) {
 	}
 	return d.sum(), nil
 }
+
+// hashFile is the sha256 of file p's bytes.
+func hashFile(p string) ([sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	f, err := os.Open(p)
+	if err != nil {
+		return sum, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return sum, fmt.Errorf("hashing %s: %w", p, err)
+	}
+	h.Sum(sum[:0])
+	return sum, nil
+}
+
+// racyWindow is how close to a scan a file's modification time may be
+// before its size and time no longer vouch for its content: a file
+// rewritten with the same size within the file system's time granularity
+// keeps both.
+const racyWindow = 2 * time.Second
