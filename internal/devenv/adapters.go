@@ -658,12 +658,25 @@ func kafkaTopics(k *config.Kafka) []kafka.Topic {
 	return out
 }
 
-// preload loads the services' images into the cluster's node while the
-// cluster is still being created. It only saves time: what fails here is
-// loaded again by loadImages.
+// preload loads the services' images into the cluster's node (or pushes
+// them to the registry its nodes will pull from) while the cluster is still
+// being created. It only saves time: what fails here is loaded again by
+// loadImages.
 func (e *Env) preload(ctx context.Context) {
-	if existing(e.Config) || e.Config.Registry != nil {
-		return // a cluster that is up already, or nodes that pull
+	if existing(e.Config) {
+		return // a cluster that is up already
+	}
+	if e.Config.Registry != nil {
+		// The nodes will pull from the registry, which needs no cluster:
+		// push now. loadImages, once the cluster is up, finds them there.
+		l := e.loop
+		loader, pushParts := l.loader, l.pushParts
+		l.loader, l.pushParts = newRegistryOps(clusterOps{docker: e.docker}, e.Config, e.state, e.opts.logger()), true
+		defer func() { l.loader, l.pushParts = loader, pushParts }()
+		if err := l.loadImages(ctx, nil); err != nil && ctx.Err() == nil {
+			e.opts.logger().Infof("not pushed while the cluster starts (%v); pushing once it is ready", err)
+		}
+		return
 	}
 	for _, s := range e.Config.Services {
 		ref := e.Images[s.Name]

@@ -150,14 +150,14 @@ func (e *Env) wireLocalRegistry(ctx context.Context, c *cluster.Cluster) error {
 	}
 	done := e.prog.start("wiring the local registry into cluster %s", cfg.Cluster.Name)
 	err = func() error {
-		ok, err := c.ReadsHostFiles(ctx, registry.CertsDir)
+		ok, err := c.ReadsHostFiles(ctx, e.docker, registry.CertsDir)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return fmt.Errorf("%w: cluster %s was created before devenv set its nodes up for a registry (containerd reads no %s): run devenv down, then devenv up, to create it again", errNoHostFiles, cfg.Cluster.Name, registry.CertsDir)
 		}
-		if err := c.WriteNodeFiles(ctx, kc.Files); err != nil {
+		if err := c.WriteNodeFiles(ctx, e.docker, kc.Files); err != nil {
 			return err
 		}
 		if _, err := cms.Create(ctx, cm, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {

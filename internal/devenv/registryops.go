@@ -2,9 +2,11 @@ package devenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/devenv-tool/devenv/internal/build"
@@ -71,20 +73,37 @@ func registryPrefix(cfg *config.Config) string {
 }
 
 // MissingImages asks the registry for each ref's tag: content tags, so a
-// tag it holds is the image.
+// tag it holds is the image. The questions go out together (at most
+// registryQueries at a time): a warm up of many services waits for one
+// round trip, not one per service.
 func (o registryOps) MissingImages(ctx context.Context, refs []string) ([]string, error) {
+	found := make([]bool, len(refs))
+	errs := make([]error, len(refs))
+	sem := make(chan struct{}, registryQueries)
+	var wg sync.WaitGroup
+	for i, ref := range refs {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			d, err := registry.ConfigDigest(ctx, o.target(ref), o.push)
+			found[i], errs[i] = d != "", err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	var missing []string
-	for _, ref := range refs {
-		d, err := registry.ConfigDigest(ctx, o.target(ref), o.push)
-		if err != nil {
-			return nil, err
-		}
-		if d == "" {
+	for i, ref := range refs {
+		if !found[i] {
 			missing = append(missing, ref)
 		}
 	}
 	return missing, nil
 }
+
+// registryQueries bounds the questions MissingImages asks a registry at once.
+const registryQueries = 8
 
 // LoadImage pushes the engine's image ref.
 func (o registryOps) LoadImage(ctx context.Context, ref string) (bool, error) {
