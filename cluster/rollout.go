@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // logTail is how many log lines a crash report shows.
@@ -275,4 +276,56 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// RolledOut says which of the named Deployments in namespace are rolled out
+// at this moment, by WaitRollout's rules (the latest generation observed,
+// every replica updated and available, enough pods Ready), from one listing
+// of the namespace's Deployments and one of its Pods. It does not wait: a
+// Deployment it leaves out (not rolled out, or not there) is for
+// WaitRollout. With many services this answers a warm up in two requests
+// instead of two per service.
+func (c *Cluster) RolledOut(ctx context.Context, namespace string, names []string) (map[string]bool, error) {
+	deps, err := c.Client.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing the deployments of namespace %s: %w", namespace, err)
+	}
+	pods, err := c.Client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing the pods of namespace %s: %w", namespace, err)
+	}
+	return rolledOut(deps.Items, pods.Items, names), nil
+}
+
+// rolledOut is RolledOut on listings.
+func rolledOut(deps []appsv1.Deployment, pods []corev1.Pod, names []string) map[string]bool {
+	out := map[string]bool{}
+	for i := range deps {
+		d := &deps[i]
+		if !slices.Contains(names, d.Name) {
+			continue
+		}
+		if done, _ := rolloutDone(d); !done {
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+		if err != nil || sel.Empty() {
+			continue
+		}
+		want := int32(1)
+		if d.Spec.Replicas != nil {
+			want = *d.Spec.Replicas
+		}
+		var ready int32
+		for j := range pods {
+			p := &pods[j]
+			if p.DeletionTimestamp == nil && sel.Matches(labels.Set(p.Labels)) && podReady(p) {
+				ready++
+			}
+		}
+		if ready >= want {
+			out[d.Name] = true
+		}
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +154,36 @@ func TestWaitRollout(t *testing.T) {
 	err = c.WaitRollout(ctx, "ns", "web", 100*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("want missing deployment, got %v", err)
+	}
+}
+
+func TestRolledOut(t *testing.T) {
+	named := func(d *appsv1.Deployment, name string) *appsv1.Deployment {
+		d.Name = name
+		d.Spec.Selector.MatchLabels = map[string]string{"app": name}
+		return d
+	}
+	podOf := func(name, app string, ready bool, mutate func(*corev1.Pod)) *corev1.Pod {
+		p := pod(name, ready, mutate)
+		p.Labels = map[string]string{"app": app}
+		return &p
+	}
+	gone := func(p *corev1.Pod) { now := metav1.Now(); p.DeletionTimestamp = &now }
+	c := &Cluster{Client: fake.NewClientset(
+		named(deployment(1, 1, 1, 1, 1, 1), "ready"), podOf("ready-1", "ready", true, nil),
+		named(deployment(2, 1, 1, 1, 1, 1), "unobserved"), podOf("unobserved-1", "unobserved", true, nil),
+		named(deployment(1, 1, 1, 1, 1, 1), "notready"), podOf("notready-1", "notready", false, nil),
+		named(deployment(1, 1, 2, 2, 2, 2), "half"), podOf("half-1", "half", true, nil), podOf("half-2", "half", true, gone),
+		named(deployment(1, 1, 1, 1, 1, 1), "other"), podOf("other-1", "other", true, nil),
+		// A Ready pod of another app does not count for "bare".
+		named(deployment(1, 1, 1, 1, 1, 1), "bare"),
+	), log: log.Nop()}
+	got, err := c.RolledOut(context.Background(), "ns", []string{"ready", "unobserved", "notready", "half", "bare", "missing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"ready": true}
+	if !maps.Equal(got, want) {
+		t.Errorf("RolledOut = %v, want %v (other is not asked for; the rest are not rolled out)", got, want)
 	}
 }

@@ -108,6 +108,10 @@ func (o clusterOps) WaitRollout(ctx context.Context, namespace, name string, tim
 	return o.c.WaitRollout(ctx, namespace, name, timeout)
 }
 
+func (o clusterOps) RolledOut(ctx context.Context, namespace string, names []string) (map[string]bool, error) {
+	return o.c.RolledOut(ctx, namespace, names)
+}
+
 // pruneLayers removes the stored layer files in dir that no image of keep
 // holds (build.PruneLayers).
 func pruneLayers(dir string, keep []*build.Assembled) error {

@@ -240,6 +240,9 @@ type deployer interface {
 	// apply left it (cluster.Cluster.Unchanged).
 	Unchanged(ctx context.Context, objs []*unstructured.Unstructured, selector, versions map[string]string) (bool, error)
 	WaitRollout(ctx context.Context, namespace, name string, timeout time.Duration) error
+	// RolledOut says which of the named Deployments are rolled out now,
+	// without waiting (cluster.Cluster.RolledOut).
+	RolledOut(ctx context.Context, namespace string, names []string) (map[string]bool, error)
 }
 
 // finder finds an external container's (render.ComponentKafka,
@@ -770,24 +773,35 @@ func (l *loop) applyUnlessCurrent(ctx context.Context, rec upRecord) error {
 }
 
 // waitRollouts waits for the named services' Deployments (all when nil), all at once.
+// One look at all of them comes first (two requests however many there
+// are): on a warm up they are rolled out already.
 func (l *loop) waitRollouts(ctx context.Context, names []string) error {
 	timeout := l.opts.rolloutTimeout()
+	var want []string
+	for _, s := range l.cfg.Services {
+		if names == nil || slices.Contains(names, s.Name) {
+			want = append(want, s.Name)
+		}
+	}
+	done, err := l.deployer.RolledOut(ctx, l.cfg.Namespace, want)
+	if err != nil {
+		l.log.Debugf("checking the rollouts at once: %v", err)
+	}
 	var wg sync.WaitGroup
-	errs := make([]error, len(l.cfg.Services))
-	for i, s := range l.cfg.Services {
-		if names != nil && !slices.Contains(names, s.Name) {
+	errs := make([]error, len(want))
+	for i, n := range want {
+		if done[n] {
+			l.prog.begin(stepRollout, "%s: rollout", n).end(nil, "%s ready", n)
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			done := l.prog.begin(stepRollout, "%s: rollout", s.Name).end
-			err := l.deployer.WaitRollout(ctx, l.cfg.Namespace, s.Name, timeout)
-			done(err, "%s ready", s.Name)
+		wg.Go(func() {
+			end := l.prog.begin(stepRollout, "%s: rollout", n).end
+			err := l.deployer.WaitRollout(ctx, l.cfg.Namespace, n, timeout)
+			end(err, "%s ready", n)
 			if err != nil {
-				errs[i] = fmt.Errorf("%s: %w", s.Name, err)
+				errs[i] = fmt.Errorf("%s: %w", n, err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)

@@ -53,6 +53,9 @@ type fakeCluster struct {
 	onNodes map[string]bool
 	// unchanged answers Unchanged.
 	unchanged bool
+	// rolledOut are the Deployments RolledOut finds rolled out (it is not
+	// recorded as a call; WaitRollout is, for the others).
+	rolledOut map[string]bool
 }
 
 func (f *fakeCluster) MissingImages(_ context.Context, refs []string) ([]string, error) {
@@ -121,6 +124,16 @@ func (f *fakeCluster) Apply(_ context.Context, objs []*unstructured.Unstructured
 func (f *fakeCluster) Unchanged(context.Context, []*unstructured.Unstructured, map[string]string, map[string]string) (bool, error) {
 	f.record("Unchanged")
 	return f.unchanged, nil
+}
+
+func (f *fakeCluster) RolledOut(_ context.Context, _ string, names []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, n := range names {
+		if f.rolledOut[n] {
+			out[n] = true
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeCluster) WaitRollout(ctx context.Context, namespace, name string, _ time.Duration) error {
@@ -875,4 +888,24 @@ func TestLoopChecksTheClusterWithoutDocker(t *testing.T) {
 		t.Error("health = false without a Docker check")
 	}
 	h.wantLines(t, []string{"✗ the cluster's API server does not answer (connection refused)"}, "Docker")
+}
+
+// TestWaitRolloutsLooksAtAllFirst: the Deployments one look finds rolled
+// out are ready at once; only the others are waited for.
+func TestWaitRolloutsLooksAtAllFirst(t *testing.T) {
+	h := newHarness(t)
+	h.c.rolledOut = map[string]bool{"transfermoney": true}
+	if err := h.l.waitRollouts(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	h.wantCalls(t, "WaitRollout t/account")
+	h.wantLines(t, []string{"✓ transfermoney ready", "✓ account ready"})
+
+	h = newHarness(t)
+	h.c.rolledOut = map[string]bool{"account": true, "transfermoney": true}
+	if err := h.l.waitRollouts(context.Background(), []string{"account"}); err != nil {
+		t.Fatal(err)
+	}
+	h.wantCalls(t)
+	h.wantLines(t, []string{"✓ account ready"}, "transfermoney")
 }
