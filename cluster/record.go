@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -234,14 +235,38 @@ func (o Options) records() (records, error) {
 // engineID names the Docker engine the records are about: its ID, else (an
 // engine that does not say) its address.
 func engineID(ctx context.Context, docker *client.Client) (string, error) {
-	info, err := docker.Info(ctx, client.InfoOptions{})
+	info, err := engineInfo(ctx, docker)
 	if err != nil {
 		return "", fmt.Errorf("asking Docker who it is: %w", err)
 	}
-	if info.Info.ID != "" {
-		return info.Info.ID, nil
+	if info.ID != "" {
+		return info.ID, nil
 	}
 	return docker.DaemonHost(), nil
+}
+
+// engineSelf is what an engine says of itself that this package uses.
+type engineSelf struct{ ID, ServerVersion, KernelVersion string }
+
+// engineInfos keeps each Docker host's engineSelf for the process: docker
+// info takes tens of milliseconds, and one up asks for it twice (the
+// privileged probe's file and the creation records). An engine keeps its ID
+// when it is restarted.
+var engineInfos sync.Map // DaemonHost -> engineSelf
+
+// engineInfo asks the engine who it is, once per process and Docker host.
+func engineInfo(ctx context.Context, docker *client.Client) (engineSelf, error) {
+	host := docker.DaemonHost()
+	if v, ok := engineInfos.Load(host); ok {
+		return v.(engineSelf), nil
+	}
+	info, err := docker.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return engineSelf{}, err
+	}
+	self := engineSelf{ID: info.Info.ID, ServerVersion: info.Info.ServerVersion, KernelVersion: info.Info.KernelVersion}
+	engineInfos.Store(host, self)
+	return self, nil
 }
 
 // nodeIDs returns the IDs of cluster name's node containers, running or not.

@@ -250,15 +250,15 @@ func privilegedSupported(ctx context.Context, docker *client.Client, image strin
 // derived from the engine's ID, version and kernel, so an upgrade probes
 // again. It is "" when the engine does not say who it is.
 func probeFile(ctx context.Context, docker *client.Client) string {
-	info, err := docker.Info(ctx, client.InfoOptions{})
-	if err != nil || info.Info.ID == "" {
+	info, err := engineInfo(ctx, docker)
+	if err != nil || info.ID == "" {
 		return ""
 	}
 	dir, err := shimDir()
 	if err != nil {
 		return ""
 	}
-	sum := sha256.Sum256([]byte(docker.DaemonHost() + "|" + info.Info.ID + "|" + info.Info.ServerVersion + "|" + info.Info.KernelVersion))
+	sum := sha256.Sum256([]byte(docker.DaemonHost() + "|" + info.ID + "|" + info.ServerVersion + "|" + info.KernelVersion))
 	return filepath.Join(filepath.Dir(dir), "privileged-probe", hex.EncodeToString(sum[:8]))
 }
 
