@@ -2,9 +2,7 @@ package cluster
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,13 +12,14 @@ import (
 	"io"
 	"os"
 	"path"
-	"runtime"
 	"strings"
 	"time"
 
 	"github.com/moby/moby/client"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+
+	"github.com/devenv-tool/devenv/internal/imagearchive"
 )
 
 // errNotLegacyArchive means `docker save` produced an archive the layer
@@ -66,20 +65,15 @@ func (s *savedImage) cleanup() {
 }
 
 // smallEntry is the size up to which readSaved keeps an archive entry in
-// memory (configs, manifests, small layers); larger entries go to files.
+// memory (small layers); larger entries go to files.
 const smallEntry = 1 << 20
 
-// maxJSON bounds the JSON files (manifests, configs) readSaved reads.
-const maxJSON = 64 << 20
-
 // readSaved reads a `docker save` archive of one image, in either format
-// Docker writes: the legacy docker-archive (Docker before 25: manifest.json
-// naming <id>/layer.tar files and a <hex>.json config) or an OCI image
-// layout (Docker 25 and later: blobs/sha256/<hex>, index.json, and a
-// manifest.json naming blobs; layers possibly gzip-compressed). It keeps
-// only the layers the node lacks, uncompressed, on disk (or in memory when
-// small). It returns an error wrapping errNotLegacyArchive for an archive
-// it cannot take apart.
+// Docker writes (see internal/imagearchive): the legacy docker-archive
+// (Docker before 25) or an OCI image layout (Docker 25 and later, layers
+// possibly gzip-compressed). It keeps only the layers the node lacks,
+// uncompressed, on disk (or in memory when small). It returns an error
+// wrapping errNotLegacyArchive for an archive it cannot take apart.
 func readSaved(r io.Reader, have map[string]bool) (*savedImage, error) {
 	return readArchive(r, have, smallEntry)
 }
@@ -97,46 +91,35 @@ func readArchive(r io.Reader, have map[string]bool, small int64) (*savedImage, e
 			s.cleanup()
 		}
 	}()
-	a := &archive{tmp: tmp, small: small, entries: map[string]*archiveEntry{}, links: map[string]string{}}
-	if err := a.read(r, have); err != nil {
-		return nil, err
-	}
-	configPath, layerPaths, err := a.image()
+	a := &archive{tmp: tmp, small: small, entries: map[string]*archiveEntry{}}
+	ar, err := imagearchive.Read(r, func(e *imagearchive.Entry) error {
+		ae, err := a.readEntry(e, have)
+		if err != nil {
+			return err
+		}
+		a.entries[e.Name] = ae
+		return nil
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading the saved image: %w", err)
 	}
-	if s.config, err = a.bytes(configPath); err != nil {
-		return nil, err
+	img, err := ar.One()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errNotLegacyArchive, err)
 	}
-	var config struct {
-		RootFS struct {
-			DiffIDs []string `json:"diff_ids"`
-		} `json:"rootfs"`
+	if img.Config == nil {
+		return nil, fmt.Errorf("%w: no config %s", errNotLegacyArchive, img.ConfigPath)
 	}
-	if err := json.Unmarshal(s.config, &config); err != nil {
-		return nil, fmt.Errorf("%w: config %s: %v", errNotLegacyArchive, configPath, err)
-	}
-	diffIDs := config.RootFS.DiffIDs
-	if len(diffIDs) != 0 && len(diffIDs) != len(layerPaths) {
-		return nil, fmt.Errorf("%w: the config lists %d layers, the manifest %d", errNotLegacyArchive, len(diffIDs), len(layerPaths))
-	}
+	s.config = img.Config
 	done := map[string]savedLayer{} // by entry: a layer listed twice is read once
-	for i, p := range layerPaths {
-		name := a.resolve(p)
-		l, found := done[name]
+	for _, il := range img.Layers {
+		l, found := done[il.Path]
 		if !found {
-			e := a.entries[name]
-			if e == nil {
-				return nil, fmt.Errorf("%w: no layer %s", errNotLegacyArchive, p)
-			}
-			want := ""
-			if len(diffIDs) != 0 {
-				want = diffIDs[i]
-			}
-			if l, err = a.layer(p, e, want, have); err != nil {
+			f, _ := ar.File(il.Path) // One found it
+			if l, err = a.layer(f, a.entries[il.Path], il.DiffID, have); err != nil {
 				return nil, err
 			}
-			done[name] = l
+			done[il.Path] = l
 		}
 		s.layers = append(s.layers, l)
 	}
@@ -144,298 +127,69 @@ func readArchive(r io.Reader, have map[string]bool, small int64) (*savedImage, e
 	return s, nil
 }
 
-// archive is a `docker save` archive being taken apart: its regular files
-// by path, and its links.
+// archive is a `docker save` archive being taken apart: what readEntry
+// kept of its files, by path.
 type archive struct {
 	tmp     string
 	small   int64
 	n       int // files written to tmp
 	entries map[string]*archiveEntry
-	links   map[string]string // path -> target path
 }
 
-// archiveEntry is one regular file of the archive: in memory when small,
-// else in a file, else (an uncompressed blob the node holds) dropped.
+// archiveEntry is what readEntry kept of a file of the archive: its bytes
+// as stored in memory when small, else in a file, else (an uncompressed
+// blob the node holds) nothing.
 type archiveEntry struct {
-	digest string // sha256:<hex> of the bytes as stored
-	size   int64
-	kind   compression
-	data   []byte
-	file   string
+	data []byte
+	file string
 }
 
-type compression int
+// sniff tells the compression of a layer by its first bytes, and gzipped
+// is the one of a gzip layer (the names this package's tests use).
+func sniff(b []byte) imagearchive.Compression { return imagearchive.Sniff(b) }
 
-const (
-	uncompressed compression = iota
-	gzipped
-	zstdCompressed
-)
+const gzipped = imagearchive.Gzip
 
-// sniff tells the compression of a layer by its first bytes.
-func sniff(b []byte) compression {
+// readEntry keeps a file of the archive as it passes: in memory when
+// small, else in a file, except an uncompressed blob the node holds, which
+// it lets pass (imagearchive.Read still checks its digest).
+func (a *archive) readEntry(e *imagearchive.Entry, have map[string]bool) (*archiveEntry, error) {
+	ae := &archiveEntry{}
 	switch {
-	case bytes.HasPrefix(b, []byte{0x1f, 0x8b}):
-		return gzipped
-	case bytes.HasPrefix(b, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		return zstdCompressed
-	}
-	return uncompressed
-}
-
-// blobDigest returns sha256:<hex> for an OCI layout blob path
-// (blobs/sha256/<hex>), "" for any other path.
-func blobDigest(name string) string {
-	hx, ok := strings.CutPrefix(name, "blobs/sha256/")
-	if !ok || len(hx) != 64 || strings.Trim(hx, "0123456789abcdef") != "" {
-		return ""
-	}
-	return "sha256:" + hx
-}
-
-// cleanPath is an archive path as the archive's maps hold it.
-func cleanPath(p string) string {
-	return strings.TrimPrefix(path.Clean("/"+p), "/")
-}
-
-// read reads every entry of the tar stream r.
-func (a *archive) read(r io.Reader, have map[string]bool) error {
-	tr := tar.NewReader(r)
-	br := bufio.NewReader(nil)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
+	case e.Size <= a.small:
+		b, err := io.ReadAll(e)
 		if err != nil {
-			return fmt.Errorf("reading the saved image: %w", err)
+			return nil, fmt.Errorf("reading %s: %w", e.Name, err)
 		}
-		name := cleanPath(h.Name)
-		switch h.Typeflag {
-		case tar.TypeSymlink:
-			a.links[name] = cleanPath(path.Join(path.Dir(name), h.Linkname))
-		case tar.TypeLink:
-			a.links[name] = cleanPath(h.Linkname)
-		case tar.TypeReg:
-			br.Reset(tr)
-			e, err := a.readEntry(name, h.Size, br, have)
-			if err != nil {
-				return err
-			}
-			a.entries[name] = e
-		}
-	}
-}
-
-// readEntry reads one regular file: into memory when small, else into a
-// file, except an uncompressed blob the node holds, which it only checks.
-func (a *archive) readEntry(name string, size int64, br *bufio.Reader, have map[string]bool) (*archiveEntry, error) {
-	magic, _ := br.Peek(4)
-	e := &archiveEntry{size: size, kind: sniff(magic)}
-	blob := blobDigest(name)
-	var buf bytes.Buffer
-	var f *os.File
-	var w io.Writer = io.Discard
-	switch {
-	case size <= a.small:
-		w = &buf
-	case e.kind == uncompressed && blob != "" && have[blob]:
+		ae.data = b
+	case e.Compression == imagearchive.Uncompressed && e.BlobDigest() != "" && have[e.BlobDigest()]:
 	default:
 		a.n++
-		var err error
-		if f, err = os.Create(path.Join(a.tmp, fmt.Sprintf("entry-%d", a.n))); err != nil {
+		f, err := os.Create(path.Join(a.tmp, fmt.Sprintf("entry-%d", a.n)))
+		if err != nil {
 			return nil, err
 		}
-		w = f
-		e.file = f.Name()
-	}
-	hsh := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, hsh), br)
-	if f != nil {
+		_, err = io.Copy(f, e)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading %s of the saved image: %w", name, err)
-	}
-	e.size = n
-	e.digest = "sha256:" + hex.EncodeToString(hsh.Sum(nil))
-	if blob != "" && blob != e.digest {
-		return nil, fmt.Errorf("reading the saved image: blob %s holds content of digest %s", name, e.digest)
-	}
-	if size <= a.small {
-		e.data = append([]byte{}, buf.Bytes()...)
-	}
-	return e, nil
-}
-
-// resolve follows links from p to a regular file's path.
-func (a *archive) resolve(p string) string {
-	p = cleanPath(p)
-	for range 16 {
-		t, ok := a.links[p]
-		if !ok {
-			break
-		}
-		p = t
-	}
-	return p
-}
-
-// bytes returns the content of the file at p, which must be kept.
-func (a *archive) bytes(p string) ([]byte, error) {
-	e := a.entries[a.resolve(p)]
-	switch {
-	case e == nil:
-		return nil, fmt.Errorf("%w: no %s", errNotLegacyArchive, p)
-	case e.data != nil:
-		return e.data, nil
-	case e.file == "" || e.size > maxJSON:
-		return nil, fmt.Errorf("%w: %s was not kept (%d bytes)", errNotLegacyArchive, p, e.size)
-	}
-	b, err := os.ReadFile(e.file)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s of the saved image: %w", p, err)
-	}
-	return b, nil
-}
-
-// image finds the image in the archive: the paths of its config and of its
-// layers, base first. manifest.json (both formats) names them; an OCI
-// layout without one is read from index.json.
-func (a *archive) image() (config string, layers []string, err error) {
-	if a.entries[a.resolve("manifest.json")] != nil {
-		b, err := a.bytes("manifest.json")
 		if err != nil {
-			return "", nil, err
+			return nil, fmt.Errorf("reading %s: %w", e.Name, err)
 		}
-		var manifest []struct {
-			Config string
-			Layers []string
-		}
-		if err := json.Unmarshal(b, &manifest); err != nil {
-			return "", nil, fmt.Errorf("%w: manifest.json: %v", errNotLegacyArchive, err)
-		}
-		if len(manifest) != 1 {
-			return "", nil, fmt.Errorf("%w: manifest.json lists %d images, not one", errNotLegacyArchive, len(manifest))
-		}
-		return manifest[0].Config, manifest[0].Layers, nil
+		ae.file = f.Name()
 	}
-	if a.entries[a.resolve("index.json")] == nil {
-		return "", nil, fmt.Errorf("%w: neither manifest.json nor index.json", errNotLegacyArchive)
-	}
-	var found []ociDescriptor
-	if err := a.manifests("index.json", 0, &found); err != nil {
-		return "", nil, err
-	}
-	m, err := pickManifest(found)
-	if err != nil {
-		return "", nil, err
-	}
-	b, err := a.bytes(blobPath(m.Digest))
-	if err != nil {
-		return "", nil, err
-	}
-	var manifest struct {
-		Config ociDescriptor   `json:"config"`
-		Layers []ociDescriptor `json:"layers"`
-	}
-	if err := json.Unmarshal(b, &manifest); err != nil {
-		return "", nil, fmt.Errorf("%w: manifest %s: %v", errNotLegacyArchive, m.Digest, err)
-	}
-	for _, l := range manifest.Layers {
-		layers = append(layers, blobPath(l.Digest))
-	}
-	return blobPath(manifest.Config.Digest), layers, nil
+	return ae, nil
 }
 
-// ociDescriptor is the part of an OCI descriptor readSaved uses.
-type ociDescriptor struct {
-	MediaType string `json:"mediaType"`
-	Digest    string `json:"digest"`
-	Platform  *struct {
-		OS           string `json:"os"`
-		Architecture string `json:"architecture"`
-	} `json:"platform,omitempty"`
-}
-
-func blobPath(digest string) string {
-	alg, hx, _ := strings.Cut(digest, ":")
-	return "blobs/" + alg + "/" + hx
-}
-
-// manifests appends to found the image manifests the index at p leads to
-// (through nested indexes) whose blob the archive holds.
-func (a *archive) manifests(p string, depth int, found *[]ociDescriptor) error {
-	if depth > 4 {
-		return fmt.Errorf("%w: indexes nested too deep", errNotLegacyArchive)
-	}
-	b, err := a.bytes(p)
-	if err != nil {
-		return err
-	}
-	var index struct {
-		Manifests []ociDescriptor `json:"manifests"`
-	}
-	if err := json.Unmarshal(b, &index); err != nil {
-		return fmt.Errorf("%w: %s: %v", errNotLegacyArchive, p, err)
-	}
-	for _, d := range index.Manifests {
-		if a.entries[a.resolve(blobPath(d.Digest))] == nil {
-			continue // another platform's, not saved
-		}
-		switch d.MediaType {
-		case "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json":
-			if err := a.manifests(blobPath(d.Digest), depth+1, found); err != nil {
-				return err
-			}
-		case "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json":
-			if d.Platform != nil && d.Platform.OS == "unknown" {
-				continue // an attestation, not an image
-			}
-			*found = append(*found, d)
-		}
-	}
-	return nil
-}
-
-// pickManifest chooses the one image among the manifests an index leads
-// to: the only one, else the only one for the nodes' platform (linux on
-// this machine's architecture).
-func pickManifest(found []ociDescriptor) (ociDescriptor, error) {
-	seen := map[string]bool{}
-	var all, native []ociDescriptor
-	for _, d := range found {
-		if seen[d.Digest] {
-			continue // the same image under several names
-		}
-		seen[d.Digest] = true
-		all = append(all, d)
-		if d.Platform != nil && d.Platform.OS == "linux" && d.Platform.Architecture == runtime.GOARCH {
-			native = append(native, d)
-		}
-	}
-	switch {
-	case len(all) == 1:
-		return all[0], nil
-	case len(native) == 1:
-		return native[0], nil
-	case len(all) == 0:
-		return ociDescriptor{}, fmt.Errorf("%w: index.json leads to no image manifest in the archive", errNotLegacyArchive)
-	}
-	return ociDescriptor{}, fmt.Errorf("%w: index.json leads to %d image manifests", errNotLegacyArchive, len(all))
-}
-
-// layer turns the entry of layer p into the uncompressed layer the node
+// layer turns the entry of layer f into the uncompressed layer the node
 // gets, kept only if the node lacks it. want is the diffID the config lists
 // for it ("" when it lists none).
-func (a *archive) layer(p string, e *archiveEntry, want string, have map[string]bool) (savedLayer, error) {
-	switch e.kind {
-	case zstdCompressed:
-		return savedLayer{}, fmt.Errorf("%w: layer %s is zstd-compressed", errNotLegacyArchive, p)
-	case uncompressed:
-		l := savedLayer{digest: e.digest, size: e.size}
+func (a *archive) layer(f imagearchive.File, e *archiveEntry, want string, have map[string]bool) (savedLayer, error) {
+	switch f.Compression {
+	case imagearchive.Zstd:
+		return savedLayer{}, fmt.Errorf("%w: layer %s is zstd-compressed", errNotLegacyArchive, f.Name)
+	case imagearchive.Uncompressed:
+		l := savedLayer{digest: f.Digest, size: f.Size}
 		if have[l.digest] {
 			if e.file != "" {
 				_ = os.Remove(e.file)
@@ -456,43 +210,43 @@ func (a *archive) layer(p string, e *archiveEntry, want string, have map[string]
 		}
 		defer os.Remove(e.file)
 		defer f.Close()
-		src = bufio.NewReaderSize(f, 1<<20)
+		src = f
 	} else {
-		return savedLayer{}, fmt.Errorf("%w: layer %s was not kept", errNotLegacyArchive, p)
+		return savedLayer{}, fmt.Errorf("%w: layer %s was not kept", errNotLegacyArchive, f.Name)
 	}
-	zr, err := gzip.NewReader(src)
+	zr, err := imagearchive.Decompress(src)
 	if err != nil {
-		return savedLayer{}, fmt.Errorf("decompressing layer %s: %w", p, err)
+		return savedLayer{}, fmt.Errorf("decompressing layer %s: %w", f.Name, err)
 	}
 	defer zr.Close()
 	var w io.Writer = io.Discard
-	var f *os.File
+	var out *os.File
 	if want == "" || !have[want] {
 		a.n++
-		if f, err = os.Create(path.Join(a.tmp, fmt.Sprintf("entry-%d", a.n))); err != nil {
+		if out, err = os.Create(path.Join(a.tmp, fmt.Sprintf("entry-%d", a.n))); err != nil {
 			return savedLayer{}, err
 		}
-		w = f
+		w = out
 	}
 	hsh := sha256.New()
 	n, err := io.Copy(io.MultiWriter(w, hsh), zr)
-	if f != nil {
-		if cerr := f.Close(); err == nil {
+	if out != nil {
+		if cerr := out.Close(); err == nil {
 			err = cerr
 		}
 	}
 	if err != nil {
-		return savedLayer{}, fmt.Errorf("decompressing layer %s: %w", p, err)
+		return savedLayer{}, fmt.Errorf("decompressing layer %s: %w", f.Name, err)
 	}
 	l := savedLayer{digest: "sha256:" + hex.EncodeToString(hsh.Sum(nil)), size: n}
 	if want != "" && l.digest != want {
-		return savedLayer{}, fmt.Errorf("reading the saved image: layer %s uncompresses to digest %s, its config says %s", p, l.digest, want)
+		return savedLayer{}, fmt.Errorf("reading the saved image: layer %s uncompresses to digest %s, its config says %s", f.Name, l.digest, want)
 	}
-	if f != nil {
+	if out != nil {
 		if have[l.digest] {
-			_ = os.Remove(f.Name())
+			_ = os.Remove(out.Name())
 		} else {
-			l.file = f.Name()
+			l.file = out.Name()
 		}
 	}
 	return l, nil

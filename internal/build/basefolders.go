@@ -2,12 +2,8 @@ package build
 
 import (
 	"archive/tar"
-	"bufio"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +14,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+
+	"github.com/devenv-tool/devenv/internal/imagearchive"
 )
 
 // fsMeta is what an image's file system says of one path that a layer
@@ -103,23 +101,9 @@ const (
 	whiteoutOpaque = ".wh..wh..opq"
 )
 
-// indexFolders reads the headers of a layer tar (uncompressed or gzip)
-// into its layerFolders, skipping the contents.
-func indexFolders(r io.Reader) (*layerFolders, error) {
-	br := bufio.NewReader(r)
-	magic, _ := br.Peek(4)
-	var in io.Reader = br
-	switch {
-	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, err
-		}
-		defer zr.Close()
-		in = zr
-	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		return nil, errors.New("a zstd-compressed layer")
-	}
+// indexFolders reads the headers of a layer tar (uncompressed) into its
+// layerFolders, skipping the contents.
+func indexFolders(in io.Reader) (*layerFolders, error) {
 	lf := &layerFolders{entries: map[string]fsMeta{}}
 	tr := tar.NewReader(in)
 	for {
@@ -200,9 +184,6 @@ func applyLayer(fsys map[string]fsMeta, l *layerFolders) {
 	}
 }
 
-// maxManifest bounds the manifest.json readBaseFolders reads.
-const maxManifest = 16 << 20
-
 // readBaseFolders reads a `docker save` archive of one image (the legacy
 // docker-archive, or the OCI image layout Docker 25 and later writes, its
 // layers possibly gzip-compressed) and returns the folders and symbolic
@@ -212,61 +193,44 @@ const maxManifest = 16 << 20
 func readBaseFolders(r io.Reader) (map[string]fsMeta, error) {
 	layers := map[string]*layerFolders{}
 	failed := map[string]error{}
-	links := map[string]string{} // legacy archives link a repeated layer to its first copy
-	var manifest []struct{ Layers []string }
-	seenManifest := false
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
+	a, err := imagearchive.Read(r, func(e *imagearchive.Entry) error {
+		// Any file may be a layer: it is known to be one only once the
+		// archive's manifest names it, and a failure matters only then.
+		lf, err := indexLayer(e)
 		if err != nil {
-			return nil, fmt.Errorf("reading the image archive: %w", err)
+			failed[e.Name] = err
+			return nil
 		}
-		name := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
-		switch {
-		case name == "manifest.json":
-			b, err := io.ReadAll(io.LimitReader(tr, maxManifest))
-			if err != nil {
-				return nil, fmt.Errorf("reading the image archive's manifest: %w", err)
-			}
-			if err := json.Unmarshal(b, &manifest); err != nil {
-				return nil, fmt.Errorf("reading the image archive's manifest: %w", err)
-			}
-			seenManifest = true
-		case h.Typeflag == tar.TypeSymlink && strings.HasSuffix(name, "/layer.tar"):
-			links[name] = path.Join(path.Dir(name), h.Linkname)
-		case h.Typeflag == tar.TypeReg && (strings.HasSuffix(name, "/layer.tar") || strings.HasPrefix(name, "blobs/")):
-			// A blob may be a config or a manifest as well: it is known
-			// to be a layer only once manifest.json names it.
-			lf, err := indexFolders(tr)
-			if err != nil {
-				failed[name] = err
-				continue
-			}
-			layers[name] = lf
-		}
+		layers[e.Name] = lf
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if !seenManifest || len(manifest) != 1 {
-		return nil, fmt.Errorf("the image archive has no manifest.json for exactly one image")
+	img, err := a.One()
+	if err != nil {
+		return nil, err
 	}
 	fsys := map[string]fsMeta{}
-	for _, p := range manifest[0].Layers {
-		p = strings.TrimPrefix(path.Clean("/"+p), "/")
-		if target, ok := links[p]; ok {
-			p = target
-		}
-		lf, ok := layers[p]
+	for _, l := range img.Layers {
+		lf, ok := layers[l.Path]
 		if !ok {
-			if err := failed[p]; err != nil {
-				return nil, fmt.Errorf("reading layer %s: %w", p, err)
-			}
-			return nil, fmt.Errorf("layer %s is not in the image archive", p)
+			return nil, fmt.Errorf("reading layer %s: %w", l.Path, failed[l.Path])
 		}
 		applyLayer(fsys, lf)
 	}
 	return fsys, nil
+}
+
+// indexLayer reads the folders of the archive entry e, a layer
+// uncompressed or gzip.
+func indexLayer(e *imagearchive.Entry) (*layerFolders, error) {
+	rc, err := e.Tar()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return indexFolders(rc)
 }
 
 // saveFolders reads the folders of image id from Docker (`docker save`,
