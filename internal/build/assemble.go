@@ -41,6 +41,11 @@ type Assembled struct {
 	// Base is the ID of the base image in Docker, which holds the layers
 	// given without data; "" for FROM scratch.
 	Base string
+	// baseFiles is the base image's file system (see readBaseFolders),
+	// kept for a live image: LiveDiff asks it what a path devenv's layers
+	// no longer write goes back to. nil for FROM scratch, or when it could
+	// not be read (LiveDiff then leaves any removal to an image swap).
+	baseFiles map[string]fsMeta
 }
 
 // Layer is one uncompressed layer of an assembled image. A layer with
@@ -250,6 +255,14 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 			c.Cmd, cmdSet = command(s), true
 		}
 	}
+	var baseFiles map[string]fsMeta
+	if live && dirs.base != nil {
+		m, err := dirs.base(ctx)
+		if err != nil && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		baseFiles = m // nil when unreadable (see Assembled.baseFiles)
+	}
 	if c.Labels == nil {
 		c.Labels = map[string]string{}
 	}
@@ -271,7 +284,7 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 	if err != nil {
 		return nil, err
 	}
-	return &Assembled{Config: b, Layers: layers, Live: live, Base: baseID}, nil
+	return &Assembled{Config: b, Layers: layers, Live: live, Base: baseID, baseFiles: baseFiles}, nil
 }
 
 // errNoLive says why an image cannot be assembled for live update; Image

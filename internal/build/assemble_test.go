@@ -88,12 +88,12 @@ func syntheticLayers(t *testing.T) [][]byte {
 	}
 }
 
-// wantBase is the synthetic base's file system, folders and links.
+// wantBase is the synthetic base's file system: folders, links, files.
 func wantBase() map[string]fsMeta {
 	d := func(mode int64, uid int) fsMeta {
 		return fsMeta{Type: tar.TypeDir, Mode: mode, UID: uid, GID: uid, ModTime: baseTime}
 	}
-	return map[string]fsMeta{
+	fsys := map[string]fsMeta{
 		"tmp":         d(0o1777, 0),
 		"srv":         d(0o755, 0),
 		"srv/data":    d(0o750, 1000),
@@ -105,6 +105,10 @@ func wantBase() map[string]fsMeta {
 		"var/cache":   d(0o755, 0),
 		"var/cache/y": d(0o711, 0),
 	}
+	for _, p := range []string{"usr/bin/sh", "srv/data/.keep", "home"} {
+		fsys[p] = fsMeta{Type: tar.TypeReg, Mode: 0o644, ModTime: baseTime}
+	}
+	return fsys
 }
 
 func sha(b []byte) string {
@@ -186,7 +190,7 @@ func archiveOf(t *testing.T, hdrs []*tar.Header, data [][]byte) []byte {
 	return buf.Bytes()
 }
 
-// TestReadBaseFolders: the base image's folders and links as its final
+// TestReadBaseFolders: the base image's folders, links and files as its final
 // file system has them (upper layers win, whiteouts and opaque folders
 // remove, a file replaces a folder), from either `docker save` format.
 func TestReadBaseFolders(t *testing.T) {

@@ -56,8 +56,8 @@ var newFolder = fsMeta{Type: tar.TypeDir, Mode: 0o755}
 // layers have the last word, then the base image's file system.
 type folders struct {
 	made map[string]fsMeta // devenv's own layers so far, by path (see record)
-	// base returns the base image's folders and symbolic links (see
-	// readBaseFolders); nil for FROM scratch.
+	// base returns the base image's folders, symbolic links and files
+	// (see readBaseFolders); nil for FROM scratch.
 	base func(context.Context) (map[string]fsMeta, error)
 }
 
@@ -72,6 +72,9 @@ func (f *folders) header(ctx context.Context, p string) (*tar.Header, error) {
 			return nil, err
 		}
 		m, ok = base[p]
+		// The base's files are listed too (for LiveDiff); a folder
+		// written over one is new, as it was before they were listed.
+		ok = ok && (m.Type == tar.TypeDir || m.Type == tar.TypeSymlink)
 	}
 	switch {
 	case !ok:
@@ -85,12 +88,11 @@ func (f *folders) header(ctx context.Context, p string) (*tar.Header, error) {
 	}
 }
 
-// layerFolders is what one layer tar says about folders: the folders and
-// symbolic links it holds, the other paths it writes (which replace
-// whatever the layers below have there), and its whiteouts.
+// layerFolders is what one layer tar says about the file system: the
+// paths it writes (each replacing whatever the layers below have there)
+// and its whiteouts.
 type layerFolders struct {
 	entries map[string]fsMeta
-	others  []string
 	removed []string // .wh.<name>: the path and what it holds
 	opaque  []string // .wh..wh..opq: what the folder held below is hidden
 }
@@ -129,16 +131,14 @@ func indexFolders(in io.Reader) (*layerFolders, error) {
 			// other AUFS metadata (.wh..wh.plnk, ...): not a path
 		case strings.HasPrefix(base, whiteoutPrefix):
 			lf.removed = append(lf.removed, path.Join(dir, strings.TrimPrefix(base, whiteoutPrefix)))
-		case h.Typeflag == tar.TypeDir || h.Typeflag == tar.TypeSymlink:
-			lf.entries[name] = metaOf(h)
 		default:
-			lf.others = append(lf.others, name)
+			lf.entries[name] = metaOf(h)
 		}
 	}
 }
 
-// applyLayer puts layer l on top of the file system fsys (folders and
-// symbolic links only): its whiteouts first, then its entries.
+// applyLayer puts layer l on top of the file system fsys: its whiteouts
+// first, then its entries.
 func applyLayer(fsys map[string]fsMeta, l *layerFolders) {
 	// removeTree removes what p holds, and p itself when self. A path
 	// not listed may still hold some (a folder the layers imply without
@@ -168,14 +168,6 @@ func applyLayer(fsys map[string]fsMeta, l *layerFolders) {
 	for _, d := range l.opaque {
 		removeTree(d, false)
 	}
-	for _, p := range l.others {
-		if m, ok := fsys[p]; ok {
-			delete(fsys, p)
-			if m.Type == tar.TypeDir {
-				removeTree(p, false)
-			}
-		}
-	}
 	for p, m := range l.entries {
 		if old, ok := fsys[p]; ok && old.Type == tar.TypeDir && m.Type != tar.TypeDir {
 			removeTree(p, false)
@@ -186,10 +178,11 @@ func applyLayer(fsys map[string]fsMeta, l *layerFolders) {
 
 // readBaseFolders reads a `docker save` archive of one image (the legacy
 // docker-archive, or the OCI image layout Docker 25 and later writes, its
-// layers possibly gzip-compressed) and returns the folders and symbolic
-// links of the image's file system, upper layers winning and whiteouts
-// removing, by path (no leading or trailing slash). Only tar headers are
-// read; the contents pass by.
+// layers possibly gzip-compressed) and returns the image's file system
+// (folders, symbolic links and files: what a path is, not what a file
+// holds), upper layers winning and whiteouts removing, by path (no
+// leading or trailing slash). Only tar headers are read; the contents
+// pass by.
 func readBaseFolders(r io.Reader) (map[string]fsMeta, error) {
 	layers := map[string]*layerFolders{}
 	failed := map[string]error{}
@@ -279,8 +272,9 @@ type baseFoldersFile struct {
 	Folders map[string]fsMeta `json:"folders"`
 }
 
-// baseFoldersVersion changes with what readBaseFolders keeps.
-const baseFoldersVersion = 1
+// baseFoldersVersion changes with what readBaseFolders keeps (2: files
+// too).
+const baseFoldersVersion = 2
 
 // get returns image id's folders: from memory, else from dir (when not
 // ""), else from load, which it then keeps in both.

@@ -19,7 +19,10 @@ type Changes struct {
 	// new image's layers (owner, mode, content).
 	Tar []byte
 	// Files names what Tar holds; Removed the paths (absolute) to remove
-	// first. A removed folder is removed with what it holds.
+	// first. A removed folder is removed with what it holds. No path is
+	// in both, and none that the base image has is removed: a folder of
+	// the base that the new image's own layers no longer write is in
+	// Files instead, as the base has it (mode, owner, time).
 	Files, Removed []string
 }
 
@@ -59,17 +62,42 @@ func LiveDiff(from, to *Assembled) (Changes, error) {
 	if err != nil {
 		return Changes{}, err
 	}
+	// What from's layers wrote and to's do not goes back to what the
+	// base image has there: removed where the base has nothing, restated
+	// where it has a folder. Anything else of the base (a file, a link)
+	// cannot be written back from to's layers.
+	base := to.baseFiles
+	if base == nil {
+		base = from.baseFiles // the same base (checked above)
+	}
+	if len(baseLayers(to)) == 0 {
+		base = map[string]fsMeta{}
+	}
 	var ch Changes
+	gone := map[string]bool{}
+	restore := map[string]*tar.Header{}
 	for _, name := range slices.Sorted(maps.Keys(old)) {
 		if _, ok := cur[name]; ok {
 			continue
 		}
-		if d := path.Dir(name); d != "." {
-			if _, gone := old[d]; gone && cur[d].sum == nil {
-				continue // its folder goes
-			}
+		if gone[path.Dir(name)] {
+			gone[name] = true // its folder goes
+			continue
 		}
-		ch.Removed = append(ch.Removed, "/"+name)
+		if base == nil {
+			return Changes{}, fmt.Errorf("/%s goes, and what the base image holds is not known", name)
+		}
+		m, ok := base[name]
+		switch {
+		case !ok:
+			gone[name] = true
+			ch.Removed = append(ch.Removed, "/"+name)
+		case m.Type == tar.TypeDir && old[name].sum.Typeflag == tar.TypeDir:
+			restore[name] = folderHeader(name, m)
+			ch.Files = append(ch.Files, "/"+name)
+		default:
+			return Changes{}, fmt.Errorf("/%s goes back to the base image's, which only a new container has", name)
+		}
 	}
 	// What to write, by the layer of to that holds it (its last word).
 	want := map[int]map[string]bool{}
@@ -94,7 +122,10 @@ func LiveDiff(from, to *Assembled) (Changes, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, f := range ch.Files {
-		e := entries[strings.TrimPrefix(f, "/")]
+		e, ok := entries[strings.TrimPrefix(f, "/")]
+		if !ok {
+			e = ctxEntry{hdr: restore[strings.TrimPrefix(f, "/")]}
+		}
 		if err := tw.WriteHeader(e.hdr); err != nil {
 			return Changes{}, err
 		}

@@ -173,3 +173,162 @@ func TestLiveLayer(t *testing.T) {
 		})
 	}
 }
+
+// TestLiveDiffBaseFiles: a path that devenv's layers wrote and no longer
+// write goes back to what the base image has there: a folder of the base
+// is restated (its mode, owner and time), never removed; only what the
+// base lacks is removed; a file of the base that a layer replaced cannot
+// be written back (the diff holds no base content): the image must
+// replace the container.
+func TestLiveDiffBaseFiles(t *testing.T) {
+	base, err := readBaseFolders(bytes.NewReader(legacyArchive(t, syntheticLayers(t))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The entries of devenv's layers, folders as the base has them
+	// (copyLayer restates them), files with content.
+	type ent struct {
+		hdr  *tar.Header
+		data string
+	}
+	dir := func(name string) ent {
+		m, ok := base[strings.TrimSuffix(name, "/")]
+		if !ok {
+			m = newFolder
+		}
+		return ent{hdr: folderHeader(strings.TrimSuffix(name, "/"), m)}
+	}
+	file := func(name, data string) ent {
+		return ent{&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data)), ModTime: epoch}, data}
+	}
+	for _, tc := range []struct {
+		name        string
+		from, to    []ent
+		unknown     bool     // the base's files could not be read
+		files, gone []string // want Files, Removed
+		wantErr     string   // want no changes but this error
+	}{{
+		name:  "a removed COPY into a base folder",
+		from:  []ent{file("app", "v1"), dir("tmp/"), file("tmp/x", "x")},
+		to:    []ent{file("app", "v1")},
+		files: []string{"/tmp"}, gone: []string{"/tmp/x"},
+	}, {
+		name:  "a COPY into a base folder added back",
+		from:  []ent{file("app", "v1")},
+		to:    []ent{file("app", "v1"), dir("tmp/"), file("tmp/x", "x")},
+		files: []string{"/tmp", "/tmp/x"},
+	}, {
+		name: "a removed file in a base folder",
+		from: []ent{dir("srv/"), dir("srv/data/"), file("srv/data/a", "a"), file("srv/data/b", "b")},
+		to:   []ent{dir("srv/"), dir("srv/data/"), file("srv/data/a", "a")},
+		gone: []string{"/srv/data/b"},
+	}, {
+		name:  "a removed folder the base lacks",
+		from:  []ent{file("app", "v1"), dir("new/"), dir("new/deep/"), file("new/deep/app", "x")},
+		to:    []ent{file("app", "v2")},
+		files: []string{"/app"}, gone: []string{"/new"},
+	}, {
+		name:  "a removed folder the base lacks, in base folders",
+		from:  []ent{dir("srv/"), dir("srv/data/"), dir("srv/data/sub/"), file("srv/data/sub/f", "f")},
+		to:    nil,
+		files: []string{"/srv", "/srv/data"}, gone: []string{"/srv/data/sub"},
+	}, {
+		name:  "a folder the base removed (whiteout) is removed",
+		from:  []ent{dir("opt/"), dir("opt/old/"), file("opt/old/app", "x")},
+		to:    nil,
+		files: []string{"/opt"}, gone: []string{"/opt/old"},
+	}, {
+		name:    "a base file a layer replaced",
+		from:    []ent{dir("usr/"), dir("usr/bin/"), file("usr/bin/sh", "mine")},
+		to:      []ent{dir("usr/"), dir("usr/bin/")},
+		wantErr: "/usr/bin/sh",
+	}, {
+		name:    "a base file a layer replaced, its folders no longer written",
+		from:    []ent{dir("usr/"), dir("usr/bin/"), file("usr/bin/sh", "mine")},
+		to:      nil,
+		wantErr: "/usr/bin/sh",
+	}, {
+		name:    "the base's files unknown",
+		from:    []ent{file("app", "v1"), dir("tmp/"), file("tmp/x", "x")},
+		to:      []ent{file("app", "v1")},
+		unknown: true,
+		wantErr: "not known",
+	}, {
+		name:    "the base's files unknown, nothing removed",
+		from:    []ent{file("app", "v1"), dir("tmp/"), file("tmp/x", "x")},
+		to:      []ent{file("app", "v2"), dir("tmp/"), file("tmp/x", "x")},
+		unknown: true,
+		files:   []string{"/app"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			img := func(ents []ent) *Assembled {
+				cfg, err := json.Marshal(imageConfig{Architecture: "amd64", OS: "linux"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				a := &Assembled{Config: cfg, Live: true, Base: "sha256:base", baseFiles: base, Layers: []Layer{{DiffID: "sha256:baselayer"}}}
+				if tc.unknown {
+					a.baseFiles = nil
+				}
+				var buf bytes.Buffer
+				tw := tar.NewWriter(&buf)
+				for _, e := range ents {
+					if err := tw.WriteHeader(e.hdr); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := tw.Write([]byte(e.data)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := tw.Close(); err != nil {
+					t.Fatal(err)
+				}
+				a.Layers = append(a.Layers, dataLayer(buf.Bytes()))
+				return a
+			}
+			ch, err := LiveDiff(img(tc.from), img(tc.to))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("changes %+v, err %v; want an error naming %s (the image replaces the container)", ch, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ch.Files, tc.files) || !slices.Equal(ch.Removed, tc.gone) {
+				t.Errorf("files %q, removed %q; want %q, %q", ch.Files, ch.Removed, tc.files, tc.gone)
+			}
+			for _, r := range ch.Removed {
+				if slices.Contains(ch.Files, r) {
+					t.Errorf("%s both removed and written", r)
+				}
+				if _, ok := base[strings.TrimPrefix(r, "/")]; ok {
+					t.Errorf("%s removed, but the base image has it", r)
+				}
+			}
+			// Every folder written is as the base has it.
+			tr := tar.NewReader(bytes.NewReader(ch.Tar))
+			n := 0
+			for ; ; n++ {
+				h, err := tr.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, ok := base[strings.Trim(h.Name, "/")]
+				if h.Typeflag != tar.TypeDir || !ok {
+					continue
+				}
+				if got := metaOf(h); got != m {
+					t.Errorf("%s written as %+v, want the base's %+v", h.Name, got, m)
+				}
+			}
+			if n != len(ch.Files) {
+				t.Errorf("the tar holds %d entries, Files names %d", n, len(ch.Files))
+			}
+		})
+	}
+}
