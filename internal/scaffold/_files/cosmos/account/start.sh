@@ -32,9 +32,13 @@ APP_JAR=$APP_DIR/account-1.0.0.jar
 H2_JAR=$APP_DIR/h2.jar
 MAIN=cosmos.account.Main
 APP_CLASSES=cosmos/account/ # the account jar's classes, left out of the archive
+# The dump uses the service's heap size too: a different one can change how
+# the JVM encodes object pointers, and the archive's objects must then be
+# moved on every start.
+HEAP=-Xmx256m
 # -XX:TieredStopAtLevel=1: the client compiler only, which starts the
 # service with less CPU.
-set -- -Djava.security.egd=file:/dev/./urandom -Xmx256m -XX:TieredStopAtLevel=1 \
+set -- -Djava.security.egd=file:/dev/./urandom "$HEAP" -XX:TieredStopAtLevel=1 \
 	-cp "$H2_JAR:$APP_JAR" "$MAIN"
 
 # The archive is named after h2.jar's checksum: a new h2.jar gets a new one.
@@ -91,13 +95,13 @@ list=$CDS_DIR/classes.$jvm.lst
 	# The lines the JVM has written whole, without the account jar's classes.
 	n=$(wc -l <"$list") || stop
 	head -n "$n" "$list" | grep -v "$APP_CLASSES" >"$snap"
-	nice -n 19 java -Xmx64m -XX:TieredStopAtLevel=1 -Xshare:dump -XX:SharedClassListFile="$snap" \
+	nice -n 19 java "$HEAP" -XX:TieredStopAtLevel=1 -Xshare:dump -XX:SharedClassListFile="$snap" \
 		-XX:SharedArchiveFile="$tmp" -cp "$H2_JAR" >"$log" 2>&1 &
 	dumper=$!
 	while kill -0 "$dumper" 2>/dev/null; do
 		jvm_alive || stop
 	done
-	if wait "$dumper" && nice -n 19 java -Xshare:on -XX:SharedArchiveFile="$tmp" -cp "$H2_JAR" -version \
+	if wait "$dumper" && nice -n 19 java "$HEAP" -Xshare:on -XX:SharedArchiveFile="$tmp" -cp "$H2_JAR" -version \
 		>>"$log" 2>&1 && kill -0 "$jvm" 2>/dev/null && mv -f "$tmp" "$jsa"; then
 		echo "start.sh: class data sharing archive $jsa written: the next start uses it"
 		rm -f "$log"
