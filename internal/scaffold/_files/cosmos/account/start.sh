@@ -66,7 +66,11 @@ list=$CDS_DIR/classes.$jvm.lst
 	# stop ends the job when the JVM has ended: a restart's new JVM makes
 	# its own archive, and this one must not take its CPU.
 	stop() {
-		[ -n "$dumper" ] && kill "$dumper" 2>/dev/null
+		if [ -n "$dumper" ]; then
+			# SIGKILL: nothing of the dump is kept, and it ends at once.
+			kill -9 "$dumper" 2>/dev/null
+			wait "$dumper"
+		fi
 		clean
 		rm -f "$log"
 		exit 0
