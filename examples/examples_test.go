@@ -76,6 +76,127 @@ func TestIntegrationAccountJava(t *testing.T) {
 	}
 }
 
+// TestIntegrationAccountStartScript runs the account image's start.sh on
+// this machine's JVM, with the image's /app and /tmp folders in temporary
+// ones: a restart while the first start's background job dumps the class
+// data sharing archive ends the dump and leaves nothing behind; the next
+// first start writes the archive; the start after it maps it (-Xshare:on
+// fails otherwise) and loads H2's classes from it; and a damaged archive
+// does not stop the service from starting.
+func TestIntegrationAccountStartScript(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: builds the Java account service and runs its start.sh")
+	}
+	for _, tool := range []string{"javac", "jar", "java"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found: install a JDK 17 with apt-get install -y default-jdk-headless libh2-java", tool)
+		}
+	}
+	dir := filepath.Join("cosmos", "account")
+	build(t, dir)
+	app, cds := t.TempDir(), filepath.Join(t.TempDir(), "cds")
+	for _, f := range []string{"target/account-1.0.0.jar", "target/h2.jar", "start.sh"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(app, filepath.Base(f)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script, err := filepath.Abs(filepath.Join(app, "start.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(env ...string) (*process, string) {
+		t.Helper()
+		port := freePort(t)
+		p := start(t, app, []string{"/bin/sh", script}, append(env, "PORT="+port, "APP_DIR="+app, "CDS_DIR="+cds)...)
+		base := "http://127.0.0.1:" + port
+		waitHealthy(t, p, base, 60*time.Second)
+		expect(t, "GET", base+"/version", "", 200, "")
+		// exec: the shell's process is the JVM, so signals reach it.
+		if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.cmd.Process.Pid)); !bytes.HasPrefix(cmdline, []byte("java\x00")) {
+			t.Fatalf("start.sh's process runs %q, not java", bytes.ReplaceAll(cmdline, []byte{0}, []byte(" ")))
+		}
+		return p, base
+	}
+	// dumps lists the PIDs of the processes that dump an archive into cds.
+	dumps := func() []string {
+		var out []string
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if err == nil && bytes.Contains(b, []byte("-Xshare:dump")) && bytes.Contains(b, []byte(cds)) {
+				out = append(out, e.Name())
+			}
+		}
+		return out
+	}
+	files := func() []string {
+		ents, _ := os.ReadDir(cds)
+		var out []string
+		for _, e := range ents {
+			out = append(out, e.Name())
+		}
+		return out
+	}
+	waitFor := func(what string, timeout time.Duration, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(timeout); !ok(); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within %s", what, timeout)
+			}
+		}
+	}
+
+	// A restart while the dump runs: the dump ends with the JVM.
+	p, _ := run()
+	waitFor("the first start's dump began", 2*time.Minute, func() bool { return len(dumps()) > 0 })
+	p.stop(t)
+	waitFor("the dump ended after the JVM", 5*time.Second, func() bool { return len(dumps()) == 0 })
+	waitFor("the dump's files removed", 5*time.Second, func() bool { return len(files()) == 0 })
+
+	// The next first start writes the archive.
+	p, _ = run()
+	waitFor("start.sh wrote the archive", 3*time.Minute, func() bool { return strings.Contains(p.out.String(), "archive") })
+	if !strings.Contains(p.out.String(), "written: the next start uses it") {
+		t.Fatalf("start.sh did not write the archive:\n%s\n%s", p.out.String(), readFile(filepath.Join(cds, "dump.log")))
+	}
+	p.stop(t)
+	got := files()
+	if len(got) != 1 || !strings.HasSuffix(got[0], ".jsa") {
+		t.Fatalf("%s holds %q, want one archive", cds, got)
+	}
+	jsa := filepath.Join(cds, got[0])
+
+	// The next start maps it, and H2's classes come from it.
+	loaded := filepath.Join(t.TempDir(), "classes.log")
+	p, _ = run("JAVA_TOOL_OPTIONS=-Xshare:on -Xlog:class+load=info:file=" + loaded)
+	p.stop(t)
+	log := readFile(loaded)
+	for _, want := range []string{"org.h2.Driver source: shared objects file", "cosmos.account.Main source: file:"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the class loading log has no %q", want)
+		}
+	}
+
+	// A damaged archive is ignored.
+	if err := os.Chmod(jsa, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(jsa, []byte("not an archive"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = run()
+	p.stop(t)
+}
+
+func readFile(name string) string {
+	b, _ := os.ReadFile(name)
+	return string(b)
+}
+
 func TestIntegrationTransferMoney(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: builds and runs the transfermoney service against kfake")
