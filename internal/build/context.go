@@ -141,6 +141,31 @@ func walkContext(spec Spec, dfName string, fn func(p, rel string, d fs.DirEntry)
 	return nil
 }
 
+// contextEntries returns, with their lstat, the paths walkContext would
+// visit (pm is the context's .dockerignore), read by walkTree: in
+// parallel, each stat relative to its folder.
+func contextEntries(spec Spec, dfName string, pm *patternmatcher.PatternMatcher) ([]treeEntry, error) {
+	ents, err := walkTree(spec.Context, 0, contextFilter(dfName, pm))
+	if err != nil {
+		return nil, fmt.Errorf("service %q: packing build context %s: %w", spec.Service, spec.Context, err)
+	}
+	return ents, nil
+}
+
+// contextFilter is walkContext's choice of paths as a treeFilter.
+func contextFilter(dfName string, pm *patternmatcher.PatternMatcher) treeFilter {
+	return func(rels []string, dirs, keep, descend []bool) error {
+		for i, rel := range rels {
+			send, desc, err := sendable(pm, dfName, rel)
+			if err != nil {
+				return fmt.Errorf(".dockerignore: %w", err)
+			}
+			keep[i], descend[i] = send, send || desc
+		}
+		return nil
+	}
+}
+
 // sendable reports whether a build sends path rel of the context (pm is
 // its .dockerignore, dfName the Dockerfile's name in it) and, for a folder
 // it does not send, whether what the folder holds may still be sent (a

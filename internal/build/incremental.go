@@ -163,11 +163,18 @@ func (c *contextCache) entry(p string, fi fs.FileInfo, old *ctxFile, forced bool
 		}
 		f.link = link
 	}
+	c.keepSum(f, old, forced)
+	return f, nil
+}
+
+// keepSum gives f old's content hash when f looks unchanged, was not
+// reported (forced) and was not written within racyWindow of the
+// previous scan.
+func (c *contextCache) keepSum(f, old *ctxFile, forced bool) {
 	racy := !c.scan.IsZero() && f.mtime.After(c.scan.Add(-racyWindow))
 	if f.mode.IsRegular() && old != nil && old.hashed && !forced && !racy && f.sameStat(old) {
 		f.sum, f.hashed = old.sum, true
 	}
-	return f, nil
 }
 
 func (c *contextCache) fullScan(spec Spec, dfName string, changed []string) error {
@@ -182,24 +189,21 @@ func (c *contextCache) fullScan(spec Spec, dfName string, changed []string) erro
 	if err != nil {
 		return fmt.Errorf("service %q: %w", spec.Service, err)
 	}
-	err = walkContext(spec, dfName, func(p, rel string, d fs.DirEntry) error {
-		if rel == dfName {
-			return nil // its bytes come from dockerfileOf
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		f, err := c.entry(p, fi, old[rel], forced[rel])
-		if err != nil {
-			return err
-		}
-		files[rel] = f
-		order = append(order, rel)
-		return nil
-	})
+	ents, err := contextEntries(spec, dfName, pm)
 	if err != nil {
 		return err
+	}
+	// One allocation for the entries rather than one each.
+	store := make([]ctxFile, len(ents))
+	for i, t := range ents {
+		if t.rel == dfName {
+			continue // its bytes come from dockerfileOf
+		}
+		f := &store[i]
+		f.mode, f.size, f.mtime, f.link = t.mode, t.size, t.mtime, t.link
+		c.keepSum(f, old[t.rel], forced[t.rel])
+		files[t.rel] = f
+		order = append(order, t.rel)
 	}
 	c.files, c.order, c.pm = files, order, pm
 	return nil

@@ -11,8 +11,10 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -190,8 +192,17 @@ func Prebuild(ctx context.Context, spec Spec, lg *log.Logger, state *State) (ran
 func inputsHash(spec Spec) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "cmd %q\n", spec.Prebuild)
-	err := walkInputs(spec, func(rel string, fi fs.FileInfo) error {
-		fmt.Fprintf(h, "%s %d %o %d\n", rel, fi.Size(), fi.Mode(), fi.ModTime().UnixNano())
+	var line []byte
+	err := walkInputs(spec, func(e treeEntry) error {
+		// "%s %d %o %d\n": path, size, mode, modification time.
+		line = append(line[:0], e.rel...)
+		line = append(line, ' ')
+		line = strconv.AppendInt(line, e.size, 10)
+		line = append(line, ' ')
+		line = strconv.AppendUint(line, uint64(e.mode), 8)
+		line = append(line, ' ')
+		line = strconv.AppendInt(line, e.mtime.UnixNano(), 10)
+		h.Write(append(line, '\n'))
 		return nil
 	})
 	if err != nil {
@@ -201,54 +212,63 @@ func inputsHash(spec Spec) (string, error) {
 }
 
 // walkInputs calls fn for every file under the context that Watch selects and
-// Ignore does not exclude, in lexical order. .git is always left out.
-func walkInputs(spec Spec, fn func(rel string, fi fs.FileInfo) error) error {
+// Ignore does not exclude, in lexical order, with its lstat (see walkTree).
+// .git is always left out.
+func walkInputs(spec Spec, fn func(e treeEntry) error) error {
+	filter, err := inputsFilter(spec)
+	if err != nil {
+		return err
+	}
+	ents, err := walkTree(spec.Context, 0, filter)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inputsFilter is walkInputs' choice of paths as a treeFilter.
+func inputsFilter(spec Spec) (treeFilter, error) {
 	var watch, ignore *patternmatcher.PatternMatcher
 	var err error
 	if len(spec.Watch) > 0 {
 		if watch, err = patternmatcher.New(spec.Watch); err != nil {
-			return fmt.Errorf("watch patterns %q: %w", spec.Watch, err)
+			return nil, fmt.Errorf("watch patterns %q: %w", spec.Watch, err)
 		}
 	}
 	if len(spec.Ignore) > 0 {
 		if ignore, err = patternmatcher.New(spec.Ignore); err != nil {
-			return fmt.Errorf("ignore patterns %q: %w", spec.Ignore, err)
+			return nil, fmt.Errorf("ignore patterns %q: %w", spec.Ignore, err)
 		}
 	}
-	return filepath.WalkDir(spec.Context, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(spec.Context, p)
-		if err != nil || rel == "." {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() && d.Name() == ".git" {
-			return filepath.SkipDir
-		}
-		if ignore != nil {
-			if m, _ := ignore.MatchesOrParentMatches(rel); m {
-				if d.IsDir() && !ignore.Exclusions() {
-					return filepath.SkipDir
+	return func(rels []string, dirs, keep, descend []bool) error {
+		for i, rel := range rels {
+			if dirs[i] && path.Base(rel) == ".git" {
+				descend[i] = false
+				continue
+			}
+			if ignore != nil {
+				if m, _ := ignore.MatchesOrParentMatches(rel); m {
+					descend[i] = dirs[i] && ignore.Exclusions()
+					continue
 				}
-				return nil
 			}
-		}
-		if d.IsDir() {
-			return nil
-		}
-		if watch != nil {
-			if m, _ := watch.MatchesOrParentMatches(rel); !m {
-				return nil
+			if dirs[i] {
+				continue // looked into, not reported
 			}
+			if watch != nil {
+				if m, _ := watch.MatchesOrParentMatches(rel); !m {
+					continue
+				}
+			}
+			keep[i] = true
 		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		return fn(rel, fi)
-	})
+		return nil
+	}, nil
 }
 
 // PrebuildCurrent reports whether Prebuild would skip the command: the
@@ -289,23 +309,20 @@ func SourcesHash(spec Spec) (string, error) {
 	for _, k := range slices.Sorted(maps.Keys(spec.Args)) {
 		fmt.Fprintf(h, "arg %q=%q\n", k, spec.Args[k])
 	}
-	err = walkInputs(spec, func(rel string, fi fs.FileInfo) error {
+	err = walkInputs(spec, func(e treeEntry) error {
+		rel := e.rel
 		p := filepath.Join(spec.Context, filepath.FromSlash(rel))
 		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(h, "link %q %q\n", rel, target)
-		case fi.Mode().IsRegular():
+		case e.mode&fs.ModeSymlink != 0:
+			fmt.Fprintf(h, "link %q %q\n", rel, e.link)
+		case e.mode.IsRegular():
 			f, err := os.Open(p)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			fmt.Fprintf(h, "file %q %d\n", rel, fi.Size())
-			if _, err := io.CopyN(h, f, fi.Size()); err != nil {
+			fmt.Fprintf(h, "file %q %d\n", rel, e.size)
+			if _, err := io.CopyN(h, f, e.size); err != nil {
 				return fmt.Errorf("reading %s: %w", rel, err)
 			}
 		}
