@@ -94,12 +94,15 @@ func dockerfileOf(spec Spec, opts ContextOptions) ([]byte, string, error) {
 		}
 		dfBytes = b
 	}
-	dfName := outsideDockerfile
-	if rel, err := filepath.Rel(spec.Context, dfPath); err == nil && filepath.IsLocal(rel) {
-		dfName = filepath.ToSlash(rel)
-	}
+	return dfBytes, dockerfileName(spec), nil
+}
 
-	return dfBytes, dfName, nil
+// dockerfileName is the Dockerfile's name inside the context's tar.
+func dockerfileName(spec Spec) string {
+	if rel, err := filepath.Rel(spec.Context, spec.dockerfile()); err == nil && filepath.IsLocal(rel) {
+		return filepath.ToSlash(rel)
+	}
+	return outsideDockerfile
 }
 
 // walkContext calls fn, in lexical order, for every path of spec's context

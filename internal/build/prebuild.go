@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/moby/patternmatcher"
 
@@ -40,6 +41,9 @@ type State struct {
 	// Images maps a service to its last assembled image and the
 	// fingerprint of that image's inputs (see ImageOptions.State).
 	Images map[string]ImageMemo `json:"images,omitempty"`
+	// walks are prebuild checks' walks of the contexts, for the image
+	// builds that follow them (see contextWalk), in memory only.
+	walks map[string]*contextWalk
 
 	folders folderCache // base images' folders (see State.baseFolders)
 }
@@ -142,12 +146,23 @@ func Prebuild(ctx context.Context, spec Spec, lg *log.Logger, state *State) (ran
 		lg = log.Nop()
 	}
 	cmdline := strings.Join(spec.Prebuild, " ")
-	before, err := inputsHash(spec)
+	var before string
+	var walked *contextWalk
+	if state != nil {
+		before, walked, err = inputsHashAndWalk(spec)
+	} else {
+		before, err = inputsHash(spec)
+	}
 	if err != nil {
 		return false, err
 	}
 	if state != nil && state.get(spec.Service) == before {
 		lg.Debugf("[%s] prebuild skipped: %s and its inputs are unchanged", spec.Service, cmdline)
+		if walked != nil {
+			// The image build that follows scans the context: this walk
+			// saw it already.
+			state.keepWalk(spec.Service, walked)
+		}
 		return false, nil
 	}
 	lg.Infof("[%s] prebuild: %s", spec.Service, cmdline)
@@ -190,10 +205,54 @@ func Prebuild(ctx context.Context, spec Spec, lg *log.Logger, state *State) (ran
 // hashing the contents (BenchmarkInputsHash, 2 cores), and tools that rewrite
 // a file give it a new mtime. A touched but unchanged file costs one rerun.
 func inputsHash(spec Spec) (string, error) {
+	filter, err := inputsFilter(spec)
+	if err != nil {
+		return "", fmt.Errorf("service %q: hashing prebuild inputs: %w", spec.Service, err)
+	}
+	ents, err := walkTree(spec.Context, 0, filter)
+	if err != nil {
+		return "", fmt.Errorf("service %q: hashing prebuild inputs: %w", spec.Service, err)
+	}
+	return hashInputs(spec, ents), nil
+}
+
+// inputsHashAndWalk is inputsHash, with the walk of the build context
+// (what a full scan of contextCache walks) made in the same walk: walked
+// is nil when the context cannot be walked as the image build would
+// (then only the inputs are).
+func inputsHashAndWalk(spec Spec) (hash string, walked *contextWalk, err error) {
+	filter, err := inputsFilter(spec)
+	if err != nil {
+		return "", nil, fmt.Errorf("service %q: hashing prebuild inputs: %w", spec.Service, err)
+	}
+	ignore, err := os.ReadFile(filepath.Join(spec.Context, ".dockerignore"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		h, err := inputsHash(spec)
+		return h, nil, err
+	}
+	pm, err := dockerignore(spec.Context)
+	if err != nil {
+		h, err := inputsHash(spec)
+		return h, nil, err
+	}
+	w := &contextWalk{dir: spec.Context, dfName: dockerfileName(spec), ignore: string(ignore), at: time.Now()}
+	both, err := walkTrees(spec.Context, 0, filter, contextFilter(w.dfName, pm))
+	if err != nil {
+		// Perhaps only the context's walk failed: the inputs' error,
+		// if any, is the one to report.
+		h, err := inputsHash(spec)
+		return h, nil, err
+	}
+	w.ents = both[1]
+	return hashInputs(spec, both[0]), w, nil
+}
+
+// hashInputs is inputsHash of the inputs ents.
+func hashInputs(spec Spec, ents []treeEntry) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "cmd %q\n", spec.Prebuild)
 	var line []byte
-	err := walkInputs(spec, func(e treeEntry) error {
+	for _, e := range ents {
 		// "%s %d %o %d\n": path, size, mode, modification time.
 		line = append(line[:0], e.rel...)
 		line = append(line, ' ')
@@ -203,12 +262,8 @@ func inputsHash(spec Spec) (string, error) {
 		line = append(line, ' ')
 		line = strconv.AppendInt(line, e.mtime.UnixNano(), 10)
 		h.Write(append(line, '\n'))
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("service %q: hashing prebuild inputs: %w", spec.Service, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // walkInputs calls fn for every file under the context that Watch selects and

@@ -255,3 +255,86 @@ func TestAppendFingerprintLine(t *testing.T) {
 		}
 	}
 }
+
+// TestWalkTreesMatchesEach wants one walk with two filters to give what
+// two walks give, also where one filter looks into a folder the other
+// leaves out (.git, excluded folders).
+func TestWalkTreesMatchesEach(t *testing.T) {
+	dir := walkTestTree(t)
+	pm, err := dockerignore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs, err := inputsFilter(Spec{Context: dir, Ignore: []string{"many/d01", "src/**"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	both, err := walkTrees(dir, 4, inputs, contextFilter("Dockerfile", pm))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameEntries(t, both[0], serialEntries(t, dir, inputs))
+	sameEntries(t, both[1], serialEntries(t, dir, contextFilter("Dockerfile", pm)))
+}
+
+// TestPrebuildWalkServesTheScan: a skipped prebuild's walk is the next
+// full scan's (the same fingerprint as a scan of its own), once, and not
+// when the .dockerignore changed since.
+func TestPrebuildWalkServesTheScan(t *testing.T) {
+	dir := walkTestTree(t)
+	spec := Spec{Service: "s", Project: "p", Context: dir, Prebuild: []string{"true"}}
+	st, err := LoadState(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if ran, err := Prebuild(ctx, spec, nil, st); err != nil || !ran {
+		t.Fatalf("first prebuild: ran %v, %v", ran, err)
+	}
+	if w := st.takeWalk("s"); w != nil {
+		t.Error("a prebuild that ran kept its walk")
+	}
+	want, err := fingerprint(spec, ContextOptions{}, "", false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan := func() string {
+		t.Helper()
+		c := &contextCache{full: true, chunkMin: chunkMin, walked: st.takeWalk("s")}
+		if err := c.update(spec, "Dockerfile", nil); err != nil {
+			t.Fatal(err)
+		}
+		k, err := fingerprint(spec, ContextOptions{}, "", false, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	if ran, err := Prebuild(ctx, spec, nil, st); err != nil || ran {
+		t.Fatalf("second prebuild: ran %v, %v", ran, err)
+	}
+	st.mu.Lock()
+	w := st.walks["s"]
+	st.mu.Unlock()
+	if w == nil || len(w.ents) == 0 {
+		t.Fatal("a skipped prebuild kept no walk of the context")
+	}
+	if got := scan(); got != want {
+		t.Errorf("fingerprint from the prebuild's walk %s, want %s", got, want)
+	}
+	if st.takeWalk("s") != nil {
+		t.Error("the walk was kept after a scan took it")
+	}
+	// A walk filtered by another .dockerignore is not taken.
+	if ran, err := Prebuild(ctx, spec, nil, st); err != nil || ran {
+		t.Fatalf("third prebuild: ran %v, %v", ran, err)
+	}
+	writeFile(t, filepath.Join(dir, ".dockerignore"), "many\n")
+	want, err = fingerprint(spec, ContextOptions{}, "", false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := scan(); got != want {
+		t.Errorf("after a .dockerignore change: fingerprint %s, want %s (a walk of the new context)", got, want)
+	}
+}

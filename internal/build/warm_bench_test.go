@@ -83,6 +83,7 @@ func warmCheck(b *testing.B, ctx context.Context, spec Spec, st *State) string {
 		b.Fatal(err)
 	}
 	c := st.contextCache(spec.Service)
+	c.walked = st.takeWalk(spec.Service)
 	if err := c.update(spec, dfName, nil); err != nil {
 		b.Fatal(err)
 	}
