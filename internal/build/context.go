@@ -94,12 +94,15 @@ func dockerfileOf(spec Spec, opts ContextOptions) ([]byte, string, error) {
 		}
 		dfBytes = b
 	}
-	dfName := outsideDockerfile
-	if rel, err := filepath.Rel(spec.Context, dfPath); err == nil && filepath.IsLocal(rel) {
-		dfName = filepath.ToSlash(rel)
-	}
+	return dfBytes, dockerfileName(spec), nil
+}
 
-	return dfBytes, dfName, nil
+// dockerfileName is the Dockerfile's name inside the context's tar.
+func dockerfileName(spec Spec) string {
+	if rel, err := filepath.Rel(spec.Context, spec.dockerfile()); err == nil && filepath.IsLocal(rel) {
+		return filepath.ToSlash(rel)
+	}
+	return outsideDockerfile
 }
 
 // walkContext calls fn, in lexical order, for every path of spec's context
@@ -139,6 +142,31 @@ func walkContext(spec Spec, dfName string, fn func(p, rel string, d fs.DirEntry)
 		return fmt.Errorf("service %q: packing build context %s: %w", spec.Service, spec.Context, err)
 	}
 	return nil
+}
+
+// contextEntries returns, with their lstat, the paths walkContext would
+// visit (pm is the context's .dockerignore), read by walkTree: in
+// parallel, each stat relative to its folder.
+func contextEntries(spec Spec, dfName string, pm *patternmatcher.PatternMatcher) ([]treeEntry, error) {
+	ents, err := walkTree(spec.Context, 0, contextFilter(dfName, pm))
+	if err != nil {
+		return nil, fmt.Errorf("service %q: packing build context %s: %w", spec.Service, spec.Context, err)
+	}
+	return ents, nil
+}
+
+// contextFilter is walkContext's choice of paths as a treeFilter.
+func contextFilter(dfName string, pm *patternmatcher.PatternMatcher) treeFilter {
+	return func(rels []string, dirs, keep, descend []bool) error {
+		for i, rel := range rels {
+			send, desc, err := sendable(pm, dfName, rel)
+			if err != nil {
+				return fmt.Errorf(".dockerignore: %w", err)
+			}
+			keep[i], descend[i] = send, send || desc
+		}
+		return nil
+	}
 }
 
 // sendable reports whether a build sends path rel of the context (pm is

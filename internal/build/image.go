@@ -154,6 +154,7 @@ func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 			scanned = opts.State.contextCache(spec.Service)
 			scanned.mu.Lock()
 			defer scanned.mu.Unlock()
+			scanned.walked = opts.State.takeWalk(spec.Service)
 			if err := scanned.update(spec, dfName, opts.Changed); err != nil {
 				return Result{}, err
 			}

@@ -92,6 +92,50 @@ type contextCache struct {
 	// chunkMin is how many entries a COPY layer holds before it is cut
 	// (chunkMin; tests make it smaller).
 	chunkMin int
+
+	// walked, when set, is a walk of the context the next full scan
+	// takes instead of walking (see contextWalk); a scan clears it.
+	walked *contextWalk
+}
+
+// contextWalk is a walk of a service's context that the prebuild's check
+// made together with the walk of its inputs (one walk for both: see
+// Prebuild), kept in State for the image build that follows. A full scan
+// takes it as its own when it is of the same context, Dockerfile name
+// and .dockerignore bytes and not older than walkKept: the scan is then
+// as of the walk's start, and so is the racy window of the next scan.
+type contextWalk struct {
+	dir, dfName, ignore string
+	ents                []treeEntry
+	at                  time.Time // when the walk started
+}
+
+// walkKept is how long a prebuild check's walk stands for the context.
+const walkKept = 10 * time.Second
+
+// keepWalk keeps w for service's next full scan.
+func (s *State) keepWalk(service string, w *contextWalk) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.walks == nil {
+		s.walks = map[string]*contextWalk{}
+	}
+	s.walks[service] = w
+}
+
+// takeWalk returns the walk kept for service, once.
+func (s *State) takeWalk(service string) *contextWalk {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.walks[service]
+	delete(s.walks, service)
+	return w
 }
 
 // chunk is one COPY layer and where it holds each content.
@@ -136,8 +180,16 @@ func (c *contextCache) update(spec Spec, dfName string, changed []string) error 
 	// Until this scan ends well, the next one is a full one.
 	c.full, c.dir, c.dfName, c.ignore = true, spec.Context, dfName, string(ignore)
 	start := time.Now()
+	walked := c.walked
+	c.walked = nil
+	if walked != nil && (walked.dir != spec.Context || walked.dfName != dfName || walked.ignore != string(ignore) || start.Sub(walked.at) > walkKept) {
+		walked = nil
+	}
 	if full {
-		err = c.fullScan(spec, dfName, changed)
+		if walked != nil {
+			start = walked.at
+		}
+		err = c.fullScan(spec, dfName, changed, walked)
 	} else {
 		err = c.partialScan(spec, dfName, changed)
 	}
@@ -163,14 +215,22 @@ func (c *contextCache) entry(p string, fi fs.FileInfo, old *ctxFile, forced bool
 		}
 		f.link = link
 	}
+	c.keepSum(f, old, forced)
+	return f, nil
+}
+
+// keepSum gives f old's content hash when f looks unchanged, was not
+// reported (forced) and was not written within racyWindow of the
+// previous scan.
+func (c *contextCache) keepSum(f, old *ctxFile, forced bool) {
 	racy := !c.scan.IsZero() && f.mtime.After(c.scan.Add(-racyWindow))
 	if f.mode.IsRegular() && old != nil && old.hashed && !forced && !racy && f.sameStat(old) {
 		f.sum, f.hashed = old.sum, true
 	}
-	return f, nil
 }
 
-func (c *contextCache) fullScan(spec Spec, dfName string, changed []string) error {
+// fullScan walks the whole context, or takes walked's entries (nil: walk).
+func (c *contextCache) fullScan(spec Spec, dfName string, changed []string, walked *contextWalk) error {
 	forced := make(map[string]bool, len(changed))
 	for _, p := range changed {
 		forced[p] = true
@@ -182,24 +242,23 @@ func (c *contextCache) fullScan(spec Spec, dfName string, changed []string) erro
 	if err != nil {
 		return fmt.Errorf("service %q: %w", spec.Service, err)
 	}
-	err = walkContext(spec, dfName, func(p, rel string, d fs.DirEntry) error {
-		if rel == dfName {
-			return nil // its bytes come from dockerfileOf
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		f, err := c.entry(p, fi, old[rel], forced[rel])
-		if err != nil {
-			return err
-		}
-		files[rel] = f
-		order = append(order, rel)
-		return nil
-	})
-	if err != nil {
+	var ents []treeEntry
+	if walked != nil {
+		ents = walked.ents
+	} else if ents, err = contextEntries(spec, dfName, pm); err != nil {
 		return err
+	}
+	// One allocation for the entries rather than one each.
+	store := make([]ctxFile, len(ents))
+	for i, t := range ents {
+		if t.rel == dfName {
+			continue // its bytes come from dockerfileOf
+		}
+		f := &store[i]
+		f.mode, f.size, f.mtime, f.link = t.mode, t.size, t.mtime, t.link
+		c.keepSum(f, old[t.rel], forced[t.rel])
+		files[t.rel] = f
+		order = append(order, t.rel)
 	}
 	c.files, c.order, c.pm = files, order, pm
 	return nil

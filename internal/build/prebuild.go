@@ -11,10 +11,13 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/moby/patternmatcher"
 
@@ -38,6 +41,9 @@ type State struct {
 	// Images maps a service to its last assembled image and the
 	// fingerprint of that image's inputs (see ImageOptions.State).
 	Images map[string]ImageMemo `json:"images,omitempty"`
+	// walks are prebuild checks' walks of the contexts, for the image
+	// builds that follow them (see contextWalk), in memory only.
+	walks map[string]*contextWalk
 
 	folders folderCache // base images' folders (see State.baseFolders)
 }
@@ -140,12 +146,23 @@ func Prebuild(ctx context.Context, spec Spec, lg *log.Logger, state *State) (ran
 		lg = log.Nop()
 	}
 	cmdline := strings.Join(spec.Prebuild, " ")
-	before, err := inputsHash(spec)
+	var before string
+	var walked *contextWalk
+	if state != nil {
+		before, walked, err = inputsHashAndWalk(spec)
+	} else {
+		before, err = inputsHash(spec)
+	}
 	if err != nil {
 		return false, err
 	}
 	if state != nil && state.get(spec.Service) == before {
 		lg.Debugf("[%s] prebuild skipped: %s and its inputs are unchanged", spec.Service, cmdline)
+		if walked != nil {
+			// The image build that follows scans the context: this walk
+			// saw it already.
+			state.keepWalk(spec.Service, walked)
+		}
 		return false, nil
 	}
 	lg.Infof("[%s] prebuild: %s", spec.Service, cmdline)
@@ -188,67 +205,125 @@ func Prebuild(ctx context.Context, spec Spec, lg *log.Logger, state *State) (ran
 // hashing the contents (BenchmarkInputsHash, 2 cores), and tools that rewrite
 // a file give it a new mtime. A touched but unchanged file costs one rerun.
 func inputsHash(spec Spec) (string, error) {
-	h := sha256.New()
-	fmt.Fprintf(h, "cmd %q\n", spec.Prebuild)
-	err := walkInputs(spec, func(rel string, fi fs.FileInfo) error {
-		fmt.Fprintf(h, "%s %d %o %d\n", rel, fi.Size(), fi.Mode(), fi.ModTime().UnixNano())
-		return nil
-	})
+	filter, err := inputsFilter(spec)
 	if err != nil {
 		return "", fmt.Errorf("service %q: hashing prebuild inputs: %w", spec.Service, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	ents, err := walkTree(spec.Context, 0, filter)
+	if err != nil {
+		return "", fmt.Errorf("service %q: hashing prebuild inputs: %w", spec.Service, err)
+	}
+	return hashInputs(spec, ents), nil
+}
+
+// inputsHashAndWalk is inputsHash, with the walk of the build context
+// (what a full scan of contextCache walks) made in the same walk: walked
+// is nil when the context cannot be walked as the image build would
+// (then only the inputs are).
+func inputsHashAndWalk(spec Spec) (hash string, walked *contextWalk, err error) {
+	filter, err := inputsFilter(spec)
+	if err != nil {
+		return "", nil, fmt.Errorf("service %q: hashing prebuild inputs: %w", spec.Service, err)
+	}
+	ignore, err := os.ReadFile(filepath.Join(spec.Context, ".dockerignore"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		h, err := inputsHash(spec)
+		return h, nil, err
+	}
+	pm, err := dockerignore(spec.Context)
+	if err != nil {
+		h, err := inputsHash(spec)
+		return h, nil, err
+	}
+	w := &contextWalk{dir: spec.Context, dfName: dockerfileName(spec), ignore: string(ignore), at: time.Now()}
+	both, err := walkTrees(spec.Context, 0, filter, contextFilter(w.dfName, pm))
+	if err != nil {
+		// Perhaps only the context's walk failed: the inputs' error,
+		// if any, is the one to report.
+		h, err := inputsHash(spec)
+		return h, nil, err
+	}
+	w.ents = both[1]
+	return hashInputs(spec, both[0]), w, nil
+}
+
+// hashInputs is inputsHash of the inputs ents.
+func hashInputs(spec Spec, ents []treeEntry) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "cmd %q\n", spec.Prebuild)
+	var line []byte
+	for _, e := range ents {
+		// "%s %d %o %d\n": path, size, mode, modification time.
+		line = append(line[:0], e.rel...)
+		line = append(line, ' ')
+		line = strconv.AppendInt(line, e.size, 10)
+		line = append(line, ' ')
+		line = strconv.AppendUint(line, uint64(e.mode), 8)
+		line = append(line, ' ')
+		line = strconv.AppendInt(line, e.mtime.UnixNano(), 10)
+		h.Write(append(line, '\n'))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // walkInputs calls fn for every file under the context that Watch selects and
-// Ignore does not exclude, in lexical order. .git is always left out.
-func walkInputs(spec Spec, fn func(rel string, fi fs.FileInfo) error) error {
+// Ignore does not exclude, in lexical order, with its lstat (see walkTree).
+// .git is always left out.
+func walkInputs(spec Spec, fn func(e treeEntry) error) error {
+	filter, err := inputsFilter(spec)
+	if err != nil {
+		return err
+	}
+	ents, err := walkTree(spec.Context, 0, filter)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inputsFilter is walkInputs' choice of paths as a treeFilter.
+func inputsFilter(spec Spec) (treeFilter, error) {
 	var watch, ignore *patternmatcher.PatternMatcher
 	var err error
 	if len(spec.Watch) > 0 {
 		if watch, err = patternmatcher.New(spec.Watch); err != nil {
-			return fmt.Errorf("watch patterns %q: %w", spec.Watch, err)
+			return nil, fmt.Errorf("watch patterns %q: %w", spec.Watch, err)
 		}
 	}
 	if len(spec.Ignore) > 0 {
 		if ignore, err = patternmatcher.New(spec.Ignore); err != nil {
-			return fmt.Errorf("ignore patterns %q: %w", spec.Ignore, err)
+			return nil, fmt.Errorf("ignore patterns %q: %w", spec.Ignore, err)
 		}
 	}
-	return filepath.WalkDir(spec.Context, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(spec.Context, p)
-		if err != nil || rel == "." {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() && d.Name() == ".git" {
-			return filepath.SkipDir
-		}
-		if ignore != nil {
-			if m, _ := ignore.MatchesOrParentMatches(rel); m {
-				if d.IsDir() && !ignore.Exclusions() {
-					return filepath.SkipDir
+	return func(rels []string, dirs, keep, descend []bool) error {
+		for i, rel := range rels {
+			if dirs[i] && path.Base(rel) == ".git" {
+				descend[i] = false
+				continue
+			}
+			if ignore != nil {
+				if m, _ := ignore.MatchesOrParentMatches(rel); m {
+					descend[i] = dirs[i] && ignore.Exclusions()
+					continue
 				}
-				return nil
 			}
-		}
-		if d.IsDir() {
-			return nil
-		}
-		if watch != nil {
-			if m, _ := watch.MatchesOrParentMatches(rel); !m {
-				return nil
+			if dirs[i] {
+				continue // looked into, not reported
 			}
+			if watch != nil {
+				if m, _ := watch.MatchesOrParentMatches(rel); !m {
+					continue
+				}
+			}
+			keep[i] = true
 		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		return fn(rel, fi)
-	})
+		return nil
+	}, nil
 }
 
 // PrebuildCurrent reports whether Prebuild would skip the command: the
@@ -289,23 +364,20 @@ func SourcesHash(spec Spec) (string, error) {
 	for _, k := range slices.Sorted(maps.Keys(spec.Args)) {
 		fmt.Fprintf(h, "arg %q=%q\n", k, spec.Args[k])
 	}
-	err = walkInputs(spec, func(rel string, fi fs.FileInfo) error {
+	err = walkInputs(spec, func(e treeEntry) error {
+		rel := e.rel
 		p := filepath.Join(spec.Context, filepath.FromSlash(rel))
 		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(h, "link %q %q\n", rel, target)
-		case fi.Mode().IsRegular():
+		case e.mode&fs.ModeSymlink != 0:
+			fmt.Fprintf(h, "link %q %q\n", rel, e.link)
+		case e.mode.IsRegular():
 			f, err := os.Open(p)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			fmt.Fprintf(h, "file %q %d\n", rel, fi.Size())
-			if _, err := io.CopyN(h, f, fi.Size()); err != nil {
+			fmt.Fprintf(h, "file %q %d\n", rel, e.size)
+			if _, err := io.CopyN(h, f, e.size); err != nil {
 				return fmt.Errorf("reading %s: %w", rel, err)
 			}
 		}
