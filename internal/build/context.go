@@ -256,7 +256,7 @@ func addPath(tw *tar.Writer, p, rel string, d fs.DirEntry) error {
 			return err
 		}
 		if _, err := io.CopyN(tw, f, fi.Size()); err != nil {
-			return fmt.Errorf("%s: %w", rel, err)
+			return fmt.Errorf("%s: %w", rel, shortRead(err))
 		}
 		return nil
 	default:

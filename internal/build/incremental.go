@@ -751,7 +751,7 @@ func (c *contextCache) writeContent(tw *tar.Writer, e ctxEntry, sources map[stri
 	defer r.Close()
 	h := sha256.New()
 	if _, err := io.CopyN(tw, io.TeeReader(r, h), e.hdr.Size); err != nil {
-		return [sha256.Size]byte{}, fmt.Errorf("%s: %w", e.hdr.Name, err)
+		return [sha256.Size]byte{}, fmt.Errorf("%s: %w", e.hdr.Name, shortRead(err))
 	}
 	h.Sum(f.sum[:0])
 	f.hashed = true
@@ -888,3 +888,18 @@ func hashFile(p string) ([sha256.Size]byte, error) {
 // rewritten with the same size within the file system's time granularity
 // keeps both.
 const racyWindow = 2 * time.Second
+
+// ErrChangedWhileRead means a file of the context held fewer bytes than it
+// had a moment before, when it was looked at: it is being written (an
+// editor truncates, then writes). The build is worth trying again once the
+// writer is done; the watcher reports the write too.
+var ErrChangedWhileRead = errors.New("the file changed while it was read")
+
+// shortRead turns the end of a file that came too early into
+// ErrChangedWhileRead.
+func shortRead(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w (%w)", ErrChangedWhileRead, err)
+	}
+	return err
+}
