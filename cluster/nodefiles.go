@@ -124,29 +124,38 @@ func readNodeFile(ctx context.Context, docker *client.Client, id, file string) (
 	}
 }
 
-type nodeContainer struct{ id, name string }
+// nodeContainer is one container of a kind cluster.
+type nodeContainer struct{ id, name, role string }
 
-// nodeContainers lists the node containers of kind cluster name that run
-// containerd (not the external load balancer), running or not.
-func nodeContainers(ctx context.Context, docker *client.Client, name string) ([]nodeContainer, error) {
+// listNodes lists the containers of kind cluster name, running or not.
+func listNodes(ctx context.Context, docker *client.Client, name string) ([]nodeContainer, error) {
 	res, err := docker.ContainerList(ctx, client.ContainerListOptions{
 		All:     true,
 		Filters: client.Filters{}.Add("label", kindClusterLabel+"="+name),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("listing the nodes of cluster %s: %w", name, err)
+		return nil, fmt.Errorf("listing the node containers of cluster %q: %w", name, err)
 	}
-	var out []nodeContainer
+	out := make([]nodeContainer, 0, len(res.Items))
 	for _, ct := range res.Items {
-		if ct.Labels[kindRoleLabel] == kindRoleLoadBalancer {
-			continue
-		}
 		n := ct.ID
 		if len(ct.Names) > 0 {
 			n = strings.TrimPrefix(ct.Names[0], "/")
 		}
-		out = append(out, nodeContainer{id: ct.ID, name: n})
+		out = append(out, nodeContainer{id: ct.ID, name: n, role: ct.Labels[kindRoleLabel]})
 	}
+	return out, nil
+}
+
+// nodeContainers lists the node containers of kind cluster name that run
+// containerd (not the external load balancer), running or not; none is an
+// error.
+func nodeContainers(ctx context.Context, docker *client.Client, name string) ([]nodeContainer, error) {
+	all, err := listNodes(ctx, docker, name)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.DeleteFunc(all, func(n nodeContainer) bool { return n.role == kindRoleLoadBalancer })
 	if len(out) == 0 {
 		return nil, fmt.Errorf("cluster %s has no node containers: run devenv up to create it", name)
 	}

@@ -269,18 +269,16 @@ func engineInfo(ctx context.Context, docker *client.Client) (engineSelf, error) 
 	return self, nil
 }
 
-// nodeIDs returns the IDs of cluster name's node containers, running or not.
+// nodeIDs returns the IDs of cluster name's node containers, running or
+// not, the external load balancer's too.
 func nodeIDs(ctx context.Context, docker *client.Client, name string) ([]string, error) {
-	res, err := docker.ContainerList(ctx, client.ContainerListOptions{
-		All:     true,
-		Filters: client.Filters{}.Add("label", kindClusterLabel+"="+name),
-	})
+	nodes, err := listNodes(ctx, docker, name)
 	if err != nil {
-		return nil, fmt.Errorf("listing node containers of cluster %q: %w", name, err)
+		return nil, err
 	}
-	ids := make([]string, 0, len(res.Items))
-	for _, c := range res.Items {
-		ids = append(ids, c.ID)
+	ids := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		ids = append(ids, n.id)
 	}
 	return ids, nil
 }

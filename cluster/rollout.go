@@ -103,20 +103,25 @@ func (c *Cluster) podsReady(ctx context.Context, d *appsv1.Deployment) (bool, st
 	if err != nil {
 		return false, "", err
 	}
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
-	var ready int32
-	for _, p := range pods {
-		if p.DeletionTimestamp == nil && podReady(&p) {
-			ready++
-		}
-	}
-	if ready < want {
+	if ready, want := readyOf(d, pods); ready < want {
 		return false, fmt.Sprintf("%d of %d pods Ready", ready, want), nil
 	}
 	return true, "", nil
+}
+
+// readyOf counts the Ready pods of d among pods (its own: listed by its
+// selector) that are not being deleted, and the replicas d wants.
+func readyOf(d *appsv1.Deployment, pods []corev1.Pod) (ready, want int32) {
+	want = 1
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	for i := range pods {
+		if pods[i].DeletionTimestamp == nil && podReady(&pods[i]) {
+			ready++
+		}
+	}
+	return ready, want
 }
 
 func (c *Cluster) pods(ctx context.Context, d *appsv1.Deployment) ([]corev1.Pod, error) {
@@ -312,18 +317,13 @@ func rolledOut(deps []appsv1.Deployment, pods []corev1.Pod, names []string) map[
 		if err != nil || sel.Empty() {
 			continue
 		}
-		want := int32(1)
-		if d.Spec.Replicas != nil {
-			want = *d.Spec.Replicas
-		}
-		var ready int32
+		var own []corev1.Pod
 		for j := range pods {
-			p := &pods[j]
-			if p.DeletionTimestamp == nil && sel.Matches(labels.Set(p.Labels)) && podReady(p) {
-				ready++
+			if sel.Matches(labels.Set(pods[j].Labels)) {
+				own = append(own, pods[j])
 			}
 		}
-		if ready >= want {
+		if ready, want := readyOf(d, own); ready >= want {
 			out[d.Name] = true
 		}
 	}
