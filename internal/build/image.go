@@ -117,7 +117,30 @@ const tailLines = 20
 // With a nil docker, a FROM-scratch simple Dockerfile is assembled and
 // returned without going anywhere (tests measure the assembly this way);
 // anything else fails.
+//
+// A context file that is being written while it is read (fewer bytes than
+// its stat said: an editor truncates, then writes) makes Image read the
+// context again, up to changedReadTries times in all; after that the error
+// wraps ErrChangedWhileRead.
 func Image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOptions) (Result, error) {
+	for try := 1; ; try++ {
+		res, err := image(ctx, docker, spec, opts)
+		if !errors.Is(err, ErrChangedWhileRead) || try == changedReadTries || ctx.Err() != nil {
+			return res, err
+		}
+		time.Sleep(changedReadPause) // the writer is likely done then
+	}
+}
+
+// changedReadTries and changedReadPause bound Image's reads of a context
+// whose files are being written.
+const (
+	changedReadTries = 3
+	changedReadPause = 100 * time.Millisecond
+)
+
+// image is Image, once.
+func image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOptions) (Result, error) {
 	start := time.Now()
 	repo, err := RepositoryIn(spec.Registry, spec.Project, spec.Service)
 	if err != nil {

@@ -891,8 +891,8 @@ const racyWindow = 2 * time.Second
 
 // ErrChangedWhileRead means a file of the context held fewer bytes than it
 // had a moment before, when it was looked at: it is being written (an
-// editor truncates, then writes). The build is worth trying again once the
-// writer is done; the watcher reports the write too.
+// editor truncates, then writes). Image reads the context again a few
+// times before it returns it; the watcher reports the write too.
 var ErrChangedWhileRead = errors.New("the file changed while it was read")
 
 // shortRead turns the end of a file that came too early into

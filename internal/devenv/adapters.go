@@ -200,25 +200,15 @@ func (b imageBuilder) Build(ctx context.Context, s *config.Service, o buildOptio
 		o.BeforeImage()
 	}
 	done := b.prog.begin(stepImage, "%s: image", s.Name).end
-	var res build.Result
-	for attempt := 1; ; attempt++ {
-		res, err = build.Image(ctx, b.docker, spec, build.ImageOptions{
-			ContextOptions: build.ContextOptions{Dockerfile: newDF},
-			Output:         b.opts.BuildOutput,
-			Background:     o.Background,
-			Live:           b.opts.Live,
-			State:          b.state,
-			Quick:          o.Quick,
-			Changed:        o.Changed,
-		})
-		if !errors.Is(err, build.ErrChangedWhileRead) || attempt == 3 || ctx.Err() != nil {
-			break
-		}
-		// A file being written as it was read: read again once the
-		// writer is likely done.
-		lg.Debugf("%s: %v; reading the context again", s.Name, err)
-		time.Sleep(100 * time.Millisecond)
-	}
+	res, err := build.Image(ctx, b.docker, spec, build.ImageOptions{
+		ContextOptions: build.ContextOptions{Dockerfile: newDF},
+		Output:         b.opts.BuildOutput,
+		Background:     o.Background,
+		Live:           b.opts.Live,
+		State:          b.state,
+		Quick:          o.Quick,
+		Changed:        o.Changed,
+	})
 	if err != nil {
 		done(err, "")
 		return built{}, err
