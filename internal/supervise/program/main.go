@@ -320,6 +320,9 @@ type entry struct {
 	data []byte
 }
 
+// maxEntry is the largest file a live update writes (4 GiB).
+const maxEntry = 4 << 30
+
 // readTar reads the tar's entries up to its end marker (not to the end of
 // r: an exec stream may not close standard input).
 func readTar(r io.Reader) ([]entry, error) {
@@ -333,9 +336,15 @@ func readTar(r io.Reader) ([]entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			return nil, err
+		// One allocation of the entry's size: io.ReadAll's growing copies
+		// fault in several times the file's size in new pages, which cost
+		// 0.2 s for a 10 MB binary on a virtual machine.
+		if h.Size < 0 || h.Size > maxEntry {
+			return nil, fmt.Errorf("%s: size %d out of range", h.Name, h.Size)
+		}
+		data := make([]byte, h.Size)
+		if _, err := io.ReadFull(tr, data); err != nil {
+			return nil, fmt.Errorf("%s: %w", h.Name, err)
 		}
 		out = append(out, entry{hdr: h, data: data})
 	}

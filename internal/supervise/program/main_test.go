@@ -2,6 +2,8 @@ package main
 
 import (
 	"archive/tar"
+	"bytes"
+	"io"
 	"errors"
 	"os"
 	"path/filepath"
@@ -162,5 +164,49 @@ func TestExtract(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(app, ".devenv-*")); len(left) != 0 {
 		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+func TestReadTar(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	files := map[string]string{"app/a.txt": "alpha", "app/empty": "", "app/big.bin": strings.Repeat("x", 1<<20)}
+	for _, name := range []string{"app/a.txt", "app/empty", "app/big.bin"} {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(files[name])), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(files[name])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: "app/link", Linkname: "a.txt", Typeflag: tar.TypeSymlink}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	whole := buf.Bytes()
+
+	// An exec stream may go on after the end marker: readTar stops there.
+	got, err := readTar(io.MultiReader(bytes.NewReader(whole), strings.NewReader("not a tar")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 {
+		t.Fatalf("got %d entries, want 4", len(got))
+	}
+	for _, e := range got[:3] {
+		if string(e.data) != files[e.hdr.Name] {
+			t.Errorf("%s: got %d bytes, want %d", e.hdr.Name, len(e.data), len(files[e.hdr.Name]))
+		}
+	}
+	if got[3].hdr.Linkname != "a.txt" || len(got[3].data) != 0 {
+		t.Errorf("symlink entry: %+v, %d bytes", got[3].hdr, len(got[3].data))
+	}
+
+	// A stream cut inside a file's data is an error naming the file.
+	cut := whole[:512+512+512+512+1000] // a.txt, empty, then 1000 bytes of big.bin
+	if _, err := readTar(bytes.NewReader(cut)); err == nil || !strings.Contains(err.Error(), "app/big.bin") {
+		t.Errorf("cut stream: got %v, want an error naming app/big.bin", err)
 	}
 }
