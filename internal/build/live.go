@@ -120,6 +120,11 @@ func LiveDiff(from, to *Assembled) (Changes, error) {
 		return Changes{}, err
 	}
 	var buf bytes.Buffer
+	size := 1024 // the end marker
+	for _, e := range entries {
+		size += 1024 + len(e.data) // a header (2 blocks with a long name), the data and its padding
+	}
+	buf.Grow(size + 1024*len(restore))
 	tw := tar.NewWriter(&buf)
 	for _, f := range ch.Files {
 		e, ok := entries[strings.TrimPrefix(f, "/")]
@@ -206,7 +211,14 @@ func readEntries(a *Assembled, want map[int]map[string]bool) (map[string]ctxEntr
 				}
 				var data []byte
 				if h.Typeflag == tar.TypeReg {
-					if data, err = io.ReadAll(tr); err != nil {
+					// One allocation of the file's size (io.ReadAll's
+					// growing copies fault in several times as many new
+					// pages: 0.1-0.3 s for a 10 MB binary on a VM).
+					if h.Size < 0 {
+						return fmt.Errorf("%s: size %d", h.Name, h.Size)
+					}
+					data = make([]byte, h.Size)
+					if _, err = io.ReadFull(tr, data); err != nil {
 						return err
 					}
 				}

@@ -936,10 +936,15 @@ func (l *loop) livePlans(ctx context.Context, n, ref string) ([]livePlan, error)
 	if to == nil {
 		return nil, fmt.Errorf("the image was built by the engine")
 	}
+	t0 := time.Now()
 	targets, err := l.live.LiveTargets(ctx, l.cfg.Namespace, n)
 	if err != nil {
 		return nil, err
 	}
+	t1 := time.Now()
+	defer func() {
+		l.log.Debugf("%s: running containers found in %s, their files compared in %s", n, t1.Sub(t0).Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
+	}()
 	var plans []livePlan
 	for _, t := range targets {
 		from, ok := l.content[t.ContainerID]
