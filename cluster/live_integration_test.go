@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/client"
+
+	"github.com/devenv-tool/devenv/internal/dockerx"
 	"github.com/devenv-tool/devenv/internal/supervise"
 )
 
@@ -134,4 +137,54 @@ ENTRYPOINT ["/.devenv/supervise", "--", "/echo"]`, map[string][]byte{"supervise"
 	if _, err := c.LiveTargets(ctx, ns, "absent", "echo"); !errors.Is(err, ErrNoLive) {
 		t.Errorf("missing deployment: err = %v, want ErrNoLive", err)
 	}
+
+	// The updates above went through one agent on the node, kept open.
+	node := before.Node
+	c.nodes.mu.Lock()
+	a := c.nodes.agents[node]
+	c.nodes.mu.Unlock()
+	if a == nil || !a.answered {
+		t.Fatalf("no agent that answered on node %s after the updates: %+v", node, a)
+	}
+	pids := agentPIDs(ctx, t, docker, node)
+	if len(pids) != 1 {
+		t.Fatalf("agent processes on node %s: %v, want one", node, pids)
+	}
+	// Killed behind devenv's back: the next update starts another.
+	if out, code, err := dockerx.Exec(ctx, docker, node, []string{"kill", pids[0]}, nil, nil); err != nil || code != 0 {
+		t.Fatalf("killing the agent: %v, %d: %s", err, code, out)
+	}
+	v3 := echoBinary(t, "three")
+	if err := c.LiveUpdate(ctx, docker, LiveChange{Target: before, Files: tarOf(t, "echo", 0o755, v3), Port: 8080, Timeout: time.Minute}); err != nil {
+		t.Fatalf("update after the agent was killed: %v", err)
+	}
+	if got := answer("live"); !strings.Contains(got, "version three") {
+		t.Errorf("after the agent was killed, the update left %q, want version three", got)
+	}
+	if again := agentPIDs(ctx, t, docker, node); len(again) != 1 || again[0] == pids[0] {
+		t.Errorf("agent processes after the kill and an update: %v, want one new one (the old was %s)", again, pids[0])
+	}
+	// Close ends it.
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(agentPIDs(ctx, t, docker, node)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if left := agentPIDs(ctx, t, docker, node); len(left) > 0 {
+		t.Errorf("agent processes after Close: %v, want none", left)
+	}
+}
+
+// agentPIDs returns the PIDs of devenv's node agents on node.
+func agentPIDs(ctx context.Context, t *testing.T, docker *client.Client, node string) []string {
+	t.Helper()
+	script := `for f in /proc/[0-9]*/cmdline; do c=$(tr '\0' ' ' < "$f" 2>/dev/null) || continue
+case "$c" in /usr/local/lib/devenv/supervise-*" agent "*) p=${f#/proc/}; echo "${p%/cmdline}";; esac; done`
+	out, code, err := dockerx.Exec(ctx, docker, node, []string{"sh", "-c", script}, nil, nil)
+	if err != nil || code != 0 {
+		t.Fatalf("listing the node's processes: %v, %d: %s", err, code, out)
+	}
+	return strings.Fields(out)
 }

@@ -15,7 +15,9 @@ import (
 )
 
 // LiveNode, the fast way on kind: docker exec into the node, nsenter into
-// the container, run "supervise update" there as root.
+// the container, run "supervise update" there as root. While devenv
+// watches, one exec stays open per node, running devenv's supervisor as
+// an agent that does the same for each update (nodeagent.go).
 //
 // Root on the node must never run a file the container can write: an
 // image running as root could replace its /.devenv/supervise and get the
@@ -73,6 +75,10 @@ type nodeCopies struct {
 	mu    sync.Mutex
 	via   map[string]LiveVia // node -> the way LiveAuto takes
 	paths map[string]string  // node -> devenv's supervisor there
+	// agents are the open agent sessions (nodeagent.go); noAgent the
+	// nodes where one did not work.
+	agents  map[string]*nodeAgent
+	noAgent map[string]bool
 }
 
 // liveVia is the way LiveAuto takes to node's containers: LiveNode when
@@ -112,12 +118,16 @@ func (c *Cluster) liveNode(ctx context.Context, docker *client.Client, t LiveTar
 		if err != nil {
 			return "", 0, err
 		}
+		if out, code, err, ok := c.viaAgent(ctx, docker, t, sup, args, files); ok {
+			return out, code, err
+		}
 		cmd := append([]string{"sh", "-c", nodeUpdateScript, "sh", t.ContainerID, sup}, args...)
 		out, code, err := dockerx.Exec(ctx, docker, t.Node, cmd, files, nil)
 		if err == nil && code == 15 && attempt == 0 {
 			// The node lost it (recreated under the same name): copy again.
 			c.nodes.mu.Lock()
 			delete(c.nodes.paths, t.Node)
+			delete(c.nodes.noAgent, t.Node) // an agent may work with the new copy
 			c.nodes.mu.Unlock()
 			continue
 		}

@@ -117,9 +117,13 @@ type Env struct {
 	loop *loop
 }
 
-// Close releases the project lock and the Docker connection. The
-// environment itself keeps running.
+// Close releases the project lock, the Docker connection and the
+// sessions live updates keep open to the nodes. The environment itself
+// keeps running.
 func (e *Env) Close() {
+	if e.Cluster != nil {
+		_ = e.Cluster.Close()
+	}
 	e.lock.release()
 	if e.docker != nil {
 		_ = e.docker.Close()

@@ -28,6 +28,9 @@
 // says more. Run by a user other than root, the files it writes belong to
 // that user (root is needed to give them the tar's owner).
 //
+// "supervise agent" runs on a kind node and takes one "update" after
+// another from devenv over one docker exec: see agent.go.
+//
 // `make generate` builds it (CGO off, static) for linux/amd64 and
 // linux/arm64 into ../bin, which devenv embeds and puts into the images it
 // assembles when it watches; it has no dependencies. Change it, then run
@@ -56,6 +59,9 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "update" {
 		os.Exit(update(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "agent" {
+		os.Exit(agent(os.Args[2:]))
 	}
 	state := flag.String("state", "/.devenv/state", "file to write the state to")
 	grace := flag.Duration("grace", 5*time.Second, "how long the child has to exit after SIGTERM on a restart")
