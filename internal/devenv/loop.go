@@ -749,44 +749,75 @@ func (l *loop) apply(ctx context.Context) error {
 // still holds each of them at the version that apply left: a warm up then
 // reads metadata instead of applying every object.
 func (l *loop) applyUnlessCurrent(ctx context.Context, rec upRecord) error {
-	objs, err := l.objects()
-	if err != nil {
-		return err
-	}
-	if len(rec.Applied) > 0 && rec.AppliedObjects != "" {
-		h, err := hashObjects(objs, l.hashKey)
-		if err == nil && h == rec.AppliedObjects {
-			same, err := l.deployer.Unchanged(ctx, objs, Selector(l.cfg), rec.Applied)
-			if err != nil {
-				l.log.Debugf("checking the applied objects: %v", err)
-			}
-			if same {
-				// Unchanged found every object's id among the versions.
-				res := cluster.ApplyResult{Versions: rec.Applied, Unchanged: slices.Sorted(maps.Keys(rec.Applied))}
-				l.lastApply, l.appliedHash = res, h
-				l.log.Infof("✓ %d objects in namespace %s are as the last up applied them", len(objs), l.cfg.Namespace)
-				return nil
-			}
-		}
+	if l.appliedCurrent(ctx, rec) {
+		return nil
 	}
 	return l.apply(ctx)
+}
+
+// appliedCurrent is applyUnlessCurrent's check, which only reads: it
+// reports whether the objects are as the last apply (rec) left them, and
+// then takes that apply's result as the loop's.
+func (l *loop) appliedCurrent(ctx context.Context, rec upRecord) bool {
+	if len(rec.Applied) == 0 || rec.AppliedObjects == "" {
+		return false
+	}
+	objs, err := l.objects()
+	if err != nil {
+		return false // apply says what is wrong
+	}
+	h, err := hashObjects(objs, l.hashKey)
+	if err != nil || h != rec.AppliedObjects {
+		return false
+	}
+	same, err := l.deployer.Unchanged(ctx, objs, Selector(l.cfg), rec.Applied)
+	if err != nil {
+		l.log.Debugf("checking the applied objects: %v", err)
+	}
+	if !same {
+		return false
+	}
+	// Unchanged found every object's id among the versions.
+	res := cluster.ApplyResult{Versions: rec.Applied, Unchanged: slices.Sorted(maps.Keys(rec.Applied))}
+	l.lastApply, l.appliedHash = res, h
+	l.log.Infof("✓ %d objects in namespace %s are as the last up applied them", len(objs), l.cfg.Namespace)
+	return true
 }
 
 // waitRollouts waits for the named services' Deployments (all when nil), all at once.
 // One look at all of them comes first (two requests however many there
 // are): on a warm up they are rolled out already.
 func (l *loop) waitRollouts(ctx context.Context, names []string) error {
-	timeout := l.opts.rolloutTimeout()
+	return l.waitRolloutsAfter(ctx, names, l.rolledOut(ctx, names))
+}
+
+// rolledOut is waitRollouts' look at all of them at once: the named
+// services' (all when nil) that are rolled out.
+func (l *loop) rolledOut(ctx context.Context, names []string) map[string]bool {
+	done, err := l.deployer.RolledOut(ctx, l.cfg.Namespace, l.serviceNames(names))
+	if err != nil {
+		l.log.Debugf("checking the rollouts at once: %v", err)
+	}
+	return done
+}
+
+// serviceNames returns the services of names in devenv.yaml's order (all
+// when names is nil).
+func (l *loop) serviceNames(names []string) []string {
 	var want []string
 	for _, s := range l.cfg.Services {
 		if names == nil || slices.Contains(names, s.Name) {
 			want = append(want, s.Name)
 		}
 	}
-	done, err := l.deployer.RolledOut(ctx, l.cfg.Namespace, want)
-	if err != nil {
-		l.log.Debugf("checking the rollouts at once: %v", err)
-	}
+	return want
+}
+
+// waitRolloutsAfter is waitRollouts with its look at all of them taken
+// already (done, from rolledOut): it waits for the others.
+func (l *loop) waitRolloutsAfter(ctx context.Context, names []string, done map[string]bool) error {
+	timeout := l.opts.rolloutTimeout()
+	want := l.serviceNames(names)
 	var wg sync.WaitGroup
 	errs := make([]error, len(want))
 	for i, n := range want {

@@ -242,19 +242,40 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 		}
 	}
 
-	if err := env.loop.loadImages(ctx, nil); err != nil {
-		return nil, err
-	}
 	rec, _ := readRecord(ProjectID(cfg)) // none: apply
-	err = env.loop.applyUnlessCurrent(ctx, rec)
+	// What a warm up only looks at, all at once: the images on the nodes
+	// (loaded where missing), the objects as the last up applied them,
+	// the rollouts, the topics. Only the apply must wait for the loads.
+	var (
+		loadErr, topicsErr error
+		current            bool
+		rolled             map[string]bool
+		wg                 sync.WaitGroup
+	)
+	wg.Go(func() { loadErr = env.loop.loadImages(ctx, nil) })
+	wg.Go(func() { current = env.loop.appliedCurrent(ctx, rec) })
+	wg.Go(func() { rolled = env.loop.rolledOut(ctx, nil) })
+	wg.Go(func() { topicsErr = env.ensureTopics(ctx) })
+	wg.Wait()
+	if loadErr != nil {
+		return nil, loadErr
+	}
+	if !current {
+		err := env.loop.apply(ctx)
+		env.LastApply = env.loop.lastApply
+		if err != nil {
+			return nil, err
+		}
+		rolled = nil // looked at before the apply
+	}
 	env.LastApply = env.loop.lastApply
-	if err != nil {
-		return nil, err
+	if topicsErr != nil {
+		return nil, topicsErr
 	}
-	if err := env.ensureTopics(ctx); err != nil {
-		return nil, err
+	if rolled == nil {
+		rolled = env.loop.rolledOut(ctx, nil)
 	}
-	if err := env.loop.waitRollouts(ctx, nil); err != nil {
+	if err := env.loop.waitRolloutsAfter(ctx, nil, rolled); err != nil {
 		return nil, err
 	}
 	if err := env.waitClusterDNS(ctx); err != nil {
