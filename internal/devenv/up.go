@@ -260,20 +260,19 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	if loadErr != nil {
 		return nil, loadErr
 	}
+	var applyErr error
 	if !current {
-		err := env.loop.apply(ctx)
-		env.LastApply = env.loop.lastApply
-		if err != nil {
-			return nil, err
-		}
-		rolled = nil // looked at before the apply
+		applyErr = env.loop.apply(ctx)
 	}
 	env.LastApply = env.loop.lastApply
+	if applyErr != nil {
+		return nil, applyErr
+	}
 	if topicsErr != nil {
 		return nil, topicsErr
 	}
-	if rolled == nil {
-		rolled = env.loop.rolledOut(ctx, nil)
+	if !current {
+		rolled = env.loop.rolledOut(ctx, nil) // the look above came before the apply
 	}
 	if err := env.loop.waitRolloutsAfter(ctx, nil, rolled); err != nil {
 		return nil, err
