@@ -840,12 +840,10 @@ func contextDigestOfTar(data []byte, dfName string) (string, error) {
 			return "", err
 		}
 		rel := strings.TrimSuffix(h.Name, "/")
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			return "", err
-		}
 		if rel == dfName {
-			dfBytes = b
+			if dfBytes, err = io.ReadAll(tr); err != nil {
+				return "", err
+			}
 			continue
 		}
 		e := ent{rel: rel, typ: h.Typeflag}
@@ -855,7 +853,14 @@ func contextDigestOfTar(data []byte, dfName string) (string, error) {
 		case tar.TypeSymlink:
 			e.sum = sha256.Sum256([]byte(h.Linkname))
 		case tar.TypeReg:
-			e.perm, e.size, e.sum = h.Mode, h.Size, sha256.Sum256(b)
+			// Hashed as it streams: a copy of each file in memory (and
+			// io.ReadAll's growing ones) is not needed for its sum.
+			sum := sha256.New()
+			if _, err := io.Copy(sum, tr); err != nil {
+				return "", err
+			}
+			e.perm, e.size = h.Mode, h.Size
+			sum.Sum(e.sum[:0])
 		}
 		ents = append(ents, e)
 	}
