@@ -58,16 +58,16 @@ func agent(args []string) int {
 		fmt.Fprintln(os.Stderr, "supervise agent:", err)
 		return 1
 	}
-	var mu sync.Mutex // held while a request runs: no idle exit then
-	timer := time.AfterFunc(*idle, func() {
-		mu.Lock()
-		os.Exit(0)
+	g := &idleGuard{idle: *idle, now: time.Now, last: time.Now()}
+	var timer *time.Timer
+	timer = time.AfterFunc(*idle, func() {
+		wait, exit := g.expired()
+		if exit {
+			os.Exit(0) // g stays locked: no request starts meanwhile
+		}
+		timer.Reset(wait)
 	})
-	err = serveAgent(bufio.NewReaderSize(os.Stdin, 64<<10), os.Stdout, func(req agentRequest, tar io.Reader) agentAnswer {
-		mu.Lock()
-		defer mu.Unlock()
-		timer.Stop()
-		defer timer.Reset(*idle)
+	err = serveAgent(bufio.NewReaderSize(os.Stdin, 64<<10), os.Stdout, g.mark, func(req agentRequest, tar io.Reader) agentAnswer {
 		return runUpdate(self, req, tar)
 	})
 	if err != nil {
@@ -81,12 +81,20 @@ func agent(args []string) int {
 // ends (nil) or a request cannot be read. run gets each request with its
 // tar; serveAgent reads whatever of the tar run left, so the next request
 // starts where it should.
-func serveAgent(in *bufio.Reader, out io.Writer, run func(agentRequest, io.Reader) agentAnswer) error {
+//
+// busy, if not nil, is told true as soon as a request's line has come and
+// false once its answer is written: the agent's idle exit waits for that,
+// as an update applied but not answered would be run again by the caller.
+func serveAgent(in *bufio.Reader, out io.Writer, busy func(bool), run func(agentRequest, io.Reader) agentAnswer) error {
+	if busy == nil {
+		busy = func(bool) {}
+	}
 	for {
 		line, err := in.ReadBytes('\n')
 		if err == io.EOF && len(line) == 0 {
 			return nil
 		}
+		busy(true)
 		if err != nil {
 			return fmt.Errorf("reading a request: %w", err)
 		}
@@ -109,7 +117,43 @@ func serveAgent(in *bufio.Reader, out io.Writer, run func(agentRequest, io.Reade
 		if _, err := out.Write(append(b, '\n')); err != nil {
 			return fmt.Errorf("answering: %w", err)
 		}
+		busy(false)
 	}
+}
+
+// idleGuard decides the agent's idle exit: not while a request is between
+// its line and its answer, and not before idle has passed since the last
+// answer.
+type idleGuard struct {
+	mu   sync.Mutex
+	busy bool
+	last time.Time
+	idle time.Duration
+	now  func() time.Time
+}
+
+// mark records a request's start (true) or its answer (false).
+func (g *idleGuard) mark(busy bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.busy = busy
+	g.last = g.now()
+}
+
+// expired reports whether the agent may exit now. If so, g stays locked,
+// so no request can start before the exit; if not, wait is how long until
+// the next look.
+func (g *idleGuard) expired() (wait time.Duration, exit bool) {
+	g.mu.Lock()
+	if g.busy {
+		g.mu.Unlock()
+		return g.idle, false
+	}
+	if left := g.idle - g.now().Sub(g.last); left > 0 {
+		g.mu.Unlock()
+		return left, false
+	}
+	return 0, true
 }
 
 // containerPID returns the node PID of the container's first process:

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestServeAgent(t *testing.T) {
@@ -23,7 +24,7 @@ func TestServeAgent(t *testing.T) {
 
 	var got []string
 	var out bytes.Buffer
-	err := serveAgent(bufio.NewReader(&in), &out, func(req agentRequest, tar io.Reader) agentAnswer {
+	err := serveAgent(bufio.NewReader(&in), &out, nil, func(req agentRequest, tar io.Reader) agentAnswer {
 		n := 6 // read some of the tar only: the agent must skip the rest
 		if req.Container == "aa" {
 			n = 100
@@ -60,7 +61,7 @@ func TestServeAgentBadInput(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			ran := 0
-			err := serveAgent(bufio.NewReader(strings.NewReader(in)), io.Discard, func(agentRequest, io.Reader) agentAnswer {
+			err := serveAgent(bufio.NewReader(strings.NewReader(in)), io.Discard, nil, func(agentRequest, io.Reader) agentAnswer {
 				ran++
 				return agentAnswer{}
 			})
@@ -84,5 +85,43 @@ func TestContainerPIDRefusesPaths(t *testing.T) {
 		if _, err := containerPID(id); err == nil || !strings.Contains(err.Error(), "not a runtime ID") {
 			t.Errorf("containerPID(%q): %v, want an error saying it is not a runtime ID", id, err)
 		}
+	}
+}
+
+// TestAgentIdleGuard: the agent never exits between a request's line and
+// its answer (the caller would run an applied update again), and exits
+// only once idle has passed since the last answer.
+func TestAgentIdleGuard(t *testing.T) {
+	now := time.Unix(1000, 0)
+	g := &idleGuard{idle: time.Minute, now: func() time.Time { return now }, last: now}
+
+	var marks []bool
+	var in bytes.Buffer
+	b, _ := json.Marshal(agentRequest{Container: "aa", Size: 3})
+	in.Write(append(b, '\n'))
+	in.WriteString("tar")
+	err := serveAgent(bufio.NewReader(&in), io.Discard, func(busy bool) {
+		marks = append(marks, busy)
+		g.mark(busy)
+	}, func(agentRequest, io.Reader) agentAnswer {
+		now = now.Add(2 * time.Minute) // a slow update: longer than idle
+		if _, exit := g.expired(); exit {
+			t.Error("the agent would exit while an update runs")
+		}
+		return agentAnswer{}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(marks) != "[true false]" {
+		t.Errorf("busy marks %v, want [true false]", marks)
+	}
+	now = now.Add(20 * time.Second)
+	if wait, exit := g.expired(); exit || wait != 40*time.Second {
+		t.Errorf("20 s after the answer: exit %v, next look in %v; want no exit, 40s", exit, wait)
+	}
+	now = now.Add(40 * time.Second)
+	if _, exit := g.expired(); !exit {
+		t.Error("a minute after the answer: no exit")
 	}
 }
