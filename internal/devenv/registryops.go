@@ -2,11 +2,9 @@ package devenv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/devenv-tool/devenv/internal/build"
@@ -73,24 +71,16 @@ func registryPrefix(cfg *config.Config) string {
 }
 
 // MissingImages asks the registry for each ref's tag: content tags, so a
-// tag it holds is the image. The questions go out together (at most
-// registryQueries at a time): a warm up of many services waits for one
-// round trip, not one per service.
+// tag it holds is the image. registry.Present asks for access once and
+// then only for the manifests' heads, several at a time: a warm up of many
+// services waits for a few round trips, not a full lookup per service.
 func (o registryOps) MissingImages(ctx context.Context, refs []string) ([]string, error) {
-	found := make([]bool, len(refs))
-	errs := make([]error, len(refs))
-	sem := make(chan struct{}, registryQueries)
-	var wg sync.WaitGroup
+	targets := make([]string, len(refs))
 	for i, ref := range refs {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			d, err := registry.ConfigDigest(ctx, o.target(ref), o.push)
-			found[i], errs[i] = d != "", err
-		})
+		targets[i] = o.target(ref)
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	found, err := registry.Present(ctx, targets, o.push)
+	if err != nil {
 		return nil, err
 	}
 	var missing []string
@@ -101,9 +91,6 @@ func (o registryOps) MissingImages(ctx context.Context, refs []string) ([]string
 	}
 	return missing, nil
 }
-
-// registryQueries bounds the questions MissingImages asks a registry at once.
-const registryQueries = 8
 
 // LoadImage pushes the engine's image ref.
 func (o registryOps) LoadImage(ctx context.Context, ref string) (bool, error) {
