@@ -34,6 +34,22 @@ func ExamplePush() {
 	fmt.Printf("%s@%s: %d blobs uploaded, %d already there\n", res.Ref, res.Digest, res.Uploaded, res.Skipped)
 }
 
+// A program asks a registry on this machine which of its images it still
+// has to push: one question for access, then one short request per tag.
+func ExamplePresent() {
+	refs := []string{"localhost:5001/shop/account:0123456789ab", "localhost:5001/shop/transfer:ba9876543210"}
+	found, err := registry.Present(context.Background(), refs, registry.PushOptions{Insecure: true})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i, ref := range refs {
+		if !found[i] {
+			fmt.Println("to push:", ref)
+		}
+	}
+}
+
 // A kind cluster created with these patches, and with the files written
 // on its nodes, pulls localhost:5001/... images from the registry
 // container devenv-registry on the kind network.
