@@ -41,6 +41,9 @@ type Assembled struct {
 	// Base is the ID of the base image in Docker, which holds the layers
 	// given without data; "" for FROM scratch.
 	Base string
+	// memo is the image's COPY layers as entries, for the context cache
+	// (nil once the build took it).
+	memo *assembleMemo
 	// baseFiles is the base image's file system (see readBaseFolders),
 	// kept for a live image: LiveDiff asks it what a path devenv's layers
 	// no longer write goes back to. nil for FROM scratch, or when it could
@@ -84,6 +87,7 @@ type ctxEntry struct {
 	// what the last scan saw of it, when data is nil.
 	src  string
 	file *ctxFile
+	rel  string // the context path of file
 }
 
 // assembleInput is what assemble makes the COPY layers from.
@@ -97,6 +101,9 @@ type assembleInput struct {
 	// chunks collects the COPY layers of the image (the cache's next).
 	chunks map[[sha256.Size]byte]*chunk
 }
+
+// The assembled image's COPY layers as entries are in Assembled.memo
+// until the build commits them to the cache (see assembleMemo).
 
 // assemble makes the image of recipe r from the build context in. It
 // returns an error wrapping errNotSimple when the engine's builder must
@@ -143,10 +150,23 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 		}
 		layers = append(layers, l)
 	}
-	files, err := in.cache.ctxFiles(spec, in.dfBytes)
-	if err != nil {
-		return nil, fmt.Errorf("service %q: reading the build context: %w", spec.Service, err)
+	// The COPY layers: patched from the last assembly's when only files'
+	// contents changed since (see assembleMemo), else made from the
+	// context's entries.
+	key := memoKey(r, in.dfBytes, baseID, live, in.layerDir, in.cache.chunkMin)
+	memo, dirty := in.cache.patched(key)
+	var files map[string]ctxEntry
+	if memo == nil {
+		memo = &assembleMemo{key: key}
+		var err error
+		if files, err = in.cache.ctxFiles(spec, in.dfBytes); err != nil {
+			return nil, fmt.Errorf("service %q: reading the build context: %w", spec.Service, err)
+		}
 	}
+	if dirty != nil {
+		in.cache.patches++
+	}
+	copies := 0
 	c := &cfg.Config
 	workdir := c.WorkingDir
 	if workdir == "" {
@@ -196,17 +216,33 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 	for _, s := range r.steps {
 		switch s.op {
 		case "copy":
-			out, err := copyLayer(files, s, workdir, where(s), spec.Context, dirAt, parent)
-			if err != nil {
-				return nil, err
+			var ls []Layer
+			if dirty != nil {
+				cm := &memo.steps[copies]
+				var err error
+				if ls, cm.keys, err = in.cache.layersOf(cm.parts, cm.keys, dirty[copies], in.layerDir, in.chunks); err != nil {
+					return nil, err
+				}
+				for _, part := range cm.parts {
+					for _, e := range part {
+						made[strings.Trim(e.hdr.Name, "/")] = metaOf(e.hdr)
+					}
+				}
+			} else {
+				out, err := copyLayer(files, s, workdir, where(s), spec.Context, dirAt, parent)
+				if err != nil {
+					return nil, err
+				}
+				var cm copyMemo
+				if ls, cm, err = in.cache.copyLayers(out, in.layerDir, in.chunks); err != nil {
+					return nil, err
+				}
+				memo.steps = append(memo.steps, cm)
+				for name, e := range out {
+					made[name] = metaOf(e.hdr)
+				}
 			}
-			ls, err := in.cache.copyLayers(out, in.layerDir, in.chunks)
-			if err != nil {
-				return nil, err
-			}
-			for name, e := range out {
-				made[name] = metaOf(e.hdr)
-			}
+			copies++
 			layers = append(layers, ls...)
 		case "env":
 			for i := 0; i+1 < len(s.args); i += 2 {
@@ -284,7 +320,10 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 	if err != nil {
 		return nil, err
 	}
-	return &Assembled{Config: b, Layers: layers, Live: live, Base: baseID, baseFiles: baseFiles}, nil
+	if dirty == nil {
+		memo.index()
+	}
+	return &Assembled{Config: b, Layers: layers, Live: live, Base: baseID, baseFiles: baseFiles, memo: memo}, nil
 }
 
 // errNoLive says why an image cannot be assembled for live update; Image

@@ -263,7 +263,7 @@ func layerHeaders(t *testing.T, layer []byte) map[string]*tar.Header {
 func copyLayerTar(t *testing.T, out map[string]ctxEntry) []byte {
 	t.Helper()
 	c := &contextCache{chunkMin: chunkMin}
-	ls, err := c.copyLayers(out, "", map[[sha256.Size]byte]*chunk{})
+	ls, _, err := c.copyLayers(out, "", map[[sha256.Size]byte]*chunk{})
 	if err != nil {
 		t.Fatal(err)
 	}

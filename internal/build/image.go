@@ -213,6 +213,8 @@ func image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 			if err == nil {
 				// The next build takes what it can from this image's layers.
 				scanned.chunks = in.chunks
+				scanned.commitMemo(a.memo)
+				a.memo = nil
 				if dir := opts.State.LayerDir(); dir != "" {
 					// The layers go to files: a watch loop that keeps a few
 					// images per service holds their indexes, not their bytes.

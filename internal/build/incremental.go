@@ -96,6 +96,14 @@ type contextCache struct {
 	// walked, when set, is a walk of the context the next full scan
 	// takes instead of walking (see contextWalk); a scan clears it.
 	walked *contextWalk
+
+	// memo is the last assembly's COPY layers (see assembleMemo); touched
+	// are the paths the scans since then replaced, and reshaped is set
+	// when they saw more than files' contents change (or scanned in full).
+	memo     *assembleMemo
+	touched  map[string]bool
+	reshaped bool
+	patches  int // assemblies made from the memo (for tests)
 }
 
 // contextWalk is a walk of a service's context that the prebuild's check
@@ -186,6 +194,7 @@ func (c *contextCache) update(spec Spec, dfName string, changed []string) error 
 		walked = nil
 	}
 	if full {
+		c.reshaped = true
 		if walked != nil {
 			start = walked.at
 		}
@@ -279,6 +288,7 @@ func (c *contextCache) partialScan(spec Spec, dfName string, changed []string) e
 		for rel := range old {
 			if _, ok := c.files[rel]; !ok {
 				added = true // removed
+				c.reshaped = true
 			}
 		}
 		if added {
@@ -311,9 +321,17 @@ func (c *contextCache) partialScan(spec Spec, dfName string, changed []string) e
 		if err != nil {
 			return err
 		}
-		if _, ok := c.files[rel]; !ok && old[rel] == nil {
+		prev, ok := c.files[rel]
+		if !ok && old[rel] == nil {
 			added = true
 		}
+		if !ok {
+			prev = old[rel]
+		}
+		if prev == nil || prev.mode != f.mode || prev.link != f.link {
+			c.reshaped = true // new, or of another kind or mode
+		}
+		c.touch(rel)
 		c.files[rel] = f
 		return nil
 	}
@@ -465,7 +483,7 @@ func (c *contextCache) ctxFiles(spec Spec, dfBytes []byte) (map[string]ctxEntry,
 		}
 		e := ctxEntry{hdr: h}
 		if h.Typeflag == tar.TypeReg {
-			e.src, e.file = filepath.Join(spec.Context, filepath.FromSlash(rel)), f
+			e.src, e.file, e.rel = filepath.Join(spec.Context, filepath.FromSlash(rel)), f, rel
 		}
 		files[rel] = e
 	}
@@ -508,43 +526,41 @@ func cut(names []string, min int) []int {
 // copyLayers writes the layers of one COPY's entries (by target path,
 // without leading slash), reusing the last image's layers and bytes (see
 // above). dir is the layer folder ("" keeps the layers in memory). next
-// collects the chunks of the image being built.
-func (c *contextCache) copyLayers(out map[string]ctxEntry, dir string, next map[[sha256.Size]byte]*chunk) ([]Layer, error) {
-	names := slices.Sorted(maps.Keys(out))
-	var layers []Layer
-	start := 0
-	for _, end := range cut(names, c.chunkMin) {
-		var part []ctxEntry
-		if start > 0 {
-			// The folders above the part's first entry, restated as the
-			// earlier part has them: a layer that lacks a folder gets one
-			// made by the engine, over the one below.
-			var above []string
-			for d := path.Dir(names[start]); d != "." && d != "/" && d != ""; d = path.Dir(d) {
-				above = append(above, d)
-			}
-			for _, d := range slices.Backward(above) {
-				if e, ok := out[d]; ok {
-					part = append(part, e)
-				}
-			}
+// collects the chunks of the image being built. It returns the layers'
+// entries and chunk keys too.
+func (c *contextCache) copyLayers(out map[string]ctxEntry, dir string, next map[[sha256.Size]byte]*chunk) ([]Layer, copyMemo, error) {
+	m := copyMemo{parts: c.cutParts(out)}
+	ls, keys, err := c.layersOf(m.parts, nil, nil, dir, next)
+	m.keys = keys
+	return ls, m, err
+}
+
+// layersOf writes (or takes from the last image) the layer of each part.
+// keys, when not nil, are the parts' chunk keys as they were, good for
+// each part whose dirty is false.
+func (c *contextCache) layersOf(parts [][]ctxEntry, keys [][sha256.Size]byte, dirty []bool, dir string, next map[[sha256.Size]byte]*chunk) ([]Layer, [][sha256.Size]byte, error) {
+	layers := make([]Layer, 0, len(parts))
+	made := make([][sha256.Size]byte, 0, len(parts))
+	for i, part := range parts {
+		var key [sha256.Size]byte
+		known := false
+		if keys != nil && !dirty[i] {
+			key, known = keys[i], true
+		} else {
+			key, known = chunkKey(part)
 		}
-		for _, n := range names[start:end] {
-			part = append(part, out[n])
-		}
-		start = end
-		key, known := chunkKey(part)
 		ch, err := c.chunkOf(part, key, known, dir, next)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !known {
 			key, _ = chunkKey(part) // every content is hashed now
 		}
 		next[key] = ch
 		layers = append(layers, ch.layer)
+		made = append(made, key)
 	}
-	return layers, nil
+	return layers, made, nil
 }
 
 // chunkKey identifies a layer by its entries' headers and contents; ok is

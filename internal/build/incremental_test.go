@@ -73,39 +73,49 @@ func TestIncrementalMatchesCold(t *testing.T) {
 		change  func()
 		changed []string
 		same    bool // the image stays what it was
+		patch   bool // assembled from the last assembly's entries (see assembleMemo)
 	}{
-		{"edit, size and time kept", func() { keepTime("src/a.txt", func() { writeFile(t, at("src/a.txt"), "AAAA") }) }, []string{"src/a.txt"}, false},
-		{"edit in a big folder", func() { writeFile(t, at("many/d07/f0007.txt"), "seven") }, []string{"many/d07/f0007.txt"}, false},
-		{"edit of a file two COPYs take", func() { writeFile(t, at("app"), "binary v2") }, []string{"app"}, false},
-		{"add a file", func() { writeFile(t, at("src/new.txt"), "new") }, []string{"src/new.txt"}, false},
-		{"add a file to a big folder", func() { writeFile(t, at("many/d01/zz.txt"), "zz") }, []string{"many/d01/zz.txt"}, false},
-		{"delete a file", func() { must(os.Remove(at("src/b.txt"))) }, []string{"src/b.txt"}, false},
+		{"edit, size and time kept", func() { keepTime("src/a.txt", func() { writeFile(t, at("src/a.txt"), "AAAA") }) }, []string{"src/a.txt"}, false, true},
+		{"edit in a big folder", func() { writeFile(t, at("many/d07/f0007.txt"), "seven") }, []string{"many/d07/f0007.txt"}, false, true},
+		{"edit of a file two COPYs take", func() { writeFile(t, at("app"), "binary v2") }, []string{"app"}, false, true},
+		{"add a file", func() { writeFile(t, at("src/new.txt"), "new") }, []string{"src/new.txt"}, false, false},
+		{"add a file to a big folder", func() { writeFile(t, at("many/d01/zz.txt"), "zz") }, []string{"many/d01/zz.txt"}, false, false},
+		{"delete a file", func() { must(os.Remove(at("src/b.txt"))) }, []string{"src/b.txt"}, false, false},
 		{"add a folder (moved in: only it is reported)", func() {
 			tmp := t.TempDir()
 			writeFile(t, filepath.Join(tmp, "x", "y.txt"), "y")
 			must(os.Rename(filepath.Join(tmp, "x"), at("newdir")))
-		}, []string{"newdir"}, false},
-		{"delete a folder", func() { must(os.RemoveAll(at("src/sub"))) }, []string{"src/sub"}, false},
-		{"delete a big folder", func() { must(os.RemoveAll(at("many/d03"))) }, []string{"many/d03"}, false},
-		{"chmod", func() { must(os.Chmod(at("src/a.txt"), 0o755)) }, []string{"src/a.txt"}, false},
-		{"a .dockerignore'd file", func() { writeFile(t, at("x.log"), "noise") }, []string{"x.log"}, true},
-		{"a symbolic link", func() { must(os.Symlink("a.txt", at("src/link"))) }, []string{"src/link"}, false},
+		}, []string{"newdir"}, false, false},
+		{"delete a folder", func() { must(os.RemoveAll(at("src/sub"))) }, []string{"src/sub"}, false, false},
+		{"delete a big folder", func() { must(os.RemoveAll(at("many/d03"))) }, []string{"many/d03"}, false, false},
+		{"chmod", func() { must(os.Chmod(at("src/a.txt"), 0o755)) }, []string{"src/a.txt"}, false, false},
+		{"a .dockerignore'd file", func() { writeFile(t, at("x.log"), "noise") }, []string{"x.log"}, true, true},
+		{"a symbolic link", func() { must(os.Symlink("a.txt", at("src/link"))) }, []string{"src/link"}, false, false},
 		{"a symbolic link retargeted", func() {
 			must(os.Remove(at("src/link")))
 			must(os.Symlink("new.txt", at("src/link")))
-		}, []string{"src/link"}, false},
+		}, []string{"src/link"}, false, false},
 		{"a file replaced by a folder", func() {
 			must(os.Remove(at("src/new.txt")))
 			writeFile(t, at("src/new.txt/inner.txt"), "inner")
-		}, []string{"src/new.txt", "src/new.txt/inner.txt"}, false},
-		{"the .dockerignore", func() { writeFile(t, at(".dockerignore"), "*.log\nmany/d0*\n") }, []string{".dockerignore"}, false},
-		{"nothing", func() {}, []string{"src/a.txt"}, true},
+		}, []string{"src/new.txt", "src/new.txt/inner.txt"}, false, false},
+		{"the .dockerignore", func() { writeFile(t, at(".dockerignore"), "*.log\nmany/d0*\n") }, []string{".dockerignore"}, false, false},
+		{"nothing", func() {}, []string{"src/a.txt"}, true, true},
+		{"an edit after all that", func() { writeFile(t, at("app"), "binary v3, longer") }, []string{"app"}, false, true},
+		{"two edits, one in a folder reported whole", func() {
+			writeFile(t, at("src/a.txt"), "AAAA again")
+			writeFile(t, at("many/d15/f0015.txt"), "fifteen")
+		}, []string{"src/a.txt", "many/d15"}, false, true},
 	}
 	prev := first
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.change()
+			patches := warm.contextCache(spec.Service).patches
 			inc := build(warm, tc.changed)
+			if patched := warm.contextCache(spec.Service).patches > patches; patched != tc.patch {
+				t.Errorf("assembled from the last assembly's entries: %v, want %v", patched, tc.patch)
+			}
 			cold, err := LoadState(t.TempDir())
 			if err != nil {
 				t.Fatal(err)
@@ -335,7 +345,7 @@ func TestChunkedCopyKeepsBaseFolders(t *testing.T) {
 			t.Fatal(err)
 		}
 		next := map[[sha256.Size]byte]*chunk{}
-		ls, err := c.copyLayers(out, "", next)
+		ls, _, err := c.copyLayers(out, "", next)
 		if err != nil {
 			t.Fatal(err)
 		}
