@@ -597,9 +597,37 @@ func dirLayer(dir string, parent func(string) (*tar.Header, error)) ([]byte, err
 
 // loadIntoDocker loads the assembled image into Docker as ref, sending only
 // its own layers (the engine has the base's).
-func (a *Assembled) loadIntoDocker(ctx context.Context, docker *client.Client, ref string) error {
+func (a *Assembled) loadIntoDocker(ctx context.Context, docker *client.Client, ref string, state *State) error {
+	chains := a.chainIDs()
+	err := a.load(ctx, docker, ref, func(chain string) bool {
+		if !state.dockerHas(chain) {
+			return false
+		}
+		state.mu.Lock()
+		state.leftOut++
+		state.mu.Unlock()
+		return true
+	})
+	if err != nil && ctx.Err() == nil && slices.ContainsFunc(chains, state.dockerHas) {
+		// A layer this process loaded is gone from Docker (an image
+		// removed meanwhile), or the engine wants them all: once more
+		// with all of the image's own.
+		state.setDockerHas(chains, false)
+		if err = a.load(ctx, docker, ref, nil); err == nil {
+			state.loadWhole()
+		}
+	}
+	if err == nil {
+		state.setDockerHas(chains, true)
+	}
+	return err
+}
+
+// load sends the image's archive to Docker, leaving out the layers whose
+// chain skip says Docker has.
+func (a *Assembled) load(ctx context.Context, docker *client.Client, ref string, skip func(chain string) bool) error {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(a.dockerArchive(pw, ref)) }()
+	go func() { pw.CloseWithError(a.dockerArchive(pw, ref, skip)) }()
 	resp, err := docker.ImageLoad(ctx, pr, client.ImageLoadWithQuiet(true))
 	if err != nil {
 		_ = pr.CloseWithError(err)
@@ -609,6 +637,23 @@ func (a *Assembled) loadIntoDocker(ctx context.Context, docker *client.Client, r
 	err = dockerx.ReadStream(resp, dockerx.StreamOptions{Out: io.Discard, Tail: tailLines})
 	_ = pr.CloseWithError(errors.New("load ended"))
 	return err
+}
+
+// chainIDs are the image's layer chain IDs, base first: the ID Docker's
+// layer store knows each layer by, with all those below it.
+func (a *Assembled) chainIDs() []string {
+	ids := make([]string, 0, len(a.Layers))
+	chain := ""
+	for _, l := range a.Layers {
+		if chain == "" {
+			chain = l.DiffID
+		} else {
+			sum := sha256.Sum256([]byte(chain + " " + l.DiffID))
+			chain = "sha256:" + hex.EncodeToString(sum[:])
+		}
+		ids = append(ids, chain)
+	}
+	return ids
 }
 
 // addFile copies a stored layer's file into tw as name.
@@ -630,7 +675,13 @@ func addFile(tw *tar.Writer, name string, l Layer) error {
 // dockerArchive writes the image as a legacy `docker save` archive holding
 // the config and the layers with data; the engine skips reading the layers
 // it already has.
-func (a *Assembled) dockerArchive(w io.Writer, ref string) error {
+//
+// skip, when not nil, leaves out more layers: those whose chain ID (see
+// chainIDs) it says Docker has. The engine does not open a layer's file
+// when it has its chain, but it unpacks the whole archive first: a layer
+// left out is one less to write to its disk (0.4 s for a 60 MB image of
+// 50,000 small files here, on every save).
+func (a *Assembled) dockerArchive(w io.Writer, ref string, skip func(chain string) bool) error {
 	tw := tar.NewWriter(w)
 	add := func(name string, b []byte) error {
 		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: epoch}); err != nil {
@@ -644,10 +695,11 @@ func (a *Assembled) dockerArchive(w io.Writer, ref string) error {
 		return err
 	}
 	var paths []string
-	for _, l := range a.Layers {
+	chains := a.chainIDs()
+	for i, l := range a.Layers {
 		p := strings.TrimPrefix(l.DiffID, "sha256:") + "/layer.tar"
 		paths = append(paths, p)
-		if l.base() {
+		if l.base() || (skip != nil && skip(chains[i])) {
 			continue
 		}
 		if l.Data != nil {

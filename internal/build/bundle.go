@@ -78,7 +78,7 @@ func WriteBundleRecord(ctx context.Context, docker *client.Client, rec BundleRec
 		return "", fmt.Errorf("writing the bundle record: %w", err)
 	}
 	a := &Assembled{Config: cb, Layers: []Layer{{DiffID: cfg.RootFS.DiffIDs[0], Size: int64(len(layer)), Data: layer}}}
-	if err := a.loadIntoDocker(ctx, docker, ref); err != nil {
+	if err := a.loadIntoDocker(ctx, docker, ref, nil); err != nil {
 		return "", fmt.Errorf("writing the bundle record %s into Docker: %w", ref, err)
 	}
 	return ref, nil

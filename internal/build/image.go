@@ -222,7 +222,7 @@ func image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 						return Result{}, fmt.Errorf("service %q: %w", spec.Service, err)
 					}
 				}
-				res, lerr := tagAssembled(ctx, docker, spec, repo, a, opts.Background)
+				res, lerr := tagAssembled(ctx, docker, spec, repo, a, opts.Background, opts.State)
 				res.ContextDigest, res.Duration, res.NoLive = digest, time.Since(start), noLive
 				if lerr == nil && key != "" {
 					// Best effort: without it the next build reads the context.
@@ -313,7 +313,7 @@ var assemblyRefused atomic.Bool
 
 // tagAssembled loads an assembled image into Docker under its
 // content-derived tag, unless Docker has it already.
-func tagAssembled(ctx context.Context, docker *client.Client, spec Spec, repo string, a *Assembled, background bool) (Result, error) {
+func tagAssembled(ctx context.Context, docker *client.Client, spec Spec, repo string, a *Assembled, background bool, state *State) (Result, error) {
 	id := a.ID()
 	ref := contentRef(repo, id)
 	res := Result{Ref: ref, ID: id, Assembled: a}
@@ -322,11 +322,14 @@ func tagAssembled(ctx context.Context, docker *client.Client, spec Spec, repo st
 	}
 	cached, err := tagged(ctx, docker, spec, ref, id)
 	if err != nil || cached {
+		if cached {
+			state.setDockerHas(a.chainIDs(), true) // its layers are there
+		}
 		res.Cached = cached
 		return res, err
 	}
 	load := func() error {
-		if err := a.loadIntoDocker(ctx, docker, ref); err != nil {
+		if err := a.loadIntoDocker(ctx, docker, ref, state); err != nil {
 			return fmt.Errorf("service %q: loading the assembled image %s into Docker: %w", spec.Service, ref, err)
 		}
 		return nil

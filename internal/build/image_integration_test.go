@@ -1,9 +1,11 @@
 package build
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,4 +152,126 @@ func TestIntegrationImageErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `service "nodf"`) || !strings.Contains(err.Error(), "Dockerfile "+filepath.Join(empty, "Dockerfile")+" not found") {
 		t.Errorf("missing Dockerfile: err = %v", err)
 	}
+}
+
+// TestIntegrationLoadLeavesOutWhatDockerHas: a rebuilt image goes to
+// Docker without the layers (chains) this process loaded before, and a
+// layer removed from Docker meanwhile is sent again.
+func TestIntegrationLoadLeavesOutWhatDockerHas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads images into the real Docker engine; skipped with -short")
+	}
+	docker := connect(t)
+	ctx := context.Background()
+	project := fmt.Sprintf("itest%d", time.Now().UnixNano()%1_000_000)
+	t.Cleanup(func() { testenv.RemoveImages(t, docker, LabelProject+"="+project) })
+
+	dir := t.TempDir()
+	for i := range 200 {
+		writeFile(t, filepath.Join(dir, "data", fmt.Sprintf("f%03d.txt", i)), fmt.Sprint(i))
+	}
+	writeFile(t, filepath.Join(dir, "Dockerfile"), "FROM scratch\nCOPY data /data\nCMD [\"/none\"]\n")
+	spec := Spec{Service: "many", Project: project, Context: dir}
+	st, err := LoadState(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.chunkMin = 16 // the COPY cut into several layers
+	build := func(what string) Result {
+		t.Helper()
+		res, err := Image(ctx, docker, spec, ImageOptions{State: st})
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		in, err := docker.ImageInspect(ctx, res.Ref)
+		if err != nil {
+			t.Fatalf("%s: %s not in Docker: %v", what, res.Ref, err)
+		}
+		if got, want := strings.Join(in.RootFS.Layers, " "), strings.Join(diffIDs(res.Assembled), " "); got != want {
+			t.Errorf("%s: Docker's layers %s, want %s", what, got, want)
+		}
+		return res
+	}
+	leftOut := func() int { st.mu.Lock(); defer st.mu.Unlock(); return st.leftOut }
+
+	first := build("first build")
+	if n := len(first.Assembled.Layers); n < 4 {
+		t.Fatalf("%d layers, want several", n)
+	}
+	if leftOut() != 0 {
+		t.Errorf("the first load left out %d layers", leftOut())
+	}
+	writeFile(t, filepath.Join(dir, "data", "f199.txt"), "changed")
+	second := build("one file changed")
+	if n := leftOut(); n == 0 || n >= len(second.Assembled.Layers) {
+		t.Errorf("the second load left out %d of %d layers, want all below the changed one", n, len(second.Assembled.Layers))
+	}
+	if got := fileIn(t, ctx, docker, second.Ref, "/data/f199.txt"); got != "changed" {
+		t.Errorf("/data/f199.txt in Docker's image = %q", got)
+	}
+
+	// Another process (a new State) finds the image in Docker: its next
+	// load leaves out the layers of that one.
+	st2, err := LoadState(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2.chunkMin = 16
+	if res, err := Image(ctx, docker, spec, ImageOptions{State: st2}); err != nil || !res.Cached || res.Ref != second.Ref {
+		t.Fatalf("the same image in a new process: %+v, %v; want %s, cached", res, err, second.Ref)
+	}
+	writeFile(t, filepath.Join(dir, "data", "f199.txt"), "changed in another process")
+	other, err := Image(ctx, docker, spec, ImageOptions{State: st2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2.mu.Lock()
+	if st2.leftOut == 0 {
+		t.Error("a new process sent every layer of an image whose base layers Docker had")
+	}
+	st2.mu.Unlock()
+
+	// The images removed behind the process's back: the next load that
+	// leaves their layers out fails, and the whole one goes.
+	for _, ref := range []string{first.Ref, second.Ref, other.Ref} {
+		if _, err := docker.ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(dir, "data", "f199.txt"), "changed again")
+	third := build("after the images were removed")
+	if got := fileIn(t, ctx, docker, third.Ref, "/data/f000.txt"); got != "0" {
+		t.Errorf("/data/f000.txt in Docker's image = %q", got)
+	}
+	st.mu.Lock()
+	refused := st.partialRefused
+	st.mu.Unlock()
+	if refused != 1 {
+		t.Errorf("archives refused: %d, want 1", refused)
+	}
+}
+
+// fileIn reads file p of image ref, through a container made (not run)
+// of it.
+func fileIn(t *testing.T, ctx context.Context, docker *client.Client, ref, p string) string {
+	t.Helper()
+	c, err := docker.ContainerCreate(ctx, client.ContainerCreateOptions{Image: ref})
+	if err != nil {
+		t.Fatalf("creating a container of %s: %v", ref, err)
+	}
+	defer docker.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
+	rc, err := docker.CopyFromContainer(ctx, c.ID, client.CopyFromContainerOptions{SourcePath: p})
+	if err != nil {
+		t.Fatalf("reading %s from %s: %v", p, ref, err)
+	}
+	defer rc.Content.Close()
+	tr := tar.NewReader(rc.Content)
+	if _, err := tr.Next(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

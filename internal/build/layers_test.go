@@ -58,10 +58,10 @@ func TestStoredLayers(t *testing.T) {
 		}
 	}
 	var mem, disk bytes.Buffer
-	if err := v2.dockerArchive(&mem, "x:1"); err != nil {
+	if err := v2.dockerArchive(&mem, "x:1", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s2.dockerArchive(&disk, "x:1"); err != nil {
+	if err := s2.dockerArchive(&disk, "x:1", nil); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(mem.Bytes(), disk.Bytes()) {

@@ -46,6 +46,57 @@ type State struct {
 	walks map[string]*contextWalk
 
 	folders folderCache // base images' folders (see State.baseFolders)
+
+	// inDocker are the layer chains this process loaded into Docker (see
+	// Assembled.loadIntoDocker), in memory only; partialRefused counts the
+	// archives that left some out which the engine refused, when a whole
+	// one then loaded.
+	inDocker       map[string]bool
+	partialRefused int
+	leftOut        int // layers left out of archives (for tests)
+}
+
+// dockerHas reports whether this process loaded layer chain id into
+// Docker, and the engine takes archives without such layers.
+func (s *State) dockerHas(id string) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.partialRefused < 2 && s.inDocker[id]
+}
+
+// loadWhole notes that the engine refused an archive that left out layers
+// it had, and took the whole one: an image removed meanwhile, once; twice,
+// the engine wants every layer in its archives (one with the containerd
+// image store may), and gets them from then on.
+func (s *State) loadWhole() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.partialRefused++
+}
+
+// setDockerHas notes (has) or forgets the layer chains ids in Docker.
+func (s *State) setDockerHas(ids []string, has bool) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inDocker == nil {
+		s.inDocker = map[string]bool{}
+	}
+	for _, id := range ids {
+		if has {
+			s.inDocker[id] = true
+		} else {
+			delete(s.inDocker, id)
+		}
+	}
 }
 
 // stateFile is the file name inside the state folder.
