@@ -175,6 +175,29 @@ ENTRYPOINT ["/.devenv/supervise", "--", "/echo"]`, map[string][]byte{"supervise"
 	if left := agentPIDs(ctx, t, docker, node); len(left) > 0 {
 		t.Errorf("agent processes after Close: %v, want none", left)
 	}
+	// Readied ahead of the next update, twice: one agent, and the update
+	// goes through it.
+	for range 2 {
+		if err := c.PrepareLiveUpdates(ctx, docker); err != nil {
+			t.Fatalf("PrepareLiveUpdates: %v", err)
+		}
+	}
+	ready := agentPIDs(ctx, t, docker, node)
+	if len(ready) != 1 {
+		t.Fatalf("agent processes after PrepareLiveUpdates: %v, want one", ready)
+	}
+	if err := c.LiveUpdate(ctx, docker, LiveChange{Target: before, Files: tarOf(t, "echo", 0o755, v2), Port: 8080, Timeout: time.Minute}); err != nil {
+		t.Fatalf("update after PrepareLiveUpdates: %v", err)
+	}
+	if got := answer("live"); !strings.Contains(got, "version two") {
+		t.Errorf("after PrepareLiveUpdates and an update the service answers %q, want version two", got)
+	}
+	if now := agentPIDs(ctx, t, docker, node); len(now) != 1 || now[0] != ready[0] {
+		t.Errorf("agent processes after the update: %v, want the one readied (%s)", now, ready[0])
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // agentPIDs returns the PIDs of devenv's node agents on node.

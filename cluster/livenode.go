@@ -79,6 +79,8 @@ type nodeCopies struct {
 	// nodes where one did not work.
 	agents  map[string]*nodeAgent
 	noAgent map[string]bool
+	// starting is held while an agent starts: one per node, whoever asks.
+	starting sync.Mutex
 }
 
 // liveVia is the way LiveAuto takes to node's containers: LiveNode when

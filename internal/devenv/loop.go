@@ -55,6 +55,11 @@ func (e *Env) Watch(ctx context.Context, configFiles []string) error {
 		if err := e.prepareLoads(ctx); err != nil && ctx.Err() == nil {
 			lg.Debugf("preparing image loads: %v", err)
 		}
+		if l.opts.Live {
+			if err := e.Cluster.PrepareLiveUpdates(ctx, e.docker); err != nil && ctx.Err() == nil {
+				lg.Debugf("preparing live updates: %v", err)
+			}
+		}
 	}()
 	defer func() { l.watching = false; l.waitDocker(nil) }()
 	if e.opts.PodLogs != nil || e.opts.Observer != nil {
@@ -613,8 +618,12 @@ func (l *loop) waitDocker(names []string) {
 		if names != nil && !slices.Contains(names, n) {
 			continue
 		}
+		t0 := time.Now()
 		if err := wait(); err != nil && !errors.Is(err, context.Canceled) {
 			l.log.Warnf("%v", err)
+		}
+		if d := time.Since(t0); d >= 10*time.Millisecond {
+			l.log.Debugf("%s: waited %s for its last image to be in Docker", n, d.Round(time.Millisecond))
 		}
 		delete(l.inDocker, n)
 	}
