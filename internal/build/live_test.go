@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"errors"
 	"io"
 	"os"
@@ -330,5 +331,80 @@ func TestLiveDiffBaseFiles(t *testing.T) {
 				t.Errorf("the tar holds %d entries, Files names %d", n, len(ch.Files))
 			}
 		})
+	}
+}
+
+// TestLiveDiffNarrowMatchesFull: looking only at the paths of the layers
+// that differ gives the changes that indexing every path gives, for
+// edits, additions and removals in a COPY cut into several layers; and a
+// one-file edit looks at one layer's paths, not all.
+func TestLiveDiffNarrowMatchesFull(t *testing.T) {
+	dir := t.TempDir()
+	at := func(p string) string { return filepath.Join(dir, filepath.FromSlash(p)) }
+	writeFile(t, at("Dockerfile"), "FROM scratch\nCOPY app /app\nCOPY data/ /srv/data/\nENTRYPOINT [\"/app\"]\n")
+	writeFile(t, at("app"), "binary v1")
+	const files = 300
+	for i := range files {
+		writeFile(t, at(fmt.Sprintf("data/d%02d/f%03d.txt", i%10, i)), fmt.Sprint(i))
+	}
+	st, err := LoadState(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.chunkMin = 32
+	build := func() *Assembled {
+		t.Helper()
+		res, err := Image(context.Background(), nil, Spec{Service: "svc", Project: "p", Context: dir}, ImageOptions{Live: true, State: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Assembled
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	prev := build()
+	if len(prev.Layers) < 6 {
+		t.Fatalf("%d layers, want the COPY cut into several", len(prev.Layers))
+	}
+	steps := []struct {
+		name   string
+		change func()
+	}{
+		{"one file edited", func() { writeFile(t, at("data/d07/f007.txt"), "seven") }},
+		{"the app", func() { writeFile(t, at("app"), "binary v2") }},
+		{"a file added", func() { writeFile(t, at("data/d03/new.txt"), "new") }},
+		{"a file removed", func() { must(os.Remove(at("data/d05/f005.txt"))) }},
+		{"a folder removed", func() { must(os.RemoveAll(at("data/d09"))) }},
+		{"a folder added", func() { writeFile(t, at("data/zz/a.txt"), "a") }},
+		{"nothing", func() {}},
+	}
+	for _, s := range steps {
+		s.change()
+		next := build()
+		narrow, err := liveDiff(prev, next, true)
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		full, err := liveDiff(prev, next, false)
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if !slices.Equal(narrow.Files, full.Files) || !slices.Equal(narrow.Removed, full.Removed) || !bytes.Equal(narrow.Tar, full.Tar) {
+			t.Errorf("%s: narrow %q removed %q, full %q removed %q (tars equal: %v)", s.name, narrow.Files, narrow.Removed, full.Files, full.Removed, bytes.Equal(narrow.Tar, full.Tar))
+		}
+		if s.name == "one file edited" {
+			if !slices.Equal(narrow.Files, []string{"/srv/data/d07/f007.txt"}) {
+				t.Errorf("one file edited: files %q", narrow.Files)
+			}
+			_, cur, ok, err := changedFileMaps(prev, next)
+			if err != nil || !ok || len(cur) == 0 || len(cur) > files/3 {
+				t.Errorf("one file edited: %d paths looked at (ok %v, %v), want one layer's", len(cur), ok, err)
+			}
+		}
+		prev = next
 	}
 }
