@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -216,9 +218,10 @@ func image(t *testing.T, base, env string, files map[string]string) *build.Assem
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
+	sum := sha256.Sum256(buf.Bytes()) // a layer's DiffID is its tar's digest
 	return &build.Assembled{Config: cfg, Live: true, Layers: []build.Layer{
 		{DiffID: base},
-		{DiffID: "sha256:files", Size: int64(buf.Len()), Data: buf.Bytes()},
+		{DiffID: "sha256:" + hex.EncodeToString(sum[:]), Size: int64(buf.Len()), Data: buf.Bytes()},
 	}}
 }
 
