@@ -69,10 +69,10 @@ func liveDiff(from, to *Assembled, narrow bool) (Changes, error) {
 		}
 	}
 	if !ok {
-		if old, err = fileMap(from); err != nil {
+		if old, err = fileMap(from, nil); err != nil {
 			return Changes{}, err
 		}
-		if cur, err = fileMap(to); err != nil {
+		if cur, err = fileMap(to, nil); err != nil {
 			return Changes{}, err
 		}
 	}
@@ -179,9 +179,9 @@ type fileEntry struct {
 
 // fileMap indexes the image's own layers (the base's excluded) by path
 // (no leading or trailing slash), later layers winning, without holding
-// any file's content.
-func fileMap(a *Assembled) (map[string]fileEntry, error) {
-	files := map[string]fileEntry{}
+// any file's content; only the paths in only, unless it is nil.
+func fileMap(a *Assembled, only map[string]bool) (map[string]fileEntry, error) {
+	files := make(map[string]fileEntry, len(only))
 	for i := range a.Layers {
 		l := &a.Layers[i]
 		if l.base() {
@@ -192,7 +192,9 @@ func fileMap(a *Assembled) (map[string]fileEntry, error) {
 			return nil, err
 		}
 		for j := range idx {
-			files[idx[j].Name] = fileEntry{sum: &idx[j], layer: i}
+			if only == nil || only[idx[j].Name] {
+				files[idx[j].Name] = fileEntry{sum: &idx[j], layer: i}
+			}
 		}
 	}
 	return files, nil
@@ -228,29 +230,10 @@ func changedFileMaps(from, to *Assembled) (old, cur map[string]fileEntry, ok boo
 			}
 		}
 	}
-	narrowed := func(a *Assembled) (map[string]fileEntry, error) {
-		files := make(map[string]fileEntry, len(names))
-		for i := range a.Layers {
-			l := &a.Layers[i]
-			if l.base() {
-				continue
-			}
-			idx, err := l.index()
-			if err != nil {
-				return nil, err
-			}
-			for j := range idx {
-				if names[idx[j].Name] {
-					files[idx[j].Name] = fileEntry{sum: &idx[j], layer: i}
-				}
-			}
-		}
-		return files, nil
-	}
-	if old, err = narrowed(from); err != nil {
+	if old, err = fileMap(from, names); err != nil {
 		return nil, nil, false, err
 	}
-	if cur, err = narrowed(to); err != nil {
+	if cur, err = fileMap(to, names); err != nil {
 		return nil, nil, false, err
 	}
 	return old, cur, true, nil
