@@ -102,9 +102,6 @@ type assembleInput struct {
 	chunks map[[sha256.Size]byte]*chunk
 }
 
-// The assembled image's COPY layers as entries are in Assembled.memo
-// until the build commits them to the cache (see assembleMemo).
-
 // assemble makes the image of recipe r from the build context in. It
 // returns an error wrapping errNotSimple when the engine's builder must
 // decide (a base image Docker does not have, an ambiguous COPY). state,
@@ -596,22 +593,24 @@ func dirLayer(dir string, parent func(string) (*tar.Header, error)) ([]byte, err
 }
 
 // loadIntoDocker loads the assembled image into Docker as ref, sending only
-// its own layers (the engine has the base's).
+// its own layers (the engine has the base's), and of those only the ones
+// whose chains state does not know to be in Docker.
 func (a *Assembled) loadIntoDocker(ctx context.Context, docker *client.Client, ref string, state *State) error {
 	chains := a.chainIDs()
-	err := a.load(ctx, docker, ref, func(chain string) bool {
-		if !state.dockerHas(chain) {
-			return false
+	omit := make([]bool, len(chains))
+	left := 0
+	for i, chain := range chains {
+		if !a.Layers[i].base() && state.dockerHas(chain) {
+			omit[i] = true
+			left++
 		}
-		state.mu.Lock()
-		state.leftOut++
-		state.mu.Unlock()
-		return true
-	})
-	if err != nil && ctx.Err() == nil && slices.ContainsFunc(chains, state.dockerHas) {
-		// A layer this process loaded is gone from Docker (an image
-		// removed meanwhile), or the engine wants them all: once more
-		// with all of the image's own.
+	}
+	state.noteLeftOut(left)
+	err := a.load(ctx, docker, ref, omit)
+	if err != nil && ctx.Err() == nil && left > 0 {
+		// A layer left out is gone from Docker (an image removed
+		// meanwhile), or the engine wants them all: once more with all
+		// of the image's own.
 		state.setDockerHas(chains, false)
 		if err = a.load(ctx, docker, ref, nil); err == nil {
 			state.loadWhole()
@@ -623,11 +622,11 @@ func (a *Assembled) loadIntoDocker(ctx context.Context, docker *client.Client, r
 	return err
 }
 
-// load sends the image's archive to Docker, leaving out the layers whose
-// chain skip says Docker has.
-func (a *Assembled) load(ctx context.Context, docker *client.Client, ref string, skip func(chain string) bool) error {
+// load sends the image's archive to Docker, leaving out the layers omit
+// marks (see dockerArchive).
+func (a *Assembled) load(ctx context.Context, docker *client.Client, ref string, omit []bool) error {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(a.dockerArchive(pw, ref, skip)) }()
+	go func() { pw.CloseWithError(a.dockerArchive(pw, ref, omit)) }()
 	resp, err := docker.ImageLoad(ctx, pr, client.ImageLoadWithQuiet(true))
 	if err != nil {
 		_ = pr.CloseWithError(err)
@@ -676,12 +675,12 @@ func addFile(tw *tar.Writer, name string, l Layer) error {
 // the config and the layers with data; the engine skips reading the layers
 // it already has.
 //
-// skip, when not nil, leaves out more layers: those whose chain ID (see
-// chainIDs) it says Docker has. The engine does not open a layer's file
-// when it has its chain, but it unpacks the whole archive first: a layer
-// left out is one less to write to its disk (0.4 s for a 60 MB image of
-// 50,000 small files here, on every save).
-func (a *Assembled) dockerArchive(w io.Writer, ref string, skip func(chain string) bool) error {
+// omit, when not nil, leaves out more layers: those it marks, which Docker
+// must have by their chains (see chainIDs). The engine does not open a
+// layer's file when it has its chain, but it unpacks the whole archive
+// first: a layer left out is one less to write to its disk (0.4 s for a
+// 60 MB image of 50,000 small files here, on every save).
+func (a *Assembled) dockerArchive(w io.Writer, ref string, omit []bool) error {
 	tw := tar.NewWriter(w)
 	add := func(name string, b []byte) error {
 		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: epoch}); err != nil {
@@ -695,11 +694,10 @@ func (a *Assembled) dockerArchive(w io.Writer, ref string, skip func(chain strin
 		return err
 	}
 	var paths []string
-	chains := a.chainIDs()
 	for i, l := range a.Layers {
 		p := strings.TrimPrefix(l.DiffID, "sha256:") + "/layer.tar"
 		paths = append(paths, p)
-		if l.base() || (skip != nil && skip(chains[i])) {
+		if l.base() || (omit != nil && omit[i]) {
 			continue
 		}
 		if l.Data != nil {

@@ -80,6 +80,16 @@ func (s *State) loadWhole() {
 	s.partialRefused++
 }
 
+// noteLeftOut counts n layers left out of an archive (for tests).
+func (s *State) noteLeftOut(n int) {
+	if s == nil || n == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.leftOut += n
+}
+
 // setDockerHas notes (has) or forgets the layer chains ids in Docker.
 func (s *State) setDockerHas(ids []string, has bool) {
 	if s == nil {
