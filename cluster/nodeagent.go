@@ -155,14 +155,11 @@ func (w *tailWriter) String() string {
 // again): the caller runs the one-shot exec instead.
 func (c *Cluster) viaAgent(ctx context.Context, docker *client.Client, t LiveTarget, sup string, args []string, files []byte) (out string, code int, err error, ok bool) {
 	for attempt := 0; attempt < 2; attempt++ {
-		c.nodes.mu.Lock()
-		if c.nodes.noAgent[t.Node] {
-			c.nodes.mu.Unlock()
+		if c.agentRefused(t.Node) {
 			return "", 0, nil, false
 		}
-		c.nodes.mu.Unlock()
 		var a *nodeAgent
-		if a, err = c.agentFor(ctx, docker, t.Node, sup); err != nil || a == nil {
+		if a, err = c.agentFor(ctx, docker, t.Node, sup); err != nil {
 			if ctx.Err() != nil {
 				return "", 0, ctx.Err(), true
 			}
@@ -193,6 +190,13 @@ func (c *Cluster) viaAgent(ctx context.Context, docker *client.Client, t LiveTar
 		c.log.Debugf("node %s: agent gone, starting another: %v", t.Node, err)
 	}
 	return "", 0, nil, false
+}
+
+// agentRefused reports whether an agent did not work on node before.
+func (c *Cluster) agentRefused(node string) bool {
+	c.nodes.mu.Lock()
+	defer c.nodes.mu.Unlock()
+	return c.nodes.noAgent[node]
 }
 
 // agentFor returns node's agent, starting one when none runs.
@@ -234,10 +238,7 @@ func (c *Cluster) PrepareLiveUpdates(ctx context.Context, docker *client.Client)
 		if c.liveVia(ctx, docker, n.Name) != LiveNode {
 			continue
 		}
-		c.nodes.mu.Lock()
-		skip := c.nodes.noAgent[n.Name]
-		c.nodes.mu.Unlock()
-		if skip {
+		if c.agentRefused(n.Name) {
 			continue
 		}
 		sup, err := c.nodeSupervisor(ctx, docker, n.Name)
