@@ -212,6 +212,9 @@ func image(ctx context.Context, docker *client.Client, spec Spec, opts ImageOpti
 			}
 			if err == nil {
 				// The next build takes what it can from this image's layers.
+				if !sameKeys(scanned.chunks, in.chunks) {
+					scanned.gen++
+				}
 				scanned.chunks = in.chunks
 				scanned.commitMemo(a.memo)
 				a.memo = nil

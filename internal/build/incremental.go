@@ -27,9 +27,10 @@ import (
 
 // A save rebuilds an assembled image from what changed, not from the whole
 // build context: the build keeps, per service and per State (in memory,
-// for the life of the process), what the last scan saw of each context
-// path (mode, size, modification time, link target, content hash) and
-// where the last image's COPY layers hold each file's bytes.
+// and between processes in State's folder: see SaveContexts), what the
+// last scan saw of each context path (mode, size, modification time, link
+// target, content hash) and where the last image's COPY layers hold each
+// file's bytes.
 //
 // A scan is either full (every path walked and stat'ed; a file is read
 // again only when its size, mode or modification time changed, or that
@@ -44,7 +45,9 @@ import (
 //     watcher ignores such as a .gitignore'd one, a chmod, which the
 //     watcher does not report) is not seen by an incremental build; the
 //     next full scan sees it, at the latest the first build of a new
-//     process (devenv up), which always scans in full;
+//     process (devenv up), which always scans in full (the entries a new
+//     process takes from State's folder, see SaveContexts, keep their
+//     hashes only where the stat is unchanged, as the fingerprint does);
 //   - a full scan and an incremental one that see the same files give the
 //     same image, byte for byte (the same layers, the same image ID) and
 //     the same ContextDigest.
@@ -104,6 +107,11 @@ type contextCache struct {
 	touched  map[string]bool
 	reshaped bool
 	patches  int // assemblies made from the memo (for tests)
+	written  int // layers written (for tests)
+
+	// gen counts the changes scans and assemblies made; savedGen is the
+	// gen State's file holds (see SaveContexts).
+	gen, savedGen uint64
 }
 
 // contextWalk is a walk of a service's context that the prebuild's check
@@ -166,6 +174,7 @@ func (s *State) contextCache(service string) *contextCache {
 	c := s.contexts[service]
 	if c == nil {
 		c = &contextCache{full: true, chunkMin: cmp.Or(s.chunkMin, chunkMin)}
+		c.load(s.contextFile(service), s.LayerDir())
 		s.contexts[service] = c
 	}
 	return c
@@ -180,6 +189,9 @@ func (c *contextCache) update(spec Spec, dfName string, changed []string) error 
 		return fmt.Errorf("service %q: reading .dockerignore: %w", spec.Service, err)
 	}
 	full := c.full || changed == nil || c.dir != spec.Context || c.dfName != dfName || c.ignore != string(ignore)
+	if c.dir != spec.Context || c.dfName != dfName || c.ignore != string(ignore) {
+		c.gen++
+	}
 	for _, p := range changed {
 		if p == ".dockerignore" || !filepath.IsLocal(p) {
 			full = true
@@ -200,6 +212,7 @@ func (c *contextCache) update(spec Spec, dfName string, changed []string) error 
 		}
 		err = c.fullScan(spec, dfName, changed, walked)
 	} else {
+		c.gen++
 		err = c.partialScan(spec, dfName, changed)
 	}
 	if err != nil {
@@ -265,9 +278,16 @@ func (c *contextCache) fullScan(spec Spec, dfName string, changed []string, walk
 		}
 		f := &store[i]
 		f.mode, f.size, f.mtime, f.link = t.mode, t.size, t.mtime, t.link
-		c.keepSum(f, old[t.rel], forced[t.rel])
+		o := old[t.rel]
+		c.keepSum(f, o, forced[t.rel])
+		if o == nil || !f.sameStat(o) || f.hashed != o.hashed {
+			c.gen++
+		}
 		files[t.rel] = f
 		order = append(order, t.rel)
+	}
+	if len(files) != len(old) {
+		c.gen++
 	}
 	c.files, c.order, c.pm = files, order, pm
 	return nil
@@ -640,6 +660,7 @@ func (w *countWriter) Write(b []byte) (int, error) {
 // writeChunk writes part as a layer, to a file in dir (or memory when dir
 // is ""), hashing it as it goes.
 func (c *contextCache) writeChunk(part []ctxEntry, dir string) (ch *chunk, err error) {
+	c.written++
 	var dst io.Writer
 	var buf *bytesBuffer
 	var tmp *os.File

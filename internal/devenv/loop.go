@@ -61,7 +61,7 @@ func (e *Env) Watch(ctx context.Context, configFiles []string) error {
 			}
 		}
 	}()
-	defer func() { l.watching = false; l.waitDocker(nil) }()
+	defer func() { l.watching = false; l.waitDocker(nil); e.keepContexts() }()
 	if e.opts.PodLogs != nil || e.opts.Observer != nil {
 		names := make([]string, 0, len(e.Config.Services))
 		for _, s := range e.Config.Services {

@@ -130,6 +130,14 @@ func (e *Env) Close() {
 	}
 }
 
+// keepContexts writes what the builds know of the services' contexts to
+// the state folder, for the next process (see build.State.SaveContexts).
+func (e *Env) keepContexts() {
+	if err := e.state.SaveContexts(); err != nil {
+		e.opts.logger().Debugf("%v", err)
+	}
+}
+
 // Selector is the label set every object devenv applies for cfg carries.
 func Selector(cfg *config.Config) map[string]string {
 	return map[string]string{templates.LabelProject: cfg.Name}
@@ -221,7 +229,11 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 		if env.H2 != nil {
 			env.loop.ext[render.ComponentH2] = env.H2.IP
 		}
-		return env.loop.buildAll(ctx)
+		if err := env.loop.buildAll(ctx); err != nil {
+			return err
+		}
+		env.keepContexts()
+		return nil
 	}, env.preload)
 	if err != nil {
 		return nil, err
