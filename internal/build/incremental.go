@@ -212,7 +212,9 @@ func (c *contextCache) update(spec Spec, dfName string, changed []string) error 
 		}
 		err = c.fullScan(spec, dfName, changed, walked)
 	} else {
-		c.gen++
+		if len(changed) > 0 {
+			c.gen++
+		}
 		err = c.partialScan(spec, dfName, changed)
 	}
 	if err != nil {
