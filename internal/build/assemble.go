@@ -210,7 +210,15 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 		layers = append(layers, dataLayer(tarb))
 		return nil
 	}
-	for _, s := range r.steps {
+	// A patched assembly asks made only in a WORKDIR (its folders): the
+	// COPYs after the last one need not fill it (50,000 entries at once).
+	lastWorkdir := -1
+	for i, s := range r.steps {
+		if s.op == "workdir" {
+			lastWorkdir = i
+		}
+	}
+	for i, s := range r.steps {
 		switch s.op {
 		case "copy":
 			var ls []Layer
@@ -221,6 +229,9 @@ func assemble(ctx context.Context, docker *client.Client, spec Spec, r *recipe, 
 					return nil, err
 				}
 				for _, part := range cm.parts {
+					if i > lastWorkdir {
+						break
+					}
 					for _, e := range part {
 						made[strings.Trim(e.hdr.Name, "/")] = metaOf(e.hdr)
 					}

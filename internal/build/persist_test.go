@@ -162,3 +162,40 @@ func TestContextCacheSurvivesProcess(t *testing.T) {
 		t.Errorf("a damaged saved context: image %s (want %s), %d written (want all)", r5.ID, r3.ID, c5.written)
 	}
 }
+
+// TestPatchedWorkdirSeesCopiedFolders: a patched assembly (only contents
+// changed) still tells a WORKDIR after a COPY the folders that COPY made
+// (mode 0750 here), and gives the cold build's image.
+func TestPatchedWorkdirSeesCopiedFolders(t *testing.T) {
+	dir := t.TempDir()
+	at := func(p string) string { return filepath.Join(dir, filepath.FromSlash(p)) }
+	writeFile(t, at("Dockerfile"), "FROM scratch\nCOPY . /src/\nWORKDIR /src/sub/w\nCOPY app /app\nENTRYPOINT [\"/app\"]\n")
+	writeFile(t, at("app"), "v1")
+	writeFile(t, at("sub/a.txt"), "a")
+	if err := os.Chmod(at("sub"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Service: "svc", Project: "p", Context: dir}
+	st, err := LoadState(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Image(context.Background(), nil, spec, ImageOptions{State: st}); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, at("sub/a.txt"), "b")
+	warm, err := Image(context.Background(), nil, spec, ImageOptions{State: st, Changed: []string{"sub/a.txt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.contextCache(spec.Service).patches != 1 {
+		t.Fatalf("the second build was not patched")
+	}
+	cold, err := Image(context.Background(), nil, spec, ImageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if warm.ID != cold.ID {
+		t.Errorf("patched image %s, cold %s", warm.ID, cold.ID)
+	}
+}
