@@ -28,6 +28,7 @@ type change struct {
 // pending accumulates changes until they are handed out as a Batch.
 type pending struct {
 	services map[string]map[string]struct{}
+	paths    int // in services, all together
 	config   bool
 	overflow bool
 	first    time.Time // the earliest change's time
@@ -44,7 +45,10 @@ func (p *pending) add(c change) {
 			p.services[svc] = set
 		}
 		for _, rel := range paths {
-			set[rel] = struct{}{}
+			if _, ok := set[rel]; !ok {
+				set[rel] = struct{}{}
+				p.paths++
+			}
 		}
 	}
 	p.config = p.config || c.config
@@ -88,12 +92,20 @@ func (p *pending) batch() Batch {
 }
 
 // coalescer is the debounce state machine: a batch is due once quiet has
-// passed since the last change, or max since the first one.
+// passed since the last change (short, when set, while the batch holds at
+// most shortPaths paths and no config change or overflow), or max since
+// the first one.
 type coalescer struct {
-	quiet, max  time.Duration
-	first, last time.Time
-	p           pending
+	quiet, short, max time.Duration
+	first, last       time.Time
+	p                 pending
 }
+
+// shortPaths is how many paths a batch holds at most for the short quiet
+// period: an editor's save writes the file and perhaps a backup, a
+// temporary file it renames, a lock file (vim, JetBrains' safe write,
+// Emacs); a checkout or a generator writes more, and gets the long one.
+const shortPaths = 4
 
 func (c *coalescer) add(ch change) {
 	if c.p.empty() {
@@ -108,7 +120,11 @@ func (c *coalescer) active() bool { return !c.p.empty() }
 
 // wait returns how long from now until the batch is due (zero if it is).
 func (c *coalescer) wait(now time.Time) time.Duration {
-	due := c.last.Add(c.quiet)
+	quiet := c.quiet
+	if c.short > 0 && c.short < quiet && c.p.paths <= shortPaths && !c.p.config && !c.p.overflow {
+		quiet = c.short
+	}
+	due := c.last.Add(quiet)
 	if capAt := c.first.Add(c.max); capAt.Before(due) {
 		due = capAt
 	}
@@ -127,8 +143,8 @@ func (c *coalescer) take() pending {
 // coalesce runs until done is closed: it reads changes from in and sends
 // batches to out. It never blocks on out: while the consumer is busy, new
 // changes are folded into the batch that waits to be taken.
-func coalesce(done <-chan struct{}, clock Clock, quiet, max time.Duration, in <-chan change, out chan<- Batch) {
-	c := &coalescer{quiet: quiet, max: max}
+func coalesce(done <-chan struct{}, clock Clock, quiet, short, max time.Duration, in <-chan change, out chan<- Batch) {
+	c := &coalescer{quiet: quiet, short: short, max: max}
 	var (
 		timer <-chan time.Time
 		ready *pending

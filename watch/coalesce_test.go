@@ -142,7 +142,7 @@ func TestCoalesceLoop(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		coalesce(done, clock, 200*ms, time.Second, in, out)
+		coalesce(done, clock, 200*ms, 0, time.Second, in, out)
 	}()
 	defer func() { close(done); wg.Wait() }()
 
@@ -187,5 +187,89 @@ func TestCoalesceLoop(t *testing.T) {
 	case d := <-clock.armed:
 		t.Fatalf("unexpected timer armed for %v after the batch", d)
 	default:
+	}
+}
+
+// TestCoalescerShortQuiet: a batch of a few paths (an editor's save) is
+// due after the short quiet period; one that grows past shortPaths, or
+// holds a config change or an overflow, after the long one.
+func TestCoalescerShortQuiet(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	ms := time.Millisecond
+	c := &coalescer{quiet: 200 * ms, short: 50 * ms, max: time.Second}
+	c.add(ch(t0, "a", "main.go"))
+	if got := c.wait(t0); got != 50*ms {
+		t.Errorf("one path: wait = %v, want 50ms", got)
+	}
+	// vim's save: a probe file, a backup, the file again and again.
+	at := t0
+	for _, p := range []string{"4913", "main.go~", "main.go", "main.go", "main.go"} {
+		at = at.Add(2 * ms)
+		c.add(ch(at, "a", p))
+	}
+	if got := c.wait(at); got != 50*ms {
+		t.Errorf("an editor's save (3 paths, 6 events): wait = %v, want 50ms", got)
+	}
+	c.add(ch(at, "b", "x.go")) // 4 paths, two services
+	if got := c.wait(at); got != 50*ms {
+		t.Errorf("4 paths: wait = %v, want 50ms", got)
+	}
+	c.add(ch(at, "b", "y.go")) // 5: a checkout, a generator
+	if got := c.wait(at); got != 200*ms {
+		t.Errorf("5 paths: wait = %v, want 200ms", got)
+	}
+	c.take()
+	c.add(change{at: t0, config: true})
+	if got := c.wait(t0); got != 200*ms {
+		t.Errorf("a config change: wait = %v, want 200ms", got)
+	}
+	c.take()
+	c.add(change{at: t0, overflow: true})
+	if got := c.wait(t0); got != 200*ms {
+		t.Errorf("an overflow: wait = %v, want 200ms", got)
+	}
+	c.take()
+	c.short = 0
+	c.add(ch(t0, "a", "main.go"))
+	if got := c.wait(t0); got != 200*ms {
+		t.Errorf("no short quiet: wait = %v, want 200ms", got)
+	}
+}
+
+// TestCoalesceLoopShortQuiet: the loop sends an editor's save after the
+// short quiet period, and re-arms for the long one when a burst grows.
+func TestCoalesceLoopShortQuiet(t *testing.T) {
+	ms := time.Millisecond
+	clock := newFakeClock()
+	in := make(chan change)
+	out := make(chan Batch)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		coalesce(done, clock, 200*ms, 50*ms, time.Second, in, out)
+	}()
+	defer func() { close(done); wg.Wait() }()
+
+	in <- ch(clock.Now(), "a", "main.go")
+	expectArmed(t, clock, 50*ms)
+	clock.Advance(50 * ms)
+	if b := recvBatch(t, out); !reflect.DeepEqual(b.Services, map[string][]string{"a": {"main.go"}}) {
+		t.Fatalf("batch = %v, want main.go", b.Services)
+	}
+
+	// A checkout: six files within 10 ms; at 50 ms the batch is not due.
+	for i := range 6 {
+		in <- ch(clock.Now(), "a", fmt.Sprintf("f%d.go", i))
+		if i == 0 {
+			expectArmed(t, clock, 50*ms)
+		}
+	}
+	clock.Advance(50 * ms)
+	expectArmed(t, clock, 150*ms)
+	clock.Advance(150 * ms)
+	if b := recvBatch(t, out); len(b.Services["a"]) != 6 {
+		t.Fatalf("checkout batch = %v, want 6 paths", b.Services)
 	}
 }

@@ -10,7 +10,10 @@
 // Events are coalesced the way Tilt's watcher does it: changes are collected
 // until no new one arrives for a quiet period (200 ms by default), capped at a
 // maximum (10 s), and then handed out as one Batch that maps each service to
-// the paths that changed under its root.
+// the paths that changed under its root. A batch of at most 4 paths (an
+// editor's save) waits a short quiet period instead (50 ms by default), so
+// that a save is served sooner; one that grows past that (a checkout, a
+// generator) waits the full one from its last change.
 //
 // inotify's limits are turned into errors that say which sysctl to raise.
 package watch

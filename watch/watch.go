@@ -17,6 +17,7 @@ import (
 // Defaults for Options.
 const (
 	DefaultQuiet = 200 * time.Millisecond
+	DefaultShort = 50 * time.Millisecond
 	DefaultMax   = 10 * time.Second
 )
 
@@ -49,6 +50,13 @@ type Options struct {
 	// Quiet is how long no new change must arrive before a batch is sent
 	// (DefaultQuiet when zero).
 	Quiet time.Duration
+	// Short is the quiet period instead of Quiet while a batch holds at
+	// most 4 paths and no config change or overflow: an editor's save
+	// (the file, perhaps a backup, a temporary file or a lock file) is
+	// sent sooner, a checkout or a generator's burst still waits Quiet
+	// from its last change. DefaultShort when zero; negative: Quiet
+	// always.
+	Short time.Duration
 	// Max caps how long changes are held back (DefaultMax when zero).
 	Max time.Duration
 	// Clock replaces the real clock, for tests.
@@ -101,6 +109,9 @@ func New(specs []Spec, opts Options) (*Watcher, error) {
 	}
 	if opts.Max <= 0 {
 		opts.Max = DefaultMax
+	}
+	if opts.Short == 0 {
+		opts.Short = DefaultShort
 	}
 	if opts.Clock == nil {
 		opts.Clock = realClock{}
@@ -167,7 +178,7 @@ func New(specs []Spec, opts Options) (*Watcher, error) {
 	}()
 	go func() {
 		defer w.wg.Done()
-		coalesce(w.done, opts.Clock, opts.Quiet, opts.Max, w.changes, w.events)
+		coalesce(w.done, opts.Clock, opts.Quiet, opts.Short, opts.Max, w.changes, w.events)
 	}()
 	return w, nil
 }
