@@ -61,14 +61,24 @@ func fingerprint(spec Spec, opts ContextOptions, baseID string, live bool, scann
 	fmt.Fprintf(h, "\nlabels %v\n", labels)
 	if scanned != nil {
 		// The lines are kept (a save's fingerprint makes only the changed
-		// files' again), cut from slabs rather than allocated one by one.
+		// files' again), cut from one slab of about their size rather than
+		// allocated one by one. Each line keeps its whole slab alive: a
+		// fixed-size slab per save would keep 256 kB per changed file.
+		need := 0
+		for _, rel := range scanned.order {
+			if f := scanned.files[rel]; f.fp == nil {
+				need += len(rel) + len(f.link) + 64 // quotes, numbers, spaces
+			}
+		}
 		var slab []byte
+		if need > 0 {
+			slab = make([]byte, 0, need)
+		}
 		for _, rel := range scanned.order {
 			f := scanned.files[rel]
 			if f.fp == nil {
-				if cap(slab)-len(slab) < 4<<10 {
-					slab = make([]byte, 0, 256<<10)
-				}
+				// (Should a line outgrow the estimate, append moves on to a
+				// new array; the lines cut so far keep the old one.)
 				n := len(slab)
 				slab = appendFingerprintLine(slab, rel, f.size, f.mode, f.mtime.UnixNano(), f.link)
 				f.fp = slab[n:len(slab):len(slab)]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -197,5 +198,40 @@ func TestPatchedWorkdirSeesCopiedFolders(t *testing.T) {
 	}
 	if warm.ID != cold.ID {
 		t.Errorf("patched image %s, cold %s", warm.ID, cold.ID)
+	}
+}
+
+// TestFingerprintKeepsLittlePerChange: the fingerprint of a context where
+// one file changed allocates about that file's line, not a fixed slab
+// (each kept line holds its slab: 256 kB per changed file of every
+// service had been kept for the life of a watching process).
+func TestFingerprintKeepsLittlePerChange(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "Dockerfile"), "FROM scratch\nCOPY . /\n")
+	for i := range 50 {
+		writeFile(t, filepath.Join(dir, fmt.Sprintf("f%02d.txt", i)), "x")
+	}
+	spec := Spec{Service: "svc", Project: "p", Context: dir}
+	c := &contextCache{full: true, chunkMin: chunkMin}
+	if err := c.update(spec, "Dockerfile", nil); err != nil {
+		t.Fatal(err)
+	}
+	first, err := fingerprint(spec, ContextOptions{}, "", false, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.files["f07.txt"].fp = nil // as a scan leaves a changed file
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	again, err := fingerprint(spec, ContextOptions{}, "", false, c)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != first {
+		t.Errorf("the fingerprint changed with its lines made again: %s, was %s", again, first)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 32<<10 {
+		t.Errorf("one changed line allocated %d bytes, want a few kB", n)
 	}
 }
