@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	cerrdefs "github.com/containerd/errdefs"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -355,6 +356,9 @@ func engineArch(ctx context.Context, docker *client.Client) (string, error) {
 // or an error wrapping errNoLive that says why there is none (devenv
 // carries no supervisor for arch).
 func liveLayer(ctx context.Context, arch string) (Layer, error) {
+	if l, ok := liveLayers.Load(arch); ok {
+		return l.(Layer), nil
+	}
 	sup, err := supervise.Binary(ctx, arch)
 	if err != nil {
 		return Layer{}, fmt.Errorf("%w: %v", errNoLive, err)
@@ -363,8 +367,19 @@ func liveLayer(ctx context.Context, arch string) (Layer, error) {
 	if err != nil {
 		return Layer{}, err
 	}
-	return dataLayer(tarb), nil
+	l := dataLayer(tarb)
+	l.Files, err = indexTar(bytes.NewReader(tarb))
+	if err != nil {
+		return Layer{}, err
+	}
+	liveLayers.Store(arch, l)
+	return l, nil
 }
+
+// liveLayers are the supervisor's layers made so far, by architecture:
+// the same bytes for every image of a process (a few MB not read, packed
+// and hashed again on every save). Their Data is shared, never written.
+var liveLayers sync.Map
 
 // supervisorLayer is the layer holding devenv's supervisor and the folder
 // it writes its state to (writable by any user: the image's USER runs it).
