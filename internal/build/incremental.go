@@ -192,6 +192,9 @@ func (c *contextCache) update(spec Spec, dfName string, changed []string) error 
 	if c.dir != spec.Context || c.dfName != dfName || c.ignore != string(ignore) {
 		c.gen++
 	}
+	if c.dir != spec.Context {
+		c.files, c.order = nil, nil // of another folder: no hash stands
+	}
 	for _, p := range changed {
 		if p == ".dockerignore" || !filepath.IsLocal(p) {
 			full = true
@@ -683,7 +686,13 @@ func (c *contextCache) writeChunk(part []ctxEntry, dir string) (ch *chunk, err e
 				os.Remove(tmp.Name())
 			}
 		}()
-		bw = bufio.NewWriterSize(tmp, 1<<20)
+		// As big as the layer, up to 1 MB: a save of a small file writes
+		// a small layer, without a megabyte of garbage.
+		est := int64(1024) // the tar's end
+		for _, e := range part {
+			est += 512 + (e.hdr.Size+511)/512*512
+		}
+		bw = bufio.NewWriterSize(tmp, int(min(1<<20, max(4096, est))))
 		dst = bw
 	}
 	digest := sha256.New()
