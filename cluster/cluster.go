@@ -97,6 +97,10 @@ type Cluster struct {
 // instead of being reused with a node that never takes pods. A cluster with no
 // record, such as the user's own kind cluster, is judged by its health alone.
 //
+// On a cluster it creates, Ensure has the cluster DNS's readiness probe look
+// every second instead of every 10 (kube-system/coredns), so that DNS is
+// known to answer seconds sooner; a cluster it reuses is left as it is.
+//
 // On an engine that refuses --privileged it needs InstallPrivilegedShim to
 // have been called (see ErrShimNeeded). kind's calls cannot be cancelled: ctx
 // is checked between steps.
@@ -262,6 +266,9 @@ func Ensure(ctx context.Context, spec Spec, opts Options) (*Cluster, Result, err
 	}
 	if err := c.ready(ctx, 30*time.Second); err != nil {
 		return nil, "", fmt.Errorf("cluster %q was created but its API server does not answer: %w", spec.Name, err)
+	}
+	if err := c.quickDNS(ctx, lg); err != nil {
+		lg.Debugf("%v (DNS is only slower to become ready)", err) // best effort
 	}
 	lg.Infof("cluster %q %s in %s (context %s)", spec.Name, result, time.Since(start).Round(100*time.Millisecond), c.Context)
 	return c, result, nil

@@ -372,6 +372,19 @@ func TestIntegrationEnsure(t *testing.T) {
 	if err != nil || len(nodes.Items) != 1 {
 		t.Fatalf("nodes: %v %v", nodes, err)
 	}
+	// The cluster DNS's readiness probe looks every second (quickDNS).
+	dns, err := c.Client.AppsV1().Deployments("kube-system").Get(context.Background(), "coredns", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ctr := range dns.Spec.Template.Spec.Containers {
+		if ctr.Name == "coredns" && (ctr.ReadinessProbe == nil || ctr.ReadinessProbe.PeriodSeconds != dnsProbePeriod) {
+			t.Errorf("coredns readiness probe %+v, want every %ds", ctr.ReadinessProbe, dnsProbePeriod)
+		}
+	}
+	if err := c.WaitRollout(context.Background(), "kube-system", "coredns", 3*time.Minute); err != nil {
+		t.Errorf("cluster DNS after the probe change: %v", err)
+	}
 
 	start := time.Now()
 	c2, res, err := Ensure(context.Background(), suite.spec, suite.opts)
