@@ -132,19 +132,21 @@ func expectArmed(t *testing.T, c *fakeClock, want time.Duration) {
 	}
 }
 
-func TestCoalesceLoop(t *testing.T) {
-	ms := time.Millisecond
+// runCoalesce runs the coalescing loop on a fake clock until the test ends.
+func runCoalesce(t *testing.T, quiet, short, max time.Duration) (*fakeClock, chan<- change, <-chan Batch) {
 	clock := newFakeClock()
 	in := make(chan change)
 	out := make(chan Batch)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		coalesce(done, clock, 200*ms, 0, time.Second, in, out)
-	}()
-	defer func() { close(done); wg.Wait() }()
+	wg.Go(func() { coalesce(done, clock, quiet, short, max, in, out) })
+	t.Cleanup(func() { close(done); wg.Wait() })
+	return clock, in, out
+}
+
+func TestCoalesceLoop(t *testing.T) {
+	ms := time.Millisecond
+	clock, in, out := runCoalesce(t, 200*ms, 0, time.Second)
 
 	// Quiet period: one change, 200 ms later one batch.
 	saved := clock.Now()
@@ -240,17 +242,7 @@ func TestCoalescerShortQuiet(t *testing.T) {
 // short quiet period, and re-arms for the long one when a burst grows.
 func TestCoalesceLoopShortQuiet(t *testing.T) {
 	ms := time.Millisecond
-	clock := newFakeClock()
-	in := make(chan change)
-	out := make(chan Batch)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		coalesce(done, clock, 200*ms, 50*ms, time.Second, in, out)
-	}()
-	defer func() { close(done); wg.Wait() }()
+	clock, in, out := runCoalesce(t, 200*ms, 50*ms, time.Second)
 
 	in <- ch(clock.Now(), "a", "main.go")
 	expectArmed(t, clock, 50*ms)
