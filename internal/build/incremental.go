@@ -188,8 +188,9 @@ func (c *contextCache) update(spec Spec, dfName string, changed []string) error 
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("service %q: reading .dockerignore: %w", spec.Service, err)
 	}
-	full := c.full || changed == nil || c.dir != spec.Context || c.dfName != dfName || c.ignore != string(ignore)
-	if c.dir != spec.Context || c.dfName != dfName || c.ignore != string(ignore) {
+	other := c.dir != spec.Context || c.dfName != dfName || c.ignore != string(ignore)
+	full := c.full || changed == nil || other
+	if other {
 		c.gen++
 	}
 	if c.dir != spec.Context {
@@ -732,7 +733,7 @@ func (c *contextCache) writeChunk(part []ctxEntry, dir string) (ch *chunk, err e
 		ch.layer.Data = buf.b
 		return ch, nil
 	}
-	p := filepath.Join(dir, strings.TrimPrefix(ch.layer.DiffID, "sha256:")+layerExt)
+	p := layerPath(dir, ch.layer.DiffID)
 	if err := bw.Flush(); err != nil {
 		return nil, fmt.Errorf("storing layer %s: %w", shortDigest(ch.layer.DiffID), err)
 	}

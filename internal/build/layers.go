@@ -95,6 +95,11 @@ func indexTar(r io.Reader) ([]FileSum, error) {
 // layerExt ends the name of every layer file in a layer folder.
 const layerExt = ".tar"
 
+// layerPath is the file of layer diffID in layer folder dir.
+func layerPath(dir, diffID string) string {
+	return filepath.Join(dir, strings.TrimPrefix(diffID, "sha256:")+layerExt)
+}
+
 // Store keeps the image's own layers in dir instead of memory: each
 // layer's tar goes to a file named after its digest (shared by the images
 // holding that layer), Files indexes it, and its Data is dropped. LiveDiff
@@ -116,7 +121,7 @@ func (a *Assembled) Store(dir string) error {
 			}
 			l.Files = files
 		}
-		p := filepath.Join(dir, strings.TrimPrefix(l.DiffID, "sha256:")+layerExt)
+		p := layerPath(dir, l.DiffID)
 		if fi, err := os.Stat(p); err == nil && fi.Size() == int64(len(l.Data)) {
 			now := time.Now() // in use again: not for PruneLayers
 			_ = os.Chtimes(p, now, now)

@@ -205,11 +205,6 @@ func (c *contextCache) load(p, layerDir string) bool {
 	return true
 }
 
-// layerPath is the file of layer diffID in layer folder dir.
-func layerPath(dir, diffID string) string {
-	return filepath.Join(dir, strings.TrimPrefix(diffID, "sha256:")+layerExt)
-}
-
 // sameKeys reports whether a and b hold the same chunks.
 func sameKeys(a, b map[[sha256.Size]byte]*chunk) bool {
 	if len(a) != len(b) {
