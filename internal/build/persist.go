@@ -2,6 +2,7 @@ package build
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/gob"
 	"errors"
@@ -120,34 +121,21 @@ func (c *contextCache) save(p, layerDir string) error {
 		l := ch.layer
 		l.Path, l.Data = "", nil
 		sch := savedChunk{Key: key, Layer: l}
-		for _, sum := range slices.SortedFunc(maps.Keys(ch.at), func(a, b [sha256.Size]byte) int { return strings.Compare(string(a[:]), string(b[:])) }) {
+		for _, sum := range slices.SortedFunc(maps.Keys(ch.at), func(a, b [sha256.Size]byte) int { return bytes.Compare(a[:], b[:]) }) {
 			sch.Sums = append(sch.Sums, sum)
 			sch.Offs = append(sch.Offs, ch.at[sum])
 		}
 		sc.Chunks = append(sc.Chunks, sch)
 	}
-	slices.SortFunc(sc.Chunks, func(a, b savedChunk) int { return strings.Compare(string(a.Key[:]), string(b.Key[:])) })
+	slices.SortFunc(sc.Chunks, func(a, b savedChunk) int { return bytes.Compare(a.Key[:], b.Key[:]) })
+	var b bytes.Buffer
+	if err := gob.NewEncoder(&b).Encode(&sc); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".context-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // after the rename: nothing
-	w := bufio.NewWriterSize(f, 1<<20)
-	if err := gob.NewEncoder(w).Encode(&sc); err != nil {
-		f.Close()
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), p); err != nil {
+	if err := writeAtomic(p, b.Bytes()); err != nil {
 		return err
 	}
 	c.savedGen = c.gen
@@ -155,28 +143,28 @@ func (c *contextCache) save(p, layerDir string) error {
 }
 
 // load fills a new, empty c from file p when p holds a usable saved
-// context (see savedContext); it reports whether it did.
-func (c *contextCache) load(p, layerDir string) bool {
+// context (see savedContext), and leaves it empty otherwise.
+func (c *contextCache) load(p, layerDir string) {
 	if p == "" {
-		return false
+		return
 	}
 	f, err := os.Open(p)
 	if err != nil {
-		return false
+		return
 	}
 	defer f.Close()
 	var sc savedContext
 	if err := gob.NewDecoder(bufio.NewReaderSize(f, 1<<20)).Decode(&sc); err != nil {
-		return false
+		return
 	}
 	if sc.Version != savedContextVersion || sc.Build != devenvBuild() || sc.Dir == "" {
-		return false
+		return
 	}
 	files := make(map[string]*ctxFile, len(sc.Files))
 	store := make([]ctxFile, len(sc.Files))
 	for i, sf := range sc.Files {
 		if !filepath.IsLocal(filepath.FromSlash(sf.Path)) {
-			return false
+			return
 		}
 		f := &store[i]
 		f.mode, f.size, f.mtime, f.link = sf.Mode, sf.Size, time.Unix(0, sf.Mtime), sf.Link
@@ -202,7 +190,6 @@ func (c *contextCache) load(p, layerDir string) bool {
 	// full stays set: the first scan looks at every path.
 	c.dir, c.dfName, c.ignore, c.scan = sc.Dir, sc.DfName, sc.Ignore, sc.Scan
 	c.files, c.chunks = files, chunks
-	return true
 }
 
 // sameKeys reports whether a and b hold the same chunks.
