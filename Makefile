@@ -36,6 +36,8 @@ test: lint unit integration faults ## all tests (lint builds and vets the nested
 unit: ## unit tests (no Docker needed)
 	$(GO) vet $(PKGS)
 	$(GO) test -race -short -count=1 $(PKGS)
+	# the heap figures of the memory test mean nothing under the race detector: it runs without
+	$(GO) test -short -count=1 -run 'TestLoopMemoryIsFlatOverSaves' ./internal/devenv/
 
 integration: build ## integration tests against real Docker and kind (needs `make setup`)
 	$(BIN) images build   # every stand-in the tests use; seconds when current

@@ -376,6 +376,18 @@ func liveLayer(ctx context.Context, arch string) (Layer, error) {
 	return l, nil
 }
 
+// LiveLayerBytes is how many bytes the supervisor's layers made so far
+// hold (liveLayers): memory a process keeps once, whatever the number of
+// images or saves.
+func LiveLayerBytes() int {
+	n := 0
+	liveLayers.Range(func(_, v any) bool {
+		n += cap(v.(Layer).Data)
+		return true
+	})
+	return n
+}
+
 // liveLayers are the supervisor's layers made so far, by architecture:
 // the same bytes for every image of a process (a few MB not read, packed
 // and hashed again on every save). Their Data is shared, never written.
@@ -385,6 +397,7 @@ var liveLayers sync.Map
 // it writes its state to (writable by any user: the image's USER runs it).
 func supervisorLayer(bin []byte) ([]byte, error) {
 	var buf bytes.Buffer
+	buf.Grow(len(bin) + 8<<10) // the headers, the padding and the end: kept for the process's life
 	tw := tar.NewWriter(&buf)
 	dir := strings.TrimPrefix(path.Dir(supervise.Path), "/")
 	if err := tw.WriteHeader(&tar.Header{Name: dir + "/", Typeflag: tar.TypeDir, Mode: 0o1777, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
