@@ -329,3 +329,55 @@ func rolledOut(deps []appsv1.Deployment, pods []corev1.Pod, names []string) map[
 	}
 	return out
 }
+
+// WaitControllers waits until the cluster's controller manager has taken up
+// each of the named Deployments of namespace: its status.observedGeneration
+// has reached its generation. On a cluster kind has just created, the
+// controller manager starts its controllers some seconds after the API
+// server answers (measured on 2 cores: 2–5 s after kind returns), and no
+// pod of a Deployment is made before; this wait makes that time a step of
+// its own instead of a part of every rollout.
+func (c *Cluster) WaitControllers(ctx context.Context, namespace string, names []string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var waiting []string
+	for {
+		deps, err := c.Client.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{})
+		if err == nil {
+			if waiting = notObserved(deps.Items, names); len(waiting) == 0 {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return fmt.Errorf("listing the deployments of namespace %s: %w", namespace, err)
+			}
+			return fmt.Errorf("the cluster's controller manager has not taken up deployment %s in namespace %s after %s: see kubectl -n kube-system logs -l component=kube-controller-manager",
+				strings.Join(waiting, ", "), namespace, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the cluster's controller manager: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// notObserved returns the named Deployments that are missing from deps or
+// whose status does not yet reflect their latest generation, sorted.
+func notObserved(deps []appsv1.Deployment, names []string) []string {
+	seen := map[string]bool{}
+	for i := range deps {
+		d := &deps[i]
+		if d.Status.ObservedGeneration >= d.Generation {
+			seen[d.Name] = true
+		}
+	}
+	var out []string
+	for _, n := range names {
+		if !seen[n] {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

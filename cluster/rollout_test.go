@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -185,5 +186,53 @@ func TestRolledOut(t *testing.T) {
 	want := map[string]bool{"ready": true}
 	if !maps.Equal(got, want) {
 		t.Errorf("RolledOut = %v, want %v (other is not asked for; the rest are not rolled out)", got, want)
+	}
+}
+
+func TestNotObserved(t *testing.T) {
+	dep := func(name string, gen, observed int64) appsv1.Deployment {
+		d := appsv1.Deployment{}
+		d.Name, d.Generation, d.Status.ObservedGeneration = name, gen, observed
+		return d
+	}
+	deps := []appsv1.Deployment{
+		dep("new", 1, 0),     // applied, not yet seen by the controller manager
+		dep("seen", 1, 1),    // taken up
+		dep("changed", 3, 2), // changed since the controller manager looked
+		dep("other", 1, 0),   // not asked for
+	}
+	got := notObserved(deps, []string{"seen", "new", "changed", "missing"})
+	want := []string{"changed", "missing", "new"}
+	if !slices.Equal(got, want) {
+		t.Errorf("notObserved = %v, want %v", got, want)
+	}
+	if got := notObserved(deps, []string{"seen"}); len(got) != 0 {
+		t.Errorf("notObserved(seen) = %v, want none", got)
+	}
+}
+
+func TestWaitControllers(t *testing.T) {
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", Generation: 1}}
+	cs := fake.NewClientset(d)
+	c := &Cluster{Client: cs, log: log.Nop()}
+	ctx := context.Background()
+
+	// Not taken up within the timeout: the error names the deployment.
+	err := c.WaitControllers(ctx, "ns", []string{"web"}, 150*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "deployment web in namespace ns") {
+		t.Fatalf("WaitControllers before the controller manager looked: err = %v, want the deployment named", err)
+	}
+
+	// Taken up while waiting: it returns.
+	go func() {
+		time.Sleep(150 * time.Millisecond)
+		seen := d.DeepCopy()
+		seen.Status.ObservedGeneration = 1
+		if _, err := cs.AppsV1().Deployments("ns").UpdateStatus(ctx, seen, metav1.UpdateOptions{}); err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := c.WaitControllers(ctx, "ns", []string{"web"}, 10*time.Second); err != nil {
+		t.Fatalf("WaitControllers after the controller manager looked: %v", err)
 	}
 }
