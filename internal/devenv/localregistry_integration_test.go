@@ -66,6 +66,13 @@ func TestIntegrationLocalRegistry(t *testing.T) {
 		t.Fatalf("up: %v", err)
 	}
 	env.Close()
+	// On the cluster it created, up waited for the controller manager as a
+	// step of its own, and meanwhile the node pulled the image.
+	for _, want := range []string{"✓ cluster controllers", "ahead of their pods, the nodes pulled " + env.Images["probe"]} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the first up's output has no %q", want)
+		}
+	}
 	reg := project.ID{Name: name}.ContainerName(componentRegistry)
 	host := env.Config.Registry.Host
 	if !strings.HasPrefix(host, "localhost:") {

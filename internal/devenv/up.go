@@ -272,6 +272,10 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 	if loadErr != nil {
 		return nil, loadErr
 	}
+	// On a cluster this up created, the nodes pull the images from the
+	// local registry while its controller manager starts (prePull).
+	stopPull := env.prePull(ctx)
+	defer stopPull()
 	var applyErr error
 	if !current {
 		applyErr = env.loop.apply(ctx)
@@ -284,6 +288,9 @@ func Up(ctx context.Context, cfg *config.Config, opts Options) (*Env, error) {
 		return nil, topicsErr
 	}
 	if !current {
+		if err := env.waitControllers(ctx); err != nil {
+			return nil, err
+		}
 		rolled = env.loop.rolledOut(ctx, nil) // the look above came before the apply
 	}
 	if err := env.loop.waitRolloutsAfter(ctx, nil, rolled); err != nil {
