@@ -347,10 +347,13 @@ func BenchmarkUp(b *testing.B) {
 	if n > 3 {
 		n = 3 // each round creates three clusters
 	}
-	var cold, coldLoad, bare, warm, warmIn []time.Duration
+	var cold, coldLoad, bare, floor, floorPod, floorDNS, warm, warmIn []time.Duration
+	var phases []coldPhases
 	b.ResetTimer()
 	for range n {
 		bare = append(bare, bareKind(ctx, b, docker, kind, kubeconfig))
+		total, pod, dns := kindFloor(ctx, b, docker, kind, kubeconfig)
+		floor, floorPod, floorDNS = append(floor, total), append(floorPod, pod), append(floorDNS, dns)
 
 		// The same cold up with registry: none (images loaded into the
 		// node, the default before registry: local was measured faster):
@@ -383,6 +386,8 @@ func BenchmarkUp(b *testing.B) {
 		if err := kafka.ConfigureTestcontainers(); err != nil {
 			b.Fatal(err)
 		}
+		steps := newStepClock()
+		opts.Observer = steps
 		t0 := time.Now()
 		env, err := devenv.Up(ctx, cfg, opts)
 		if err != nil {
@@ -390,6 +395,12 @@ func BenchmarkUp(b *testing.B) {
 		}
 		cold = append(cold, time.Since(t0))
 		env.Close()
+		opts.Observer = nil
+		var svcs []string
+		for _, s := range cfg.Services {
+			svcs = append(svcs, s.Name)
+		}
+		phases = append(phases, steps.phases(cfg.Cluster.Name, svcs))
 		// warm up as the speed issue measures it: a CLI process, from exec to exit
 		t0 = time.Now()
 		if err := run(ctx, "", nil, cli, "up", "--no-watch", "-f", files[0], "-f", files[1], "--kubeconfig", kubeconfig); err != nil {
@@ -417,7 +428,14 @@ func BenchmarkUp(b *testing.B) {
 	b.ReportMetric(median(warmIn).Seconds(), "warm-up-inprocess-s")
 	b.ReportMetric(median(coldLoad).Seconds(), "cold-up-load-s")
 	b.ReportMetric(median(cold).Seconds()/median(coldLoad).Seconds(), "registry/load-cold")
+	b.ReportMetric(median(floor).Seconds(), "kind-floor-s")
+	b.ReportMetric(median(cold).Seconds()/median(floor).Seconds(), "cold/floor")
 	b.Logf("cold up %v (registry: local, the default), bare kind create %v, warm up %v (CLI process), %v (in process); cold up with registry: none (loads) %v", cold, bare, warm, warmIn, coldLoad)
+	b.Logf("kind floor (bare kind, then the DNS probe every 1s as devenv sets it, a one-pod Deployment of the node's pause image Ready and the cluster DNS rolled out) %v; after kind returned, the pod Ready after %v, then the DNS %v more", floor, floorPod, floorDNS)
+	for i, p := range phases {
+		b.Logf("cold up round %d: %s (total %.1fs)", i+1, p, cold[i].Seconds())
+	}
+	b.Logf("cold up, median of each phase: %s", medianPhases(phases))
 }
 
 // bareKind times a bare `kind create cluster` on the same node image (with
