@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // logTail is how many log lines a crash report shows.
@@ -29,6 +30,7 @@ func (c *Cluster) WaitRollout(ctx context.Context, namespace, name string, timeo
 	deadline := time.Now().Add(timeout)
 	var d *appsv1.Deployment
 	last := "not checked yet"
+	var stuck sandboxRetries
 	for {
 		var err error
 		d, err = c.Client.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
@@ -51,6 +53,7 @@ func (c *Cluster) WaitRollout(ctx context.Context, namespace, name string, timeo
 					last = msg
 				}
 			}
+			c.retryStuckSandboxes(ctx, d, &stuck)
 		}
 		if time.Now().After(deadline) {
 			break
@@ -380,4 +383,90 @@ func notObserved(deps []appsv1.Deployment, names []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// sandboxFreeze is what runc says when it cannot start a pod's sandbox
+// because the cgroup v1 freezer raced ("error setting cgroup config for
+// procHooks process: unable to freeze"): seen on cgroup v1 hosts when many
+// pods start at once (a cold up of 20 services). The kubelet tries that
+// pod's sandbox again only after a back-off (14 s measured); a new pod of
+// the ReplicaSet starts at once.
+const sandboxFreeze = "unable to freeze"
+
+// sandboxRetries is what retryStuckSandboxes remembers during one wait.
+type sandboxRetries struct {
+	lastLook time.Time               // the pods are looked at once a second
+	checked  map[types.UID]time.Time // when each pod's events were read
+	deleted  map[types.UID]bool
+}
+
+// retryStuckSandboxes deletes, once each, the pods of d whose sandbox
+// failed to start with sandboxFreeze, so that the ReplicaSet makes new
+// ones now rather than the kubelet retrying after its back-off. Only a
+// pod still Pending whose sandbox is not up 2 s after it was scheduled
+// has its events read, at most once a second. Everything here only saves
+// time: errors are ignored (the wait goes on as before).
+func (c *Cluster) retryStuckSandboxes(ctx context.Context, d *appsv1.Deployment, r *sandboxRetries) {
+	now := time.Now()
+	if now.Sub(r.lastLook) < time.Second {
+		return
+	}
+	r.lastLook = now
+	if r.checked == nil {
+		r.checked, r.deleted = map[types.UID]time.Time{}, map[types.UID]bool{}
+	}
+	pods, err := c.pods(ctx, d)
+	if err != nil {
+		return
+	}
+	for i := range pods {
+		p := &pods[i]
+		if r.deleted[p.UID] || !sandboxPending(p, now) || now.Sub(r.checked[p.UID]) < time.Second {
+			continue
+		}
+		r.checked[p.UID] = now
+		if !sandboxFroze(c.podEvents(ctx, p.Namespace)(p.Name)) {
+			continue
+		}
+		uid := p.UID
+		err := c.Client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{
+			GracePeriodSeconds: new(int64), Preconditions: &metav1.Preconditions{UID: &uid}})
+		r.deleted[p.UID] = true
+		if err == nil {
+			c.log.Infof("pod %s: its sandbox did not start (runc: %s, a cgroup v1 race when many pods start at once); deleted it so that a new pod starts now instead of after the kubelet's back-off", p.Name, sandboxFreeze)
+		}
+	}
+}
+
+// sandboxPending says whether p is Pending, not being deleted, and its
+// sandbox is not up (PodReadyToStartContainers False) 2 s after it was
+// scheduled.
+func sandboxPending(p *corev1.Pod, now time.Time) bool {
+	if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodPending {
+		return false
+	}
+	var scheduled time.Time
+	sandboxDown := false
+	for _, cond := range p.Status.Conditions {
+		switch cond.Type {
+		case corev1.PodScheduled:
+			if cond.Status == corev1.ConditionTrue {
+				scheduled = cond.LastTransitionTime.Time
+			}
+		case corev1.PodReadyToStartContainers:
+			sandboxDown = cond.Status == corev1.ConditionFalse
+		}
+	}
+	return sandboxDown && !scheduled.IsZero() && now.Sub(scheduled) >= 2*time.Second
+}
+
+// sandboxFroze says whether a pod's events hold a failed sandbox start
+// with sandboxFreeze.
+func sandboxFroze(events []corev1.Event) bool {
+	for _, e := range events {
+		if e.Reason == "FailedCreatePodSandBox" && strings.Contains(e.Message, sandboxFreeze) {
+			return true
+		}
+	}
+	return false
 }

@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/devenv-tool/devenv/internal/log"
@@ -234,5 +235,70 @@ func TestWaitControllers(t *testing.T) {
 	}()
 	if err := c.WaitControllers(ctx, "ns", []string{"web"}, 10*time.Second); err != nil {
 		t.Fatalf("WaitControllers after the controller manager looked: %v", err)
+	}
+}
+
+func TestRetryStuckSandboxes(t *testing.T) {
+	now := time.Now()
+	pod := func(name string, phase corev1.PodPhase, scheduledAgo time.Duration, sandboxUp bool) *corev1.Pod {
+		up := corev1.ConditionFalse
+		if sandboxUp {
+			up = corev1.ConditionTrue
+		}
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID("uid-" + name), Labels: map[string]string{"app": "web"}},
+			Status: corev1.PodStatus{Phase: phase, Conditions: []corev1.PodCondition{
+				{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(now.Add(-scheduledAgo))},
+				{Type: corev1.PodReadyToStartContainers, Status: up},
+			}},
+		}
+	}
+	froze := &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Name: "stuck.1", Namespace: "ns"},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "stuck", Namespace: "ns"},
+		Reason:         "FailedCreatePodSandBox",
+		Message:        `Failed to create pod sandbox: rpc error: ... runc create failed: unable to start container process: error during container init: error setting cgroup config for procHooks process: unable to freeze`,
+	}
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns"},
+		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}
+	exists := func(c *Cluster, name string) bool {
+		_, err := c.Client.CoreV1().Pods("ns").Get(context.Background(), name, metav1.GetOptions{})
+		return err == nil
+	}
+
+	// A pod whose sandbox froze is deleted, once; a running pod and a pod
+	// scheduled just now are left alone.
+	c := &Cluster{Client: fake.NewClientset(pod("stuck", corev1.PodPending, 5*time.Second, false),
+		pod("running", corev1.PodRunning, 5*time.Second, true), pod("fresh", corev1.PodPending, 0, false), froze), log: log.Nop()}
+	var r sandboxRetries
+	c.retryStuckSandboxes(context.Background(), d, &r)
+	if exists(c, "stuck") {
+		t.Error("the pod whose sandbox froze was not deleted")
+	}
+	for _, name := range []string{"running", "fresh"} {
+		if !exists(c, name) {
+			t.Errorf("pod %s was deleted", name)
+		}
+	}
+	if !r.deleted["uid-stuck"] || len(r.deleted) != 1 {
+		t.Errorf("deleted = %v, want only uid-stuck", r.deleted)
+	}
+
+	// A stuck sandbox without that error (another failure) is left to the
+	// kubelet and to the rollout's diagnosis.
+	c = &Cluster{Client: fake.NewClientset(pod("slow", corev1.PodPending, 5*time.Second, false)), log: log.Nop()}
+	r = sandboxRetries{}
+	c.retryStuckSandboxes(context.Background(), d, &r)
+	if !exists(c, "slow") {
+		t.Error("a pod whose sandbox is only slow was deleted")
+	}
+	if len(r.checked) != 1 {
+		t.Errorf("checked = %v, want the slow pod's events read once", r.checked)
+	}
+	// Looked at again within the second: nothing is read.
+	before := r.checked["uid-slow"]
+	c.retryStuckSandboxes(context.Background(), d, &r)
+	if r.checked["uid-slow"] != before {
+		t.Error("the pods were looked at again within a second")
 	}
 }
