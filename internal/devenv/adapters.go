@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -473,7 +474,11 @@ func (e *Env) prePull(ctx context.Context) (wait func()) {
 			}
 			return
 		}
-		lg.Debugf("ahead of their pods, the nodes pulled %s in %s", strings.Join(refs, ", "), time.Since(t0).Round(time.Millisecond))
+		named := refs
+		if len(named) > 3 {
+			named = append(slices.Clip(named[:3]), fmt.Sprintf("and %d more", len(refs)-3))
+		}
+		lg.Debugf("ahead of their pods, the nodes pulled %s in %s", strings.Join(named, ", "), time.Since(t0).Round(time.Millisecond))
 	}()
 	return func() {
 		// Up returns: its pods have their images, or it failed.
