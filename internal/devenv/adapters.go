@@ -446,8 +446,8 @@ func existingFits(cfg *config.Config, c *cluster.Cluster) error {
 // cluster makes no pod for seconds, and the pods then start without
 // pulling (a 300 MB Java image took 2.3 s to pull at its pod's start).
 // The returned function stops the pulls and waits for them; Up calls it
-// when it returns (its pods are Ready then, so their images are there). A failed pull is only said with -v: the pods
-// pull what is missing.
+// when it returns (its pods are Ready then, so their images are there).
+// A failed pull is only said with -v: the pods pull what is missing.
 func (e *Env) prePull(ctx context.Context) (wait func()) {
 	cfg := e.Config
 	if !e.freshCluster || cfg.Registry == nil || !cfg.Registry.Local || e.Cluster == nil || !e.Cluster.Kind {
