@@ -95,20 +95,22 @@ func medianPhases(ps []coldPhases) coldPhases {
 	}
 }
 
-// kindFloor times what a tool on top of kind can hardly go under: a bare
-// `kind create cluster`, then, at once, the cluster DNS's readiness probe
+// kindWithPod times the second baseline of a cold up, kind with a pod: a
+// bare `kind create cluster`, then, at once, the cluster DNS's readiness probe
 // set to look every second (as devenv does on a cluster it creates) and a
 // one-pod Deployment of the node's own pause image (present on the node:
 // no image to load or pull, a container that starts in milliseconds) until
 // it is Ready, and the cluster DNS until it is rolled out, as devenv waits
-// for it. It returns the whole time, the part after kind returned until
+// for it: what a tool on top of kind waits for at least before it can say
+// that a service runs and resolves names, with no image or work of its
+// own. It returns the whole time, the part after kind returned until
 // the pod was Ready, and the part after that until the DNS was, and
 // deletes the cluster.
-func kindFloor(ctx context.Context, b *testing.B, docker *client.Client, kind, kubeconfig string) (total, pod, dns time.Duration) {
+func kindWithPod(ctx context.Context, b *testing.B, docker *client.Client, kind, kubeconfig string) (total, pod, dns time.Duration) {
 	if _, err := cluster.InstallPrivilegedShim(ctx, testenv.NodeImage, cluster.Options{Docker: docker}); err != nil {
 		b.Fatal(err)
 	}
-	name := testenv.Name("floor-")
+	name := testenv.Name("withpod-")
 	defer func() {
 		_ = run(ctx, "", []string{"KUBECONFIG=" + kubeconfig}, kind, "delete", "cluster", "--name", name)
 	}()
@@ -129,9 +131,9 @@ func kindFloor(ctx context.Context, b *testing.B, docker *client.Client, kind, k
 	if _, err := c.Client.AppsV1().Deployments("kube-system").Patch(ctx, "coredns", types.StrategicMergePatchType, probe, metav1.PatchOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	labels := map[string]string{"app": "floor"}
+	labels := map[string]string{"app": "pause"}
 	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "floor", Namespace: "default"},
+		ObjectMeta: metav1.ObjectMeta{Name: "pause", Namespace: "default"},
 		Spec: appsv1.DeploymentSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
@@ -145,7 +147,7 @@ func kindFloor(ctx context.Context, b *testing.B, docker *client.Client, kind, k
 	if _, err := c.Client.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	if err := c.WaitRollout(ctx, "default", "floor", 3*time.Minute); err != nil {
+	if err := c.WaitRollout(ctx, "default", "pause", 3*time.Minute); err != nil {
 		b.Fatal(err)
 	}
 	ready := time.Now()
