@@ -347,6 +347,7 @@ func BenchmarkUp(b *testing.B) {
 	if n > 3 {
 		n = 3 // each round creates three clusters
 	}
+	lg := benchLog(b) // with DEVENV_BENCH_LOG=FILE, every up's -v output goes to FILE
 	var cold, coldLoad, bare, withPod, withPodReady, withPodDNS, warm, warmIn []time.Duration
 	var phases []coldPhases
 	b.ResetTimer()
@@ -361,7 +362,7 @@ func BenchmarkUp(b *testing.B) {
 		{
 			name := testenv.Name("bench-load-")
 			_, _, cfg := projectWith(b, name, "registry: none\n")
-			opts := devenv.Options{Kubeconfig: kubeconfig, Log: log.New(&testenv.Log{}, false), PrivilegedShim: true, Live: true}
+			opts := devenv.Options{Kubeconfig: kubeconfig, Log: lg, PrivilegedShim: true, Live: true}
 			if err := kafka.ConfigureTestcontainers(); err != nil {
 				b.Fatal(err)
 			}
@@ -382,7 +383,7 @@ func BenchmarkUp(b *testing.B) {
 		files, _, cfg := project(b, name)
 		// Live as the CLI builds (with or without --no-watch), so that the
 		// CLI's warm up below finds the images current.
-		opts := devenv.Options{Kubeconfig: kubeconfig, Log: log.New(&testenv.Log{}, false), PrivilegedShim: true, Live: true}
+		opts := devenv.Options{Kubeconfig: kubeconfig, Log: lg, PrivilegedShim: true, Live: true}
 		if err := kafka.ConfigureTestcontainers(); err != nil {
 			b.Fatal(err)
 		}
