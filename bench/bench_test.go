@@ -395,13 +395,17 @@ func BenchmarkUp(b *testing.B) {
 			b.Fatal(err)
 		}
 		cold = append(cold, time.Since(t0))
-		env.Close()
 		opts.Observer = nil
 		var svcs []string
 		for _, s := range cfg.Services {
 			svcs = append(svcs, s.Name)
 		}
 		phases = append(phases, steps.phases(cfg.Cluster.Name, svcs))
+		if p := phases[len(phases)-1]; p.services > 10*time.Second {
+			// A slow round: what its pods went through.
+			logEvents(ctx, b, env.Cluster, cfg.Namespace, fmt.Sprintf("round %d: the services were Ready %.1fs after the controllers", len(phases), p.services.Seconds()))
+		}
+		env.Close()
 		// warm up as the speed issue measures it: a CLI process, from exec to exit
 		t0 = time.Now()
 		if err := run(ctx, "", nil, cli, "up", "--no-watch", "-f", files[0], "-f", files[1], "--kubeconfig", kubeconfig); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -180,4 +181,20 @@ func pauseImage(ctx context.Context, node string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("node %s has no pause image", node)
+}
+
+// logEvents logs why, with the events of namespace's pods in time order.
+func logEvents(ctx context.Context, b *testing.B, c *cluster.Cluster, namespace, why string) {
+	list, err := c.Client.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.Logf("%s; its events: %v", why, err)
+		return
+	}
+	evs := list.Items
+	slices.SortStableFunc(evs, func(x, y corev1.Event) int { return x.LastTimestamp.Time.Compare(y.LastTimestamp.Time) })
+	var sb strings.Builder
+	for _, e := range evs {
+		fmt.Fprintf(&sb, "\n  %s %s/%s %s (x%d): %s", e.LastTimestamp.Format("15:04:05"), e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, e.Count, e.Message)
+	}
+	b.Logf("%s; its events:%s", why, sb.String())
 }
