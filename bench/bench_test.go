@@ -447,17 +447,28 @@ func BenchmarkUp(b *testing.B) {
 // the privileged workaround devenv installs in PATH on this engine), the
 // baseline of the cold ups, and deletes the cluster.
 func bareKind(ctx context.Context, b *testing.B, docker *client.Client, kind, kubeconfig string) time.Duration {
+	_, took, remove := createKind(ctx, b, docker, kind, kubeconfig, "bare-")
+	remove()
+	return took
+}
+
+// createKind runs a bare `kind create cluster` with the kind CLI on the
+// node image (after the privileged workaround devenv installs in PATH on
+// this engine), its context written to kubeconfig. It returns the
+// cluster's name, how long kind took, and what deletes the cluster.
+func createKind(ctx context.Context, b *testing.B, docker *client.Client, kind, kubeconfig, prefix string) (name string, took time.Duration, remove func()) {
 	if _, err := cluster.InstallPrivilegedShim(ctx, testenv.NodeImage, cluster.Options{Docker: docker}); err != nil {
 		b.Fatal(err)
 	}
-	name := testenv.Name("bare-")
+	name = testenv.Name(prefix)
+	env := []string{"KUBECONFIG=" + kubeconfig}
+	remove = func() { _ = run(ctx, "", env, kind, "delete", "cluster", "--name", name) }
 	t0 := time.Now()
-	if err := run(ctx, "", []string{"KUBECONFIG=" + kubeconfig}, kind, "create", "cluster", "--name", name, "--image", testenv.NodeImage, "--wait", "3m"); err != nil {
+	if err := run(ctx, "", env, kind, "create", "cluster", "--name", name, "--image", testenv.NodeImage, "--wait", "3m"); err != nil {
+		remove()
 		b.Fatal(err)
 	}
-	took := time.Since(t0)
-	_ = run(ctx, "", []string{"KUBECONFIG=" + kubeconfig}, kind, "delete", "cluster", "--name", name)
-	return took
+	return name, time.Since(t0), remove
 }
 
 // devenvCLI builds bin/devenv's command once per run, into a folder of the

@@ -2,9 +2,7 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -108,25 +106,23 @@ func medianPhases(ps []coldPhases) coldPhases {
 // the pod was Ready, and the part after that until the DNS was, and
 // deletes the cluster.
 func kindWithPod(ctx context.Context, b *testing.B, docker *client.Client, kind, kubeconfig string) (total, pod, dns time.Duration) {
-	if _, err := cluster.InstallPrivilegedShim(ctx, testenv.NodeImage, cluster.Options{Docker: docker}); err != nil {
-		b.Fatal(err)
-	}
-	name := testenv.Name("withpod-")
-	defer func() {
-		_ = run(ctx, "", []string{"KUBECONFIG=" + kubeconfig}, kind, "delete", "cluster", "--name", name)
-	}()
-	t0 := time.Now()
-	if err := run(ctx, "", []string{"KUBECONFIG=" + kubeconfig}, kind, "create", "cluster", "--name", name, "--image", testenv.NodeImage, "--wait", "3m"); err != nil {
-		b.Fatal(err)
-	}
+	name, took, remove := createKind(ctx, b, docker, kind, kubeconfig, "withpod-")
+	defer remove()
 	returned := time.Now()
 	c, err := cluster.Connect(ctx, name, kubeconfig)
 	if err != nil {
 		b.Fatal(err)
 	}
-	pause, err := pauseImage(ctx, name+"-control-plane")
-	if err != nil {
-		b.Fatal(err)
+	// The pods' sandbox image, always on the node.
+	var pause string
+	for _, ref := range (&testenv.KindCluster{Name: name}).NodeImages(b) {
+		if strings.Contains(ref, "/pause:") {
+			pause = ref
+			break
+		}
+	}
+	if pause == "" {
+		b.Fatalf("node %s-control-plane has no pause image", name)
 	}
 	probe := []byte(`{"spec":{"template":{"spec":{"containers":[{"name":"coredns","readinessProbe":{"periodSeconds":1}}]}}}}`)
 	if _, err := c.Client.AppsV1().Deployments("kube-system").Patch(ctx, "coredns", types.StrategicMergePatchType, probe, metav1.PatchOptions{}); err != nil {
@@ -155,32 +151,7 @@ func kindWithPod(ctx context.Context, b *testing.B, docker *client.Client, kind,
 	if err := c.WaitRollout(ctx, "kube-system", "coredns", 3*time.Minute); err != nil {
 		b.Fatal(err)
 	}
-	return time.Since(t0), ready.Sub(returned), time.Since(ready)
-}
-
-// pauseImage is the reference of the pause image on node (the pods'
-// sandbox image, always there).
-func pauseImage(ctx context.Context, node string) (string, error) {
-	out, err := exec.CommandContext(ctx, "docker", "exec", node, "crictl", "images", "-o", "json").Output()
-	if err != nil {
-		return "", fmt.Errorf("listing the images of node %s: %w", node, err)
-	}
-	var list struct {
-		Images []struct {
-			RepoTags []string `json:"repoTags"`
-		} `json:"images"`
-	}
-	if err := json.Unmarshal(out, &list); err != nil {
-		return "", fmt.Errorf("reading the images of node %s: %w", node, err)
-	}
-	for _, im := range list.Images {
-		for _, t := range im.RepoTags {
-			if strings.Contains(t, "/pause:") {
-				return t, nil
-			}
-		}
-	}
-	return "", fmt.Errorf("node %s has no pause image", node)
+	return took + time.Since(returned), ready.Sub(returned), time.Since(ready)
 }
 
 // logEvents logs why, with the events of namespace's pods in time order.
